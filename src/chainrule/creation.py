@@ -1,0 +1,126 @@
+"""Making tensors: from data, filled, ranges, and random (seeded, reproducible)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.tensor import DEFAULT_DTYPE, Tensor
+
+__all__ = [
+    "tensor", "from_numpy", "zeros", "ones", "full", "arange", "eye", "zeros_like",
+    "ones_like", "manual_seed", "default_generator", "randn", "rand",
+]  # fmt: skip
+
+_generator = np.random.default_rng()
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding ``data``.
+
+    Python floats and lists become float32 (the default float dtype); an ndarray keeps its
+    dtype (float64 stays float64) and a Tensor is copied. Integer and bool tensors cannot
+    require grad (``TypeError``).
+    """
+    if isinstance(data, Tensor):
+        data = data.data.copy()
+    elif isinstance(data, np.ndarray):
+        data = data.copy()
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """A tensor that shares memory with ``array`` (writes to one are seen in the other)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects an ndarray, got {type(array).__name__}")
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(n) for n in shape)
+
+
+def _dtype(dtype: Any) -> np.dtype:
+    return DEFAULT_DTYPE if dtype is None else np.dtype(dtype)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    return Tensor(np.zeros(_shape(shape), _dtype(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    return Tensor(np.ones(_shape(shape), _dtype(dtype)), requires_grad=requires_grad)
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return Tensor(np.full(shape, fill_value, _dtype(dtype)), requires_grad=requires_grad)
+
+
+def arange(*args: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """``np.arange``: integers stay integers, a float range is float32 by default."""
+    data = np.arange(*args)
+    if dtype is not None:
+        data = data.astype(dtype)
+    elif data.dtype.kind == "f":
+        data = data.astype(DEFAULT_DTYPE)
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """The identity matrix (n, m)."""
+    return Tensor(np.eye(n, m, dtype=_dtype(dtype)), requires_grad=requires_grad)
+
+
+def zeros_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Zeros with the shape (and, by default, the dtype) of ``x``."""
+    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    return Tensor(np.zeros_like(data, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Ones with the shape (and, by default, the dtype) of ``x``."""
+    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    return Tensor(np.ones_like(data, dtype=dtype), requires_grad=requires_grad)
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reseed chainrule's default generator (used by randn, rand and initialisers)."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    """The generator used when no explicit ``generator=`` is passed."""
+    return _generator
+
+
+def randn(
+    *shape: Any,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Samples of the standard normal distribution, float32 by default."""
+    rng = generator if generator is not None else _generator
+    data = rng.standard_normal(_shape(shape)).astype(_dtype(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def rand(
+    *shape: Any,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Samples of the uniform distribution on [0, 1), float32 by default."""
+    rng = generator if generator is not None else _generator
+    data = rng.random(_shape(shape)).astype(_dtype(dtype))
+    return Tensor(data, requires_grad=requires_grad)

@@ -1,0 +1,210 @@
+"""The backward pass: walk the recorded graph once, from the output to the leaves.
+
+The graph's nodes are ``Context`` objects (one per recorded op); a node's ``parents`` hold,
+per input, another node, a leaf Tensor that requires grad, or None. The walk is iterative
+(no recursion limit), gradients wait in a dict keyed by node until every consumer has
+contributed, and each gradient is summed back to its input's shape (undoing broadcasting)
+in exactly one place: here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import Context
+from chainrule.mode import STATE
+from chainrule.tensor import Tensor
+
+__all__ = ["backward", "grad", "sum_to_shape"]
+
+
+def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Undo NumPy broadcasting: add up ``grad`` (ndarray or Tensor) until it has ``shape``."""
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes)
+    return grad.reshape(shape) if grad.shape != shape else grad
+
+
+def toposort(root: Any) -> list[Any]:
+    """Nodes reachable from ``root``, each before every node it depends on."""
+    order: list[Any] = []
+    seen: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)  # after every node it depends on (post-order)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        if type(node) is Context:
+            for parent in node.parents:
+                if parent is not None and id(parent) not in seen:
+                    stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+def _seed(output: Tensor, grad: Any, create_graph: bool) -> Any:
+    if grad is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"backward() without a grad needs a scalar output, got shape {output.shape}: "
+                "reduce it (e.g. .sum() or .mean()) or pass grad= shaped like the output"
+            )
+        seed = np.ones_like(output.data)
+    else:
+        seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
+        if seed.shape != output.shape:
+            raise ValueError(
+                f"backward(grad=...) needs a gradient shaped like the output {output.shape}, "
+                f"got {seed.shape}"
+            )
+        if create_graph and isinstance(grad, Tensor):
+            return grad
+    return Tensor._make(seed, None) if create_graph else seed
+
+
+def _root(output: Tensor) -> Any:
+    if not isinstance(output, Tensor):
+        raise TypeError(f"backward needs a Tensor, got {type(output).__name__}")
+    if output._node is not None:
+        return output._node
+    if output._requires_grad:
+        return output
+    raise RuntimeError(
+        "backward(): this tensor does not require grad and has no grad_fn, so there is "
+        "nothing to differentiate. Create the inputs with requires_grad=True (and outside "
+        "no_grad())."
+    )
+
+
+def _walk(
+    root: Any, seed: Any, retain_graph: bool, create_graph: bool, wanted: dict[int, Any] | None
+) -> dict[int, Any]:
+    """Propagate ``seed`` from ``root``. Fill leaf ``.grad``, or, when ``wanted`` is given,
+    return the gradients arriving at those nodes instead (touching no ``.grad``)."""
+    captured: dict[int, Any] = {}
+    stored: set[int] = set()
+    grads = {id(root): seed}
+    anomaly = STATE.anomaly
+    for node in toposort(root):
+        grad_out = grads.pop(id(node), None)
+        if wanted is not None and id(node) in wanted:
+            captured[id(node)] = grad_out
+        if type(node) is not Context:
+            if wanted is None and grad_out is not None:
+                _accumulate(node, grad_out, create_graph, stored)
+            continue
+        if grad_out is None:
+            if not retain_graph:
+                node._release()
+            continue
+        if node._retained is not None and wanted is None:
+            _fill_retained(node, grad_out, create_graph)
+        input_grads = node.run_backward(grad_out, create_graph)
+        if not retain_graph:
+            node._release()
+        if anomaly:
+            _check_backward(node, grad_out, input_grads)
+        for parent, pg, meta in zip(node.parents, input_grads, node.input_meta):
+            if pg is None:
+                continue
+            shape, dtype = meta
+            if pg.shape != shape:
+                pg = sum_to_shape(pg, shape)
+            if pg.dtype != dtype:
+                pg = pg.astype(dtype)
+            key = id(parent)
+            previous = grads.get(key)
+            grads[key] = pg if previous is None else previous + pg
+    return captured
+
+
+def _accumulate(leaf: Tensor, grad: Any, create_graph: bool, stored: set[int]) -> None:
+    """leaf.grad += grad, never aliasing an array that another tensor or gradient uses."""
+    if create_graph:
+        leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+        return
+    if leaf.grad is None:
+        if grad.base is not None or not grad.flags.writeable or id(grad) in stored:
+            grad = grad.copy()
+        stored.add(id(grad))
+        leaf.grad = Tensor._make(grad, None)
+    else:
+        leaf.grad = Tensor._make(leaf.grad.data + grad, None)
+
+
+def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
+    tensor = node._retained()
+    if tensor is not None:
+        if not create_graph:
+            grad = Tensor._make(np.array(grad), None)
+        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+
+
+def _check_backward(node: Context, grad_out: Any, input_grads: tuple[Any, ...]) -> None:
+    if not np.all(np.isfinite(np.asarray(grad_out))):
+        return  # the NaN/Inf came from further down the graph, which was checked there
+    for index, g in enumerate(input_grads):
+        if g is not None and not np.all(np.isfinite(np.asarray(g))):
+            raise FloatingPointError(
+                f"{node.name} produced NaN/Inf in its backward (gradient of input {index}) "
+                f"from a finite incoming gradient (op created at {node.origin})"
+            )
+
+
+def backward(
+    output: Tensor, grad: Any = None, retain_graph: bool = False, create_graph: bool = False
+) -> None:
+    """Accumulate d(output)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+    root = _root(output)
+    seed = _seed(output, grad, create_graph)
+    _walk(root, seed, retain_graph or create_graph, create_graph, None)
+
+
+def grad(
+    outputs: Tensor,
+    inputs: Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    allow_unused: bool = True,
+) -> tuple[Tensor | None, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
+
+    Like ``torch.autograd.grad``: no ``.grad`` attribute is touched, and an input may be a
+    leaf or an intermediate tensor. An input the output does not depend on gets a zero
+    gradient, or raises a RuntimeError when ``allow_unused`` is False.
+    """
+    root = _root(outputs)
+    seed = _seed(outputs, grad_outputs, create_graph)
+    keys = []
+    for tensor in inputs:
+        if not isinstance(tensor, Tensor) or not tensor._requires_grad:
+            raise ValueError("grad(): every input must be a Tensor that requires grad")
+        keys.append(id(tensor._node) if tensor._node is not None else id(tensor))
+    captured = _walk(root, seed, retain_graph or create_graph, create_graph, dict.fromkeys(keys))
+    results: list[Tensor | None] = []
+    for tensor, key in zip(inputs, keys):
+        g = captured.get(key)
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError("grad(): an input is not used to compute the output")
+            g = np.zeros_like(tensor.data)
+        if isinstance(g, Tensor):
+            results.append(g)
+        else:
+            if g.base is not None or not g.flags.writeable:
+                g = g.copy()
+            results.append(Tensor._make(g, None))
+    return tuple(results)

@@ -1,0 +1,266 @@
+"""``Function``: the one way to define a differentiable operation, for built-ins and users.
+
+A Function has a static ``forward(ctx, *inputs)`` that computes on plain ndarrays and a
+static ``backward(ctx, grad_out)`` that returns one gradient per forward input (None where
+there is none). ``Function.apply`` unwraps Tensors, runs ``forward`` and, when some input
+requires grad, records the call as a node of the graph: the ``Context``.
+
+Derivative rules are written with operators, methods shared by ndarrays and Tensors
+(``reshape``, ``sum``, ``swapaxes``) and the helpers of ``chainrule.ops.either``. The engine
+calls them with ndarrays on the ordinary first-order path (plain NumPy speed), and with
+Tensors under ``create_graph=True``, so that the backward pass is itself recorded and can
+be differentiated again.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+import numpy as np
+
+from chainrule.mode import STATE, enable_grad
+from chainrule.tensor import Tensor
+
+__all__ = ["Function", "Context"]
+
+_OUTPUT = -1  # tag of a saved array that is the forward's output
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class Context:
+    """A recorded call of a Function: what its backward needs, and where gradients go.
+
+    Attributes read by ``backward``: ``saved_tensors`` and ``needs_input_grad``; a
+    Function may also store plain values on it (``ctx.axis = axis``).
+    """
+
+    def __init__(self, function: type[Function]) -> None:
+        self.function = function
+        self.needs_input_grad: tuple[bool, ...] = ()
+        self.parents: tuple[Any, ...] = ()  # per input: None, a leaf Tensor or a Context
+        self.input_meta: tuple[Any, ...] = ()  # per input: (shape, dtype) or None
+        self._saved: tuple[Any, ...] | None = ()
+        self._saved_tags: tuple[int | None, ...] = ()
+        self._tensor_mode = False  # True while backward runs under create_graph
+        self._retained: Any = None  # weakref to a non-leaf Tensor that called retain_grad()
+        self.origin: str | None = None  # user code line, kept in anomaly mode only
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep arrays for backward. Save inputs or the output where possible: under
+        ``create_graph`` those come back as Tensors connected to the graph, any other
+        array comes back as a constant."""
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        if self._saved is None:
+            raise RuntimeError(
+                f"{self.name}: its saved values were already freed by a backward pass. "
+                "Trying to backward through the graph a second time: pass "
+                "retain_graph=True to the first backward() to keep them."
+            )
+        if not self._tensor_mode:
+            return self._saved
+        return tuple(self._as_tensor(v, tag) for v, tag in zip(self._saved, self._saved_tags))
+
+    def _as_tensor(self, value: Any, tag: int | None) -> Any:
+        """A saved array as a Tensor on the graph, for differentiating the backward."""
+        if tag == _OUTPUT:
+            return Tensor._make(value, self)
+        if tag is not None:
+            parent = self.parents[tag]
+            if isinstance(parent, Tensor):
+                return parent
+            if parent is not None:
+                return Tensor._make(value, parent)
+        if isinstance(value, np.ndarray):
+            return Tensor._make(value, None)
+        return value  # Python scalars stay weakly typed, so float32 stays float32
+
+    def _release(self) -> None:
+        self._saved = None
+
+    def run_backward(self, grad_out: Any, create_graph: bool) -> tuple[Any, ...]:
+        """Call the Function's backward and check what it returns."""
+        if self._saved is None:
+            raise RuntimeError(
+                f"{self.name}: its saved values were already freed by a backward pass. "
+                "Trying to backward through the graph a second time: pass "
+                "retain_graph=True to the first backward() to keep them."
+            )
+        if create_graph:
+            self._tensor_mode = True
+            try:
+                with enable_grad():
+                    grads = self.function.backward(self, grad_out)
+            except TypeError as error:
+                if "does not support ufuncs" in str(error) or "__array_ufunc__" in str(error):
+                    raise RuntimeError(
+                        f"{self.name}.backward uses raw NumPy calls, so it can only be "
+                        "differentiated once; write it with operators and chainrule "
+                        "functions to support create_graph=True"
+                    ) from error
+                raise
+            finally:
+                self._tensor_mode = False
+        else:
+            grads = self.function.backward(self, grad_out)
+        return self._check_grads(grads, create_graph)
+
+    def _check_grads(self, grads: Any, create_graph: bool) -> tuple[Any, ...]:
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) != len(self.parents):
+            raise RuntimeError(
+                f"{self.name}.backward returned {len(grads)} gradient(s), but forward "
+                f"took {len(self.parents)} input(s): return one per input (None where none)"
+            )
+        checked = []
+        for index, (grad, parent, meta) in enumerate(zip(grads, self.parents, self.input_meta)):
+            if parent is None or grad is None:
+                checked.append(None)
+                continue
+            checked.append(self._check_one(index, grad, meta, create_graph))
+        return tuple(checked)
+
+    def _check_one(self, index: int, grad: Any, meta: Any, create_graph: bool) -> Any:
+        if create_graph:
+            if not isinstance(grad, Tensor):
+                grad = np.asarray(grad)
+                if np.any(grad):
+                    raise RuntimeError(
+                        f"{self.name}.backward returned an ndarray for input {index} under "
+                        "create_graph=True: it uses raw NumPy calls, so it can only be "
+                        "differentiated once"
+                    )
+                grad = Tensor._make(grad, None)
+        elif isinstance(grad, Tensor):
+            grad = grad.data
+        elif type(grad) is not np.ndarray:
+            grad = np.asarray(grad)
+        shape = meta[0]
+        if grad.shape != shape and not _reduces_to(grad.shape, shape):
+            raise RuntimeError(
+                f"{self.name}.backward returned a gradient of shape {grad.shape} for input "
+                f"{index}, which has shape {shape}: a gradient must have the input's shape "
+                "(or the broadcast output's shape)"
+            )
+        return grad
+
+
+def _reduces_to(grad_shape: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    """True when ``shape`` broadcasts to ``grad_shape``, so summing recovers ``shape``."""
+    if len(shape) > len(grad_shape):
+        return False
+    tail = grad_shape[len(grad_shape) - len(shape) :]
+    return all(s == g or s == 1 for s, g in zip(shape, tail))
+
+
+class Function:
+    """Base class of differentiable operations.
+
+    Subclasses define ``forward(ctx, *inputs, **options)`` on ndarrays (Python scalars and
+    other non-array options pass through) and ``backward(ctx, grad_out)``. Use them through
+    ``apply``::
+
+        class Cube(cr.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x ** 3
+
+            @staticmethod
+            def backward(ctx, grad_out):
+                (x,) = ctx.saved_tensors
+                return 3 * x ** 2 * grad_out
+
+        y = Cube.apply(t)
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *inputs: Any, **options: Any) -> Any:
+        raise NotImplementedError("a Function subclass must define a static forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        raise RuntimeError(
+            f"{ctx.name} is not differentiable: it defines no backward(ctx, grad_out), so "
+            "backpropagation cannot pass through it. Define backward, or detach() its "
+            "inputs if no gradient should flow."
+        )
+
+    @classmethod
+    def apply(cls, *inputs: Any, **options: Any) -> Tensor:
+        """Run ``forward`` on the inputs' arrays and record a graph node if needed."""
+        ctx = Context(cls)
+        arrays = []
+        parents = []
+        record = False
+        grad_enabled = STATE.grad_enabled
+        for x in inputs:
+            if isinstance(x, Tensor):
+                arrays.append(x.data)
+                if grad_enabled and x._requires_grad:
+                    parents.append(x if x._node is None else x._node)
+                    record = True
+                    continue
+            else:
+                arrays.append(x)
+            parents.append(None)
+        if record:
+            ctx.needs_input_grad = tuple(p is not None for p in parents)
+        else:
+            ctx.needs_input_grad = (False,) * len(arrays)
+        out = cls.forward(ctx, *arrays, **options)
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if STATE.anomaly:
+            _check_forward(cls, arrays, out, ctx)
+        if not record or out.dtype.kind not in "fc":
+            return Tensor._make(out, None)
+        ctx.parents = tuple(parents)
+        ctx.input_meta = tuple(
+            (a.shape, a.dtype) if p is not None else None for a, p in zip(arrays, parents)
+        )
+        if ctx._saved:
+            ctx._saved_tags = tuple(_tag(value, arrays, out) for value in ctx._saved)
+        return Tensor._make(out, ctx)
+
+
+def _tag(value: Any, arrays: list[Any], out: np.ndarray) -> int | None:
+    """Which input (index), the output (-1) or nothing (None) a saved value is."""
+    if value is out:
+        return _OUTPUT
+    for index, array in enumerate(arrays):
+        if value is array:
+            return index
+    return None
+
+
+def _check_forward(cls: type[Function], arrays: list[Any], out: np.ndarray, ctx: Context) -> None:
+    """Anomaly mode: remember the user's line; fail on a NaN/Inf born in this op."""
+    ctx.origin = user_frame()
+    if out.dtype.kind not in "fc" or np.all(np.isfinite(out)):
+        return
+    inputs_finite = all(
+        np.all(np.isfinite(a)) for a in arrays if isinstance(a, (np.ndarray, float, int))
+    )
+    if inputs_finite:
+        raise FloatingPointError(
+            f"{cls.__name__} produced NaN/Inf in its forward from finite inputs"
+            f" (created at {ctx.origin})"
+        )
+
+
+def user_frame() -> str:
+    """'file:line in function' of the innermost stack frame outside the chainrule package."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR):
+            return f"{frame.filename}:{frame.lineno} in {frame.name}: {frame.line}"
+    return "<unknown>"

@@ -1,0 +1,70 @@
+"""Global switches of the autodiff engine: grad mode and anomaly detection.
+
+Both are process-wide (not per thread), like NumPy's error state: the library is
+single-threaded and keeps its hot path free of thread-local lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "is_anomaly_enabled"]
+
+
+class _State:
+    """Mutable flags read by Function.apply on every call (attribute access is cheap)."""
+
+    grad_enabled: bool = True
+    anomaly: bool = False
+
+
+STATE = _State()
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Record no graph inside the block: outputs do not require grad (inference, updates)."""
+    previous = STATE.grad_enabled
+    STATE.grad_enabled = False
+    try:
+        yield
+    finally:
+        STATE.grad_enabled = previous
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record the graph inside the block, even within ``no_grad``."""
+    previous = STATE.grad_enabled
+    STATE.grad_enabled = True
+    try:
+        yield
+    finally:
+        STATE.grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    """True when operations on tensors that require grad are being recorded."""
+    return STATE.grad_enabled
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise ``FloatingPointError`` at the first op whose forward or backward makes NaN/Inf.
+
+    In this mode every op remembers the line of user code that created it, so the error
+    names both the op and where it came from. It costs a stack walk per op: use it to
+    debug, not to train.
+    """
+    previous = STATE.anomaly
+    STATE.anomaly = True
+    try:
+        yield
+    finally:
+        STATE.anomaly = previous
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside ``detect_anomaly()``."""
+    return STATE.anomaly

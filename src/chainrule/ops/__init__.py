@@ -1,0 +1,62 @@
+"""The op library: every differentiable operation, as a Function and a lowercase wrapper.
+
+Files by category: ``elementwise`` (arithmetic, activations), ``reduction`` (sum, max,
+logsumexp, softmax), ``shape`` (reshape, indexing, concatenation), ``linalg`` (matmul,
+einsum). ``either`` holds the helpers derivative rules are written with.
+"""
+
+from chainrule.ops.elementwise import (
+    abs,
+    add,
+    astype,
+    clip,
+    div,
+    exp,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    power,
+    relu,
+    sigmoid,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from chainrule.ops.linalg import dot, einsum, matmul, outer
+from chainrule.ops.reduction import (
+    argmax,
+    argmin,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    softmax,
+    sum,
+    var,
+)
+from chainrule.ops.shape import (
+    broadcast_to,
+    concatenate,
+    expand_dims,
+    flatten,
+    getitem,
+    reshape,
+    squeeze,
+    stack,
+    swapaxes,
+    transpose,
+)
+
+__all__ = [
+    "abs", "add", "astype", "clip", "div", "exp", "log", "maximum", "minimum", "mul", "neg",
+    "power", "relu", "sigmoid", "sqrt", "sub", "tanh", "where",
+    "dot", "einsum", "matmul", "outer",
+    "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min", "softmax", "sum",
+    "var",
+    "broadcast_to", "concatenate", "expand_dims", "flatten", "getitem", "reshape", "squeeze",
+    "stack", "swapaxes", "transpose",
+]  # fmt: skip

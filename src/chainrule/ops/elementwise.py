@@ -1,0 +1,428 @@
+"""Elementwise ops: arithmetic, exp/log, activations, and the piecewise ones (kinks noted).
+
+All binary ops broadcast as NumPy does; the engine sums gradients back to each input's
+shape, so the rules below are written as if shapes were equal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import Function
+from chainrule.ops import either
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "power", "exp", "log", "sqrt", "tanh", "sigmoid",
+    "relu", "abs", "clip", "maximum", "minimum", "where", "astype",
+]  # fmt: skip
+
+
+class Add(Function):
+    """y = a + b;  ∂y/∂a = 1, ∂y/∂b = 1."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out, grad_out
+
+
+class Sub(Function):
+    """y = a − b;  ∂y/∂a = 1, ∂y/∂b = −1."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_b = -grad_out if ctx.needs_input_grad[1] else None
+        return grad_out, grad_b
+
+
+class Mul(Function):
+    """y = a ∘ b (Hadamard);  ∂y/∂a = b, ∂y/∂b = a."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, b = ctx.saved_tensors
+        grad_a = grad_out * b if ctx.needs_input_grad[0] else None
+        grad_b = grad_out * a if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Div(Function):
+    """y = a / b;  ∂y/∂a = 1/b, ∂y/∂b = −a/b² = −y/b."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a / b
+        ctx.save_for_backward(b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        b, y = ctx.saved_tensors
+        grad_a = grad_out / b
+        grad_b = -grad_a * y if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    """y = −x;  dy/dx = −1."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return -grad_out
+
+
+class PowConst(Function):
+    """y = x^p for a constant p;  dy/dx = p·x^(p−1)."""
+
+    @staticmethod
+    def forward(ctx, x, *, p):
+        ctx.save_for_backward(x)
+        ctx.p = p
+        return x**p
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        p = ctx.p
+        if p == 2:
+            return grad_out * (2 * x)
+        return grad_out * (p * x ** (p - 1))
+
+
+class Pow(Function):
+    """y = a^b;  ∂y/∂a = b·a^(b−1), ∂y/∂b = y·ln a (defined for a > 0)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = a**b
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, b, y = ctx.saved_tensors
+        grad_a = grad_out * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        grad_b = grad_out * y * either.log(a) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Exp(Function):
+    """y = eˣ;  dy/dx = y."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        return grad_out * y
+
+
+class Log(Function):
+    """y = ln x;  dy/dx = 1/x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return grad_out / x
+
+
+class Sqrt(Function):
+    """y = √x;  dy/dx = 1/(2y). At x = 0 the derivative is +inf, as in NumPy and PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        return grad_out / (2 * y)
+
+
+class Tanh(Function):
+    """y = tanh x;  dy/dx = 1 − y²."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        return grad_out * (1 - y * y)
+
+
+def sigmoid_array(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1/(1 + e⁻ˣ) without overflow: e^(−|x|) never exceeds 1."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    """y = σ(x) = 1/(1 + e⁻ˣ);  dy/dx = y(1 − y). A primitive so that |x| = 1e4 is safe."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = sigmoid_array(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        return grad_out * (y * (1 - y))
+
+
+class Relu(Function):
+    """y = max(x, 0);  dy/dx = 1 for x > 0, else 0 (relu'(0) = 0, as in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x > 0)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (mask,) = ctx.saved_tensors
+        return grad_out * mask
+
+
+class Abs(Function):
+    """y = |x|;  dy/dx = sign(x), with abs'(0) = 0 (the subgradient PyTorch uses)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(np.sign(x))
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (sign,) = ctx.saved_tensors
+        return grad_out * sign
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi);  dy/dx = 1 for lo ≤ x ≤ hi (bounds included), else 0."""
+
+    @staticmethod
+    def forward(ctx, x, *, lo, hi):
+        inside = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        ctx.save_for_backward(inside)
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (inside,) = ctx.saved_tensors
+        return grad_out * inside
+
+
+class Maximum(Function):
+    """y = max(a, b) elementwise;  the gradient goes to the larger input, split 1/2 on ties."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = np.maximum(a, b)
+        ctx.save_for_backward(_share_of_first(a > b, a == b, y.dtype))
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (share_a,) = ctx.saved_tensors
+        return grad_out * share_a, grad_out * (1 - share_a)
+
+
+class Minimum(Function):
+    """y = min(a, b) elementwise;  the gradient goes to the smaller input, split 1/2 on ties."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        y = np.minimum(a, b)
+        ctx.save_for_backward(_share_of_first(a < b, a == b, y.dtype))
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (share_a,) = ctx.saved_tensors
+        return grad_out * share_a, grad_out * (1 - share_a)
+
+
+def _share_of_first(wins: Any, ties: Any, dtype: np.dtype) -> np.ndarray:
+    """1 where the first input wins, 1/2 on ties, 0 where it loses."""
+    return np.asarray(wins, dtype=dtype) + np.asarray(ties, dtype=dtype) * 0.5
+
+
+class Where(Function):
+    """y = a where cond else b;  ∂y/∂a = cond, ∂y/∂b = not cond (cond is a constant)."""
+
+    @staticmethod
+    def forward(ctx, a, b, *, cond):
+        ctx.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (cond,) = ctx.saved_tensors
+        cond = cond.data if isinstance(cond, Tensor) else cond  # a constant on both paths
+        grad_a = grad_out * cond if ctx.needs_input_grad[0] else None
+        grad_b = grad_out * ~cond if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+class Astype(Function):
+    """y = x converted to another float dtype;  dy/dx = 1 (the engine casts grads back)."""
+
+    @staticmethod
+    def forward(ctx, x, *, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
+
+
+# ------------------------------------------------------------------------- wrappers
+def _const(value: Any) -> Any:
+    """NumPy scalars become Python scalars so they do not promote float32 to float64."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b, broadcasting."""
+    return Add.apply(a, _const(b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """a − b, broadcasting."""
+    return Sub.apply(a, _const(b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a ∘ b (elementwise, the lecture's Hadamard product), broadcasting."""
+    return Mul.apply(a, _const(b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """a / b, broadcasting."""
+    return Div.apply(a, _const(b))
+
+
+def neg(x: Any) -> Tensor:
+    """−x."""
+    return Neg.apply(x)
+
+
+def power(a: Any, b: Any) -> Tensor:
+    """a ** b. A constant exponent (a Python or NumPy number) uses the cheaper rule."""
+    if isinstance(b, (int, float, np.generic)) and not isinstance(b, bool):
+        return PowConst.apply(a, p=_const(b))
+    return Pow.apply(_const(a), b)
+
+
+def exp(x: Any) -> Tensor:
+    """Elementwise eˣ."""
+    return Exp.apply(x)
+
+
+def log(x: Any) -> Tensor:
+    """Elementwise natural logarithm."""
+    return Log.apply(x)
+
+
+def sqrt(x: Any) -> Tensor:
+    """Elementwise √x; its derivative at 0 is +inf."""
+    return Sqrt.apply(x)
+
+
+def tanh(x: Any) -> Tensor:
+    """Elementwise hyperbolic tangent; tanh′ = 1 − tanh²."""
+    return Tanh.apply(x)
+
+
+def sigmoid(x: Any) -> Tensor:
+    """Elementwise logistic function σ(x) = 1/(1 + e⁻ˣ), stable for any |x|."""
+    return Sigmoid.apply(x)
+
+
+def relu(x: Any) -> Tensor:
+    """Elementwise max(x, 0); relu′(0) = 0."""
+    return Relu.apply(x)
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
+    """Elementwise |x|; abs′(0) = 0."""
+    return Abs.apply(x)
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Elementwise min(max(x, min), max); gradient 1 inside [min, max] (bounds included).
+
+    The bounds are constants (numbers or arrays); no gradient flows to them.
+    """
+    if min is None and max is None:
+        raise ValueError("clip: give at least one of min and max")
+    lo = None if min is None else _const(np.asarray(min.data if isinstance(min, Tensor) else min))
+    hi = None if max is None else _const(np.asarray(max.data if isinstance(max, Tensor) else max))
+    return Clip.apply(x, lo=_scalar_or_array(lo), hi=_scalar_or_array(hi))
+
+
+def _scalar_or_array(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max(a, b); on ties each input gets half the gradient."""
+    return Maximum.apply(a, _const(b))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min(a, b); on ties each input gets half the gradient."""
+    return Minimum.apply(a, _const(b))
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """a where ``cond`` is true, else b (broadcasting). ``cond`` gets no gradient."""
+    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
+    return Where.apply(_const(a), _const(b), cond=cond)
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    """x converted to ``dtype``; differentiable between float dtypes."""
+    return Astype.apply(x, dtype=np.dtype(dtype))

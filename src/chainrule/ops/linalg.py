@@ -1,0 +1,168 @@
+"""Products of arrays: matmul (the lecture's f = Wᵀa, on rows: a @ W), dot, outer, einsum."""
+
+from __future__ import annotations
+
+import string
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import Function
+from chainrule.ops import either
+from chainrule.ops.elementwise import mul
+from chainrule.ops.shape import reshape
+from chainrule.tensor import Tensor
+
+__all__ = ["matmul", "dot", "outer", "einsum"]
+
+
+class MatMul(Function):
+    """Y = A B (batched over leading axes, as ``np.matmul``);  ∂L/∂A = G Bᵀ, ∂L/∂B = Aᵀ G.
+
+    A 1-D operand is a vector: a row on the left, a column on the right.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        if a.ndim == 1 and b.ndim == 1:
+            return grad_out * b if need_a else None, grad_out * a if need_b else None
+        if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
+            grad_a = (b @ grad_out[..., None])[..., 0] if need_a else None
+            grad_b = a[:, None] * grad_out[..., None, :] if need_b else None
+            return grad_a, grad_b
+        if b.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
+            grad_a = grad_out[..., None] * b if need_a else None
+            grad_b = (a.swapaxes(-1, -2) @ grad_out[..., None])[..., 0] if need_b else None
+            return grad_a, grad_b
+        grad_a = grad_out @ b.swapaxes(-1, -2) if need_a else None
+        grad_b = a.swapaxes(-1, -2) @ grad_out if need_b else None
+        return grad_a, grad_b
+
+
+class Einsum(Function):
+    """y = einsum(subscripts, x₁, …, xₖ);  ∂L/∂xᵢ = einsum of G with the other operands,
+    written back to xᵢ's subscripts (letters only xᵢ had are broadcast back)."""
+
+    @staticmethod
+    def forward(ctx, *operands, inputs, output):
+        ctx.inputs, ctx.output = inputs, output
+        ctx.shapes = [np.shape(o) for o in operands]
+        ctx.save_for_backward(*operands)
+        subscripts = ",".join(inputs) + "->" + output
+        return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        operands = ctx.saved_tensors
+        grads = []
+        for i, target in enumerate(ctx.inputs):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [term for j, term in enumerate(ctx.inputs) if j != i]
+            available = set(ctx.output).union(*others)
+            reduced = "".join(c for c in target if c in available)
+            terms = ",".join([ctx.output, *others]) + "->" + reduced
+            grad = either.einsum(terms, grad_out, *(o for j, o in enumerate(operands) if j != i))
+            if reduced != target:  # letters summed out of x_i alone: broadcast back
+                kept = tuple(n if c in available else 1 for c, n in zip(target, ctx.shapes[i]))
+                grad = either.broadcast_to(grad.reshape(kept), ctx.shapes[i])
+            grads.append(grad)
+        return tuple(grads)
+
+
+# ------------------------------------------------------------------------- wrappers
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """The matrix product a @ b, batched over leading axes (NumPy's matmul rules).
+
+    For a batch of rows a (m, n[l−1]) and the lecture's W[l] (n[l−1], n[l]), ``a @ W`` is
+    f[l] = (W[l])ᵀ a[l−1] for every row at once.
+    """
+    a, b = _tensor(a), _tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must be at least 1-D, got {a.shape} @ {b.shape}")
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: {a.shape} @ {b.shape}: inner dimensions differ ({k_a} vs {k_b})"
+        )
+    try:
+        return MatMul.apply(a, b)
+    except ValueError as error:
+        raise ValueError(f"matmul: {a.shape} @ {b.shape}: {error}") from error
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    """NumPy's dot for up to 2-D operands: the lecture's w·x = wᵀx for vectors."""
+    a, b = _tensor(a), _tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return mul(a, b)
+    if a.ndim > 2 or b.ndim > 2:
+        raise ValueError(
+            f"dot: operands of up to 2 dimensions, got {a.shape} and {b.shape}; "
+            "use matmul or einsum for batches"
+        )
+    return matmul(a, b)
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    """The outer product a bᵀ of two vectors (inputs are flattened): shape (a.size, b.size)."""
+    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+def einsum(subscripts: str, *operands: Any) -> Tensor:
+    """Einstein summation as ``np.einsum`` (implicit or explicit output, ``...`` allowed).
+
+    A letter repeated within one operand (a diagonal, like ``"ii->i"``) is not supported
+    for differentiation; write it with indexing instead.
+    """
+    tensors = [_tensor(o) for o in operands]
+    inputs, output = _explicit(subscripts, [t.shape for t in tensors])
+    for term, t in zip(inputs, tensors):
+        if len(set(term)) != len(term):
+            raise ValueError(
+                f"einsum: repeated subscript in '{term}' (a diagonal) is not differentiable "
+                "here; take the diagonal with indexing instead"
+            )
+        if len(term) != t.ndim:
+            raise ValueError(f"einsum: subscripts '{term}' do not match operand shape {t.shape}")
+    return Einsum.apply(*tensors, inputs=inputs, output=output)
+
+
+def _explicit(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:
+    """Rewrite einsum subscripts with letters in place of ``...`` and an explicit output."""
+    subscripts = subscripts.replace(" ", "")
+    lhs, arrow, out = subscripts.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: '{subscripts}' names {len(terms)} operands, got {len(shapes)}")
+    spare = [c for c in string.ascii_letters if c not in subscripts]
+    widths = [len(shape) - (len(term) - 3) for term, shape in zip(terms, shapes) if "..." in term]
+    if any(w < 0 for w in widths):
+        raise ValueError(f"einsum: '{subscripts}' has more subscripts than dimensions")
+    ellipsis = "".join(spare[: max(widths, default=0)])
+    resolved = []
+    for term in terms:
+        if "..." in term:
+            width = len(shapes[len(resolved)]) - (len(term) - 3)
+            term = term.replace("...", ellipsis[len(ellipsis) - width :] if width else "")
+        resolved.append(term)
+    if arrow:
+        output = out.replace("...", ellipsis)
+    else:
+        counts = Counter("".join(t.replace("...", "") for t in terms))
+        output = ellipsis + "".join(sorted(c for c, k in counts.items() if k == 1))
+    return resolved, output

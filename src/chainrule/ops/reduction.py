@@ -1,0 +1,285 @@
+"""Reductions (sum, mean, var, max, min, logsumexp) and the normalisations built on them
+(softmax, log_softmax).
+
+``axis`` is None (all axes), an int or a tuple, as in NumPy; ``dim`` is accepted as an
+alias. float16/float32 sums accumulate in float64 and round once at the end, so the mean
+of a million float32 values is as accurate as its float32 result can be.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import Function
+from chainrule.ops import either
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "sum", "mean", "var", "max", "min", "argmax", "argmin", "logsumexp", "softmax",
+    "log_softmax",
+]  # fmt: skip
+
+
+def normalize_axis(axis: Any, ndim: int, dim: Any = None) -> tuple[int, ...] | None:
+    """None (every axis) or a sorted tuple of non-negative axes; checks the range."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give axis= or dim=, not both")
+        axis = dim
+    if axis is None:
+        return None
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    result = []
+    for a in axes:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimension(s)")
+        result.append(a % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"repeated axis in {axis}")
+    return tuple(sorted(result))
+
+
+def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` with the reduced axes set to 1 (what keepdims=True gives)."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def reduced_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` without the reduced axes (what keepdims=False gives)."""
+    if axes is None:
+        return ()
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
+    if axes is None:
+        return int(np.prod(shape, dtype=np.int64))
+    return int(np.prod([shape[a] for a in axes], dtype=np.int64))
+
+
+def accurate_sum(x: np.ndarray, axes: Any, keepdims: bool) -> np.ndarray:
+    """Sum that accumulates low-precision floats in float64, returning the input dtype."""
+    if x.dtype.kind == "f" and x.dtype.itemsize < 8:
+        return np.sum(x, axis=axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype)
+    return np.sum(x, axis=axes, keepdims=keepdims)
+
+
+def _spread(grad_out: Any, ctx: Any) -> Any:
+    """The gradient of a reduction's output, broadcast back over the reduced axes."""
+    if not ctx.keepdims:
+        grad_out = grad_out.reshape(kept_shape(ctx.shape, ctx.axes))
+    return either.broadcast_to(grad_out, ctx.shape)
+
+
+class Sum(Function):
+    """y = Σᵢ xᵢ over the axes;  ∂y/∂xᵢ = 1."""
+
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        return accurate_sum(x, axes, keepdims)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return _spread(grad_out, ctx)
+
+
+class Mean(Function):
+    """y = (1/n) Σᵢ xᵢ over the axes;  ∂y/∂xᵢ = 1/n."""
+
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        ctx.n = _count(x.shape, axes)
+        total = accurate_sum(x, axes, keepdims)
+        return total / ctx.n if ctx.n else total * np.nan
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return _spread(grad_out / ctx.n, ctx)
+
+
+class MaxMin(Function):
+    """y = max (or min) over the axes;  ∂y/∂xᵢ = 1/k for each of the k elements equal to y.
+
+    Ties share the gradient evenly (as PyTorch's ``amax``/``amin`` and full ``max`` do);
+    the total gradient is conserved.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdims, largest):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        reduce = np.max if largest else np.min
+        y = reduce(x, axis=axes, keepdims=True)
+        hits = x == y
+        ctx.save_for_backward(hits / np.sum(hits, axis=axes, keepdims=True, dtype=x.dtype))
+        return y if keepdims else y.reshape(reduced_shape(x.shape, axes))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (weights,) = ctx.saved_tensors
+        return _spread(grad_out, ctx) * weights
+
+
+class LogSumExp(Function):
+    """y = log Σᵢ exp xᵢ (shifted by the max, so it never overflows);  ∂y/∂xᵢ = exp(xᵢ − y).
+
+    All −inf gives −inf, and a gradient of 0.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        y = _logsumexp_array(x, axes)
+        if not keepdims:
+            y = y.reshape(reduced_shape(x.shape, axes))
+        ctx.save_for_backward(x, y)  # the output itself, so create_graph differentiates it
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, y = ctx.saved_tensors
+        y = y.reshape(kept_shape(ctx.shape, ctx.axes))
+        if isinstance(y, np.ndarray) and np.isneginf(y).any():
+            y = np.where(np.isneginf(y), 0, y)  # rows of −inf: exp(x − 0) = 0, no gradient
+        return _spread(grad_out, ctx) * either.exp(x - y)
+
+
+def _logsumexp_array(x: np.ndarray, axes: Any) -> np.ndarray:
+    """log Σ exp x over ``axes`` with keepdims, shifted by the (finite) max."""
+    if x.size == 0:
+        return np.log(np.sum(np.exp(x), axis=axes, keepdims=True))
+    shift = np.max(x, axis=axes, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, 0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True)) + shift
+
+
+class LogSoftmax(Function):
+    """yᵢ = xᵢ − log Σⱼ exp xⱼ along one axis;  ∂L/∂x = g − softmax(x) · Σⱼ gⱼ.
+
+    A primitive because log(softmax(x)) underflows to −inf for large |x|.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = axis
+        y = x - _logsumexp_array(x, axis)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        return grad_out - either.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True)
+
+
+class Softmax(Function):
+    """yᵢ = exp xᵢ / Σⱼ exp xⱼ along one axis;  ∂L/∂x = y ∘ (g − Σⱼ gⱼyⱼ)."""
+
+    @staticmethod
+    def forward(ctx, x, *, axis):
+        ctx.axis = axis
+        y = np.exp(x - _logsumexp_array(x, axis))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
+
+
+# ------------------------------------------------------------------------- wrappers
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:  # noqa: A001
+    """Σ of the elements over ``axis`` (all by default)."""
+    x = _tensor(x)
+    return Sum.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+    """Arithmetic mean over ``axis`` (all by default)."""
+    x = _tensor(x)
+    return Mean.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
+
+
+def var(
+    x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0, dim: Any = None
+) -> Tensor:
+    """Variance (1/(n − ddof)) Σ (x − mean)² over ``axis``; ddof=0 as in NumPy."""
+    x = _tensor(x)
+    axes = normalize_axis(axis, x.ndim, dim)
+    n = _count(x.shape, axes)
+    centred = x - Mean.apply(x, axes=axes, keepdims=True)
+    return Sum.apply(centred * centred, axes=axes, keepdims=keepdims) / max(n - ddof, 0)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:  # noqa: A001
+    """Largest element over ``axis``; ties share the gradient evenly."""
+    x = _tensor(x)
+    axes = normalize_axis(axis, x.ndim, dim)
+    return MaxMin.apply(x, axes=axes, keepdims=keepdims, largest=True)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:  # noqa: A001
+    """Smallest element over ``axis``; ties share the gradient evenly."""
+    x = _tensor(x)
+    axes = normalize_axis(axis, x.ndim, dim)
+    return MaxMin.apply(x, axes=axes, keepdims=keepdims, largest=False)
+
+
+def _single_axis(axis: Any, dim: Any, ndim: int) -> int | None:
+    axes = normalize_axis(axis, ndim, dim)
+    if axes is not None and len(axes) != 1:
+        raise ValueError(f"argmax/argmin take a single axis, got {axis}")
+    return None if axes is None else axes[0]
+
+
+def argmax(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+    """Index of the largest element (an integer tensor; not differentiable)."""
+    data = _tensor(x).data
+    index = np.argmax(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keepdims)
+    return Tensor._make(np.asarray(index), None)
+
+
+def argmin(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+    """Index of the smallest element (an integer tensor; not differentiable)."""
+    data = _tensor(x).data
+    index = np.argmin(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keepdims)
+    return Tensor._make(np.asarray(index), None)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+    """log Σ exp x over ``axis``, computed without overflow; all −inf gives −inf."""
+    x = _tensor(x)
+    return LogSumExp.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
+
+
+def _softmax_axis(x: Tensor, axis: Any, dim: Any) -> int:
+    if axis is None and dim is None:
+        axis = -1
+    axes = normalize_axis(axis, x.ndim, dim)
+    if axes is None or len(axes) != 1:
+        raise ValueError(f"softmax/log_softmax take a single axis, got {axis}")
+    return axes[0]
+
+
+def softmax(x: Any, axis: Any = None, dim: Any = None) -> Tensor:
+    """exp xᵢ / Σⱼ exp xⱼ along ``axis`` (the last by default)."""
+    x = _tensor(x)
+    return Softmax.apply(x, axis=_softmax_axis(x, axis, dim))
+
+
+def log_softmax(x: Any, axis: Any = None, dim: Any = None) -> Tensor:
+    """xᵢ − log Σⱼ exp xⱼ along ``axis`` (the last by default): the stable log of softmax."""
+    x = _tensor(x)
+    return LogSoftmax.apply(x, axis=_softmax_axis(x, axis, dim))

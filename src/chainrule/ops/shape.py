@@ -1,0 +1,231 @@
+"""Ops that move elements without changing them: reshape, transpose, broadcast, indexing,
+concatenation. Their gradients move the incoming gradient back the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.function import Function
+from chainrule.ops import either
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "reshape", "transpose", "swapaxes", "broadcast_to", "getitem", "concatenate", "stack",
+    "flatten", "squeeze", "expand_dims",
+]  # fmt: skip
+
+
+class Reshape(Function):
+    """y = x viewed with another shape;  the gradient is reshaped back."""
+
+    @staticmethod
+    def forward(ctx, x, *, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out.reshape(ctx.shape)
+
+
+class Transpose(Function):
+    """y = x with its axes permuted;  the gradient is permuted back."""
+
+    @staticmethod
+    def forward(ctx, x, *, axes):
+        ctx.inverse = None if axes is None else tuple(np.argsort(axes))
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out.transpose(ctx.inverse)
+
+
+class BroadcastTo(Function):
+    """y = x repeated along broadcast axes;  the engine sums the gradient back to x's shape."""
+
+    @staticmethod
+    def forward(ctx, x, *, shape):
+        return np.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
+
+
+class GetItem(Function):
+    """y = x[index];  ∂L/∂x = zeros with ∂L/∂y added at index (repeats accumulate)."""
+
+    @staticmethod
+    def forward(ctx, x, *, index):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return either.scatter_add(grad_out, ctx.shape, ctx.index)
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with g added at index (np.add.at);  ∂L/∂g = (∂L/∂y)[index].
+
+    The transpose of indexing: the backward of ``GetItem``, recorded under create_graph.
+    """
+
+    @staticmethod
+    def forward(ctx, g, *, shape, index):
+        ctx.index = index
+        return either.scatter_add_array(g, shape, index)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out[ctx.index]
+
+
+class Concatenate(Function):
+    """y = [x₁, x₂, …] joined along an axis;  each xᵢ gets its slice of the gradient."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([0] + [x.shape[axis] for x in xs]).tolist()
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        lead = (slice(None),) * ctx.axis
+        return tuple(
+            grad_out[lead + (slice(start, stop),)]
+            for start, stop in zip(ctx.bounds[:-1], ctx.bounds[1:])
+        )
+
+
+# ------------------------------------------------------------------------- wrappers
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _shape_arg(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(n) for n in shape)
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    """x with a new shape of the same size (one entry may be −1)."""
+    x = _tensor(x)
+    shape = _shape_arg(shape)
+    try:
+        return Reshape.apply(x, shape=shape)
+    except ValueError as error:
+        raise ValueError(
+            f"reshape: cannot reshape {x.shape} (size {x.size}) into {shape}"
+        ) from error
+
+
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    """x with its axes permuted (reversed by default, as ``ndarray.T``)."""
+    x = _tensor(x)
+    if axes is not None:
+        axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+        if sorted(axes) != list(range(x.ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
+    return Transpose.apply(x, axes=axes)
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """x with two axes exchanged."""
+    x = _tensor(x)
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return Transpose.apply(x, axes=tuple(axes))
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    """x repeated along new or size-1 axes to ``shape``, as NumPy broadcasts."""
+    x = _tensor(x)
+    shape = _shape_arg(shape)
+    try:
+        np.broadcast_shapes(x.shape, shape)
+    except ValueError as error:
+        raise ValueError(f"broadcast_to: cannot broadcast {x.shape} to {shape}") from error
+    return BroadcastTo.apply(x, shape=shape)
+
+
+def _index_arg(index: Any) -> Any:
+    """Tensors and lists in an index become ndarrays (indices are never differentiated)."""
+    if isinstance(index, tuple):
+        return tuple(_index_arg(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """x[index] with NumPy's basic, integer-array and boolean indexing."""
+    return GetItem.apply(_tensor(x), index=_index_arg(index))
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """The tensors joined along an existing axis."""
+    tensors = [_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    ndim = tensors[0].ndim
+    if ndim == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"concatenate: axis {axis} is out of range for {ndim} dimension(s)")
+    axis %= ndim
+    for t in tensors[1:]:
+        other = t.shape[:axis] + t.shape[axis + 1 :]
+        if t.ndim != ndim or other != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]:
+            shapes = [s.shape for s in tensors]
+            raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}")
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """The tensors (all of one shape) joined along a new axis."""
+    tensors = [_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"stack: all tensors need the same shape, got {[t.shape for t in tensors]}"
+        )
+    return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
+
+
+def flatten(x: Any) -> Tensor:
+    """x as a 1-D tensor."""
+    return reshape(x, (-1,))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """x without its size-1 axes (or only the given ones, which must have size 1)."""
+    x = _tensor(x)
+    if axis is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        axes = {int(a) % x.ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of shape {x.shape} does not have size 1")
+        shape = tuple(n for i, n in enumerate(x.shape) if i not in axes)
+    return Reshape.apply(x, shape=shape)
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    """x with new size-1 axes inserted at ``axis`` (an int or a tuple)."""
+    x = _tensor(x)
+    template = np.broadcast_to(np.empty((), dtype=bool), x.shape)  # shape only, no memory
+    return Reshape.apply(x, shape=np.expand_dims(template, axis).shape)

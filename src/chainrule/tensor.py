@@ -1,0 +1,370 @@
+"""``Tensor``: an ndarray with a gradient and a link to the op that made it.
+
+A Tensor holds ``data`` (a NumPy array, never copied behind the user's back), ``grad``
+(a Tensor or None, filled on leaves by ``backward``), whether it requires grad, and
+``grad_fn``: the recorded ``Context`` of the Function that produced it (None for leaves).
+Operators and methods delegate to ``chainrule.ops``; ``backward`` calls the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Tensor", "DEFAULT_DTYPE"]
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+def as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """The ndarray a new tensor holds: Python floats become float32, ndarrays keep theirs."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    if dtype is not None:
+        return np.asarray(data, dtype=dtype)
+    array = np.asarray(data)
+    if array.dtype == np.float64 and not isinstance(data, np.generic):
+        array = array.astype(DEFAULT_DTYPE)
+    return array
+
+
+class Tensor:
+    """A NumPy array that records the operations applied to it, for reverse-mode autodiff.
+
+    Args:
+        data: array-like. Python numbers and lists of floats become float32 (the default
+            float dtype); an ndarray keeps its dtype (float64 stays float64) and is not
+            copied.
+        dtype: optional NumPy dtype to convert to.
+        requires_grad: whether ``backward`` should compute a gradient for this tensor.
+            Only floating-point tensors can require grad.
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "_node", "__weakref__")
+    __array_ufunc__ = None  # ndarray (op) Tensor defers to the Tensor's reflected operator
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        self.data = as_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._node: Any = None
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad = True
+
+    @classmethod
+    def _make(cls, data: np.ndarray, node: Any) -> Tensor:
+        """Fast internal constructor: no checks, no copies."""
+        tensor = object.__new__(cls)
+        tensor.data = data
+        tensor.grad = None
+        tensor._node = node
+        tensor._requires_grad = node is not None
+        return tensor
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if self._node is not None:
+            raise RuntimeError(
+                "requires_grad can only be changed on leaf tensors; use detach() to get a "
+                "leaf from a computed tensor"
+            )
+        if flag and self.data.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating-point tensors can require grad, got dtype {self.data.dtype}; "
+                "convert with .astype(np.float32) first"
+            )
+        self._requires_grad = bool(flag)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place and return self."""
+        self.requires_grad = flag
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded op."""
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Any:
+        """The recorded op (a ``Context``) that made this tensor, or None for a leaf."""
+        return self._node
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def T(self) -> Tensor:
+        """The transpose (all axes reversed, as ``ndarray.T``)."""
+        return _ops.transpose(self)
+
+    def numpy(self) -> np.ndarray:
+        """The underlying ndarray (shared memory, no copy)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut off from the graph."""
+        return Tensor._make(self.data, None)
+
+    def retain_grad(self) -> Tensor:
+        """Ask ``backward`` to also fill ``.grad`` of this non-leaf tensor."""
+        import weakref
+
+        if self._node is not None:
+            self._node._retained = weakref.ref(self)
+        return self
+
+    def backward(
+        self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False
+    ) -> None:
+        """Backpropagate from this tensor: add d(self)/d(leaf) into ``leaf.grad``.
+
+        Args:
+            grad: the gradient of the final objective with respect to this tensor (shaped
+                like it). May be omitted only for a scalar (one-element) tensor.
+            retain_graph: keep the saved arrays so that backward can run again.
+            create_graph: record the backward pass itself, so the gradients can be
+                differentiated (implies ``retain_graph``).
+        """
+        from chainrule import engine
+
+        engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+
+    # ----------------------------------------------------------------- conversions
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        if copy:
+            return self.data.copy()
+        return self.data
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self.data.__dlpack_device__()
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __iter__(self) -> Any:
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.data.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
+    __hash__ = object.__hash__  # == is elementwise, so hash by identity as PyTorch does
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extras = []
+        if self.data.dtype != DEFAULT_DTYPE:
+            extras.append(f"dtype={self.data.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.name}>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+    # ----------------------------------------------------------------- operators
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.power(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.power(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # Comparisons are not differentiable: they return bool tensors.
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor._make(np.asarray(self.data == _raw(other)), None)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor._make(np.asarray(self.data != _raw(other)), None)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data < _raw(other)), None)
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data <= _raw(other)), None)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data > _raw(other)), None)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor._make(np.asarray(self.data >= _raw(other)), None)
+
+    # ----------------------------------------------------------------- methods
+    def sum(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        return _ops.sum(self, axis, keepdims, dim=dim)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        return _ops.mean(self, axis, keepdims, dim=dim)
+
+    def var(
+        self, axis: Any = None, keepdims: bool = False, ddof: int = 0, dim: Any = None
+    ) -> Tensor:
+        return _ops.var(self, axis, keepdims, ddof=ddof, dim=dim)
+
+    def max(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        return _ops.max(self, axis, keepdims, dim=dim)
+
+    def min(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        return _ops.min(self, axis, keepdims, dim=dim)
+
+    def argmax(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        return _ops.argmax(self, axis, keepdims, dim=dim)
+
+    def argmin(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        return _ops.argmin(self, axis, keepdims, dim=dim)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _ops.transpose(self, axes or None)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return _ops.swapaxes(self, axis1, axis2)
+
+    def flatten(self) -> Tensor:
+        return _ops.flatten(self)
+
+    def squeeze(self, axis: Any = None) -> Tensor:
+        return _ops.squeeze(self, axis)
+
+    def expand_dims(self, axis: Any) -> Tensor:
+        return _ops.expand_dims(self, axis)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return _ops.broadcast_to(self, shape)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return _ops.astype(self, dtype)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy names)
+        return _ops.clip(self, min, max)
+
+    def softmax(self, axis: Any = None, dim: Any = None) -> Tensor:
+        return _ops.softmax(self, axis, dim=dim)
+
+    def log_softmax(self, axis: Any = None, dim: Any = None) -> Tensor:
+        return _ops.log_softmax(self, axis, dim=dim)
+
+
+def _raw(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
+
+
+from chainrule import ops as _ops  # noqa: E402  (ops needs Tensor defined first)

@@ -1,0 +1,9 @@
+"""Shared fixtures: a seeded generator, so every test is reproducible."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
