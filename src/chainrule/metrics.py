@@ -1,0 +1,1 @@
+"""Metrics for reporting: plain floats (``cr.metrics``)."""

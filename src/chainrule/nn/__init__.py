@@ -1,0 +1,1 @@
+"""Neural networks: Module, Parameter, layers, losses (``cr.nn``; functional maths in ``F``)."""
