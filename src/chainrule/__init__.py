@@ -22,6 +22,7 @@ from chainrule.creation import (
     zeros_like,
 )
 from chainrule.function import Context, Function
+from chainrule.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import (
@@ -77,6 +78,7 @@ __all__ = [
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "gradcheck", "gradgradcheck", "GradcheckError",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "div",
     "dot", "einsum", "exp", "expand_dims", "flatten", "log", "log_softmax", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "outer", "power",

@@ -1,0 +1,242 @@
+"""Function transforms on the one engine: grad, value_and_grad, vjp, jvp, jacobian, hessian.
+
+Each transform calls the function once on fresh leaf tensors, then asks the engine for
+gradients (``engine.grad``: nothing is accumulated into ``.grad``). When an argument is
+itself a Tensor that requires grad (a transform nested inside another, as in
+``grad(grad(f))``), the inner transform records its backward pass (``create_graph``), so
+the outer one can differentiate through it.
+
+Shapes follow the lecture's matrix calculus: for y = f(x), ∂y/∂x is shaped like x when y
+is a scalar; the Jacobian is ``out.shape + in.shape`` (numerator layout, as JAX and
+PyTorch) or ``in.shape + out.shape`` (denominator layout, the lecture's vector-by-vector
+table with ∂y_j/∂x_i in row i, column j).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import engine
+from chainrule.mode import enable_grad
+from chainrule.ops.shape import Reshape
+from chainrule.tensor import Tensor
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian"]
+
+
+def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not nums:
+        raise ValueError("argnums must name at least one argument")
+    for i in nums:
+        if not isinstance(i, int) or not -n_args <= i < n_args:
+            raise ValueError(f"argnums {argnums} out of range for {n_args} argument(s)")
+    return tuple(i % n_args for i in nums)
+
+
+def _as_input(value: Any) -> tuple[Tensor, bool]:
+    """A tensor to differentiate with respect to, and whether it is nested in an outer
+    transform (then it must stay connected to the outer graph)."""
+    if isinstance(value, Tensor) and value.requires_grad:
+        return Reshape.apply(value, shape=value.shape), True  # a node of its own
+    data = value.data if isinstance(value, Tensor) else value
+    tensor = Tensor(data)
+    if tensor.dtype.kind not in "fc":
+        raise TypeError(
+            f"can only differentiate with respect to floating-point inputs, got {tensor.dtype}"
+        )
+    return tensor.requires_grad_(), False
+
+
+def _trace(
+    f: Callable[..., Any], args: Sequence[Any], argnums: tuple[int, ...]
+) -> tuple[Tensor, list[Tensor], bool]:
+    """Run f once with the chosen arguments as graph inputs."""
+    args = list(args)
+    inputs = []
+    nested = False
+    for i in argnums:
+        tensor, inner = _as_input(args[i])
+        nested = nested or inner
+        args[i] = tensor
+        inputs.append(tensor)
+    with enable_grad():
+        out = f(*args)
+    if not isinstance(out, Tensor):
+        out = Tensor(out)
+    return out, inputs, nested
+
+
+def _gradients(
+    out: Tensor, inputs: list[Tensor], seed: Any, nested: bool, retain: bool
+) -> tuple[Tensor, ...]:
+    if not out.requires_grad:  # f does not depend on the inputs
+        return tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
+    return engine.grad(out, inputs, grad_outputs=seed, retain_graph=retain, create_graph=nested)
+
+
+def value_and_grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0
+) -> Callable[..., tuple[Tensor, Any]]:
+    """A function returning (f(args), ∂f/∂args[argnums]) for a scalar-valued f.
+
+    The gradient has the argument's shape (∂y/∂x is (n) for x in Rⁿ, (n, m) for a matrix);
+    a tuple ``argnums`` gives a tuple of gradients.
+    """
+
+    def value_and_grad_f(*args: Any) -> tuple[Tensor, Any]:
+        nums = _argnums_tuple(argnums, len(args))
+        out, inputs, nested = _trace(f, args, nums)
+        if out.size != 1:
+            raise ValueError(
+                f"grad: f must return a scalar, got shape {out.shape}; use jacobian or vjp "
+                "for vector outputs"
+            )
+        grads = _gradients(out, inputs, None, nested, retain=False)
+        value = out if nested else out.detach()
+        return value, grads[0] if isinstance(argnums, int) else grads
+
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return value_and_grad_f
+
+
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """A function returning ∇f = ∂f/∂args[argnums], shaped like that argument.
+
+    ``f`` must return a scalar. Transforms nest: ``grad(grad(f))(x)`` is f″(x).
+    """
+    value_and_grad_f = value_and_grad(f, argnums)
+
+    def grad_f(*args: Any) -> Any:
+        return value_and_grad_f(*args)[1]
+
+    grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return grad_f
+
+
+def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Tensor, Callable[[Any], tuple]]:
+    """y = f(*primals) and the function u ↦ uᵀJ (one gradient per primal).
+
+    The forward runs once; ``vjp_fn`` may be called many times (the graph is retained).
+    """
+    out, inputs, nested = _trace(f, primals, tuple(range(len(primals))))
+
+    def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
+        seed = cotangent if isinstance(cotangent, Tensor) else np.asarray(cotangent)
+        if seed.shape != out.shape:
+            raise ValueError(f"vjp: cotangent of shape {seed.shape}, output shape {out.shape}")
+        return _gradients(out, inputs, seed, nested, retain=True)
+
+    return out, vjp_fn
+
+
+def jvp(
+    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
+) -> tuple[Tensor, Tensor]:
+    """y = f(*primals) and the directional derivative J·v for tangents v.
+
+    Built from two reverse passes (the "double-vjp" trick): g(u) = uᵀJ is computed with
+    ``create_graph=True`` for a dummy cotangent u, and J·v is the gradient of ⟨g(u), v⟩
+    with respect to u. Every op's reverse rule is already differentiable, so this needs no
+    second set of forward-mode rules; it costs about three forward passes.
+    """
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    out, inputs, _ = _trace(f, primals, tuple(range(len(primals))))
+    for x, v in zip(inputs, tangents):
+        if np.shape(v.data if isinstance(v, Tensor) else v) != x.shape:
+            raise ValueError(f"jvp: tangent of shape {np.shape(v)} for a primal of {x.shape}")
+    if not out.requires_grad:
+        return out, Tensor(np.zeros_like(out.data))
+    dummy = Tensor(np.zeros_like(out.data), requires_grad=True)
+    grads = engine.grad(out, inputs, grad_outputs=dummy, create_graph=True)
+    inner = None
+    for g, v in zip(grads, tangents):
+        term = (g * (v.data if isinstance(v, Tensor) else np.asarray(v))).sum()
+        inner = term if inner is None else inner + term
+    if not inner.requires_grad:  # f is constant in the direction's support
+        return out.detach(), Tensor(np.zeros_like(out.data))
+    (tangent_out,) = engine.grad(inner, [dummy])
+    return out.detach(), tangent_out
+
+
+def _jacobian_rows(out: Tensor, inputs: list[Tensor], nested: bool) -> list[list[Any]]:
+    """For each input, the rows ∂out_k/∂input, k over the output's elements."""
+    rows: list[list[Any]] = [[] for _ in inputs]
+    seed = np.zeros(out.size, dtype=out.dtype)
+    for k in range(out.size):
+        seed[k] = 1
+        grads = _gradients(out, inputs, seed.reshape(out.shape), nested, retain=True)
+        seed[k] = 0
+        for row, g in zip(rows, grads):
+            row.append(g)
+    return rows
+
+
+def _assemble(rows: list[Any], out_shape: tuple, in_shape: tuple, layout: str) -> Tensor:
+    if rows and any(isinstance(r, Tensor) and r.requires_grad for r in rows):
+        from chainrule.ops.shape import reshape, stack
+
+        jac = reshape(stack(rows), out_shape + in_shape)
+    else:
+        data = np.stack([np.asarray(r.data) for r in rows]) if rows else np.zeros((0,))
+        jac = Tensor(data.reshape(out_shape + in_shape))
+    if layout == "denominator":
+        n_out = len(out_shape)
+        axes = tuple(range(n_out, n_out + len(in_shape))) + tuple(range(n_out))
+        jac = jac.transpose(axes)
+    return jac
+
+
+def jacobian(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, layout: str = "numerator"
+) -> Callable[..., Any]:
+    """A function returning the Jacobian of f with respect to args[argnums].
+
+    Numerator layout (default): shape ``out.shape + in.shape``, J[i..., j...] =
+    ∂y[i...]/∂x[j...]; for y in R^N and X of shape (n, m) that is (N, n, m): N matrices
+    shaped like X. Denominator layout: ``in.shape + out.shape`` (the lecture's table).
+
+    The forward runs once; each output element costs one backward pass through the
+    retained graph (no repeated forwards).
+    """
+    if layout not in ("numerator", "denominator"):
+        raise ValueError(f"layout must be 'numerator' or 'denominator', got {layout!r}")
+
+    def jacobian_f(*args: Any) -> Any:
+        nums = _argnums_tuple(argnums, len(args))
+        out, inputs, nested = _trace(f, args, nums)
+        rows = _jacobian_rows(out, inputs, nested)
+        jacs = tuple(_assemble(r, out.shape, x.shape, layout) for r, x in zip(rows, inputs))
+        return jacs[0] if isinstance(argnums, int) else jacs
+
+    jacobian_f.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
+    return jacobian_f
+
+
+def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """A function returning the Hessian ∂²f/∂x² of a scalar f: shape ``in.shape + in.shape``.
+
+    The gradient is computed once with ``create_graph=True``; each of its elements is then
+    differentiated through that recorded graph.
+    """
+    if not isinstance(argnums, int):
+        raise ValueError("hessian takes a single argnums (an int)")
+
+    def hessian_f(*args: Any) -> Tensor:
+        (num,) = _argnums_tuple(argnums, len(args))
+        out, (x,), nested = _trace(f, args, (num,))
+        if out.size != 1:
+            raise ValueError(f"hessian: f must return a scalar, got shape {out.shape}")
+        if not out.requires_grad:
+            return Tensor(np.zeros(x.shape + x.shape, dtype=x.dtype))
+        (g,) = engine.grad(out, [x], create_graph=True)
+        (rows,) = _jacobian_rows(g, [x], nested)
+        return _assemble(rows, x.shape, x.shape, "numerator")
+
+    hessian_f.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
+    return hessian_f
