@@ -10,12 +10,13 @@ in exactly one place: here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
 from chainrule.function import Context
-from chainrule.mode import STATE
+from chainrule.mode import STATE, enable_grad
 from chainrule.tensor import Tensor
 
 __all__ = ["backward", "grad", "sum_to_shape"]
@@ -130,16 +131,25 @@ def _walk(
     return captured
 
 
+def _own(grad: Any, stored: set[int]) -> Any:
+    """``grad`` itself, or a copy when its array is a view or already handed out."""
+    array = grad.data if isinstance(grad, Tensor) else grad
+    if array.base is None and array.flags.writeable and id(array) not in stored:
+        stored.add(id(array))
+        return grad
+    # ``+ 0.0`` copies a Tensor differentiably (and keeps float32 float32)
+    grad = grad + 0.0 if isinstance(grad, Tensor) else grad.copy()
+    stored.add(id(grad.data if isinstance(grad, Tensor) else grad))
+    return grad
+
+
 def _accumulate(leaf: Tensor, grad: Any, create_graph: bool, stored: set[int]) -> None:
     """leaf.grad += grad, never aliasing an array that another tensor or gradient uses."""
     if create_graph:
-        leaf.grad = grad if leaf.grad is None else leaf.grad + grad
-        return
-    if leaf.grad is None:
-        if grad.base is not None or not grad.flags.writeable or id(grad) in stored:
-            grad = grad.copy()
-        stored.add(id(grad))
-        leaf.grad = Tensor._make(grad, None)
+        # always a fresh tensor: the incoming one may be the user's seed or go elsewhere too
+        leaf.grad = grad + 0.0 if leaf.grad is None else leaf.grad + grad
+    elif leaf.grad is None:
+        leaf.grad = Tensor._make(_own(grad, stored), None)
     else:
         leaf.grad = Tensor._make(leaf.grad.data + grad, None)
 
@@ -147,7 +157,9 @@ def _accumulate(leaf: Tensor, grad: Any, create_graph: bool, stored: set[int]) -
 def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
     tensor = node._retained()
     if tensor is not None:
-        if not create_graph:
+        if create_graph:
+            grad = grad + 0.0
+        else:
             grad = Tensor._make(np.array(grad), None)
         tensor.grad = grad if tensor.grad is None else tensor.grad + grad
 
@@ -155,11 +167,12 @@ def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
 def _check_backward(node: Context, grad_out: Any, input_grads: tuple[Any, ...]) -> None:
     if not np.all(np.isfinite(np.asarray(grad_out))):
         return  # the NaN/Inf came from further down the graph, which was checked there
+    origin = node.origin or "an unknown line: run the forward inside detect_anomaly() too"
     for index, g in enumerate(input_grads):
         if g is not None and not np.all(np.isfinite(np.asarray(g))):
             raise FloatingPointError(
                 f"{node.name} produced NaN/Inf in its backward (gradient of input {index}) "
-                f"from a finite incoming gradient (op created at {node.origin})"
+                f"from a finite incoming gradient (op created at {origin})"
             )
 
 
@@ -169,7 +182,9 @@ def backward(
     """Accumulate d(output)/d(leaf) into ``.grad`` of every leaf that requires grad."""
     root = _root(output)
     seed = _seed(output, grad, create_graph)
-    _walk(root, seed, retain_graph or create_graph, create_graph, None)
+    # create_graph records the backward pass even when called inside no_grad()
+    with enable_grad() if create_graph else nullcontext():
+        _walk(root, seed, retain_graph or create_graph, create_graph, None)
 
 
 def grad(
@@ -186,6 +201,8 @@ def grad(
     leaf or an intermediate tensor. An input the output does not depend on gets a zero
     gradient, or raises a RuntimeError when ``allow_unused`` is False.
     """
+    if isinstance(inputs, Tensor):
+        inputs = (inputs,)
     root = _root(outputs)
     seed = _seed(outputs, grad_outputs, create_graph)
     keys = []
@@ -193,18 +210,17 @@ def grad(
         if not isinstance(tensor, Tensor) or not tensor._requires_grad:
             raise ValueError("grad(): every input must be a Tensor that requires grad")
         keys.append(id(tensor._node) if tensor._node is not None else id(tensor))
-    captured = _walk(root, seed, retain_graph or create_graph, create_graph, dict.fromkeys(keys))
-    results: list[Tensor | None] = []
-    for tensor, key in zip(inputs, keys):
-        g = captured.get(key)
-        if g is None:
-            if not allow_unused:
-                raise RuntimeError("grad(): an input is not used to compute the output")
-            g = np.zeros_like(tensor.data)
-        if isinstance(g, Tensor):
-            results.append(g)
-        else:
-            if g.base is not None or not g.flags.writeable:
-                g = g.copy()
-            results.append(Tensor._make(g, None))
+    wanted = dict.fromkeys(keys)
+    with enable_grad() if create_graph else nullcontext():
+        captured = _walk(root, seed, retain_graph or create_graph, create_graph, wanted)
+        results: list[Tensor | None] = []
+        stored: set[int] = set()
+        for tensor, key in zip(inputs, keys):
+            g = captured.get(key)
+            if g is None:
+                if not allow_unused:
+                    raise RuntimeError("grad(): an input is not used to compute the output")
+                g = np.zeros_like(tensor.data)
+            g = _own(g, stored)
+            results.append(g if isinstance(g, Tensor) else Tensor._make(g, None))
     return tuple(results)
