@@ -1,0 +1,237 @@
+"""``chainrule``: train a network by backprop on real data, evaluate a saved run.
+
+    chainrule train [--dataset digits|fashion-mnist|diabetes] [--model perceptron|mlp|cnn] ...
+    chainrule train --resume DIR
+    chainrule evaluate --checkpoint DIR
+
+Bad input gets a one-line message and exit status 2 (set CHAINRULE_DEBUG=1 for the
+traceback); Ctrl-C exits with 130 after keeping the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, NoReturn
+
+from chainrule.cli.datasets import DATASETS, load_splits
+from chainrule.cli.models import ACTIVATIONS
+from chainrule.cli.rundir import RunDir, TrainConfig
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: per-dataset defaults for options the user did not give
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"epochs": 20, "batch_size": 32},
+    "fashion-mnist": {"epochs": 10, "batch_size": 128},
+    "diabetes": {"epochs": 100, "batch_size": 32, "hidden": (64,)},
+}
+OPTIMIZER_LR = {"adam": 1e-3, "sgd": 0.05}
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--hidden expects comma-separated positive integers like 256,128, got {text!r}"
+        ) from None
+    if not sizes or any(size <= 0 for size in sizes):
+        raise argparse.ArgumentTypeError(
+            f"--hidden expects comma-separated positive integers like 256,128, got {text!r}"
+        )
+    return sizes
+
+
+def _positive_float(name: str) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} expects a number, got {text!r}") from None
+        if not value > 0 or not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text}")
+        return value
+
+    return parse
+
+
+def _positive_int(name: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} expects an integer, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="chainrule", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model (digits by default)")
+    train.add_argument("--dataset", choices=DATASETS, help="default: digits")
+    train.add_argument(
+        "--data-dir", help="folder of the Fashion-MNIST IDX files "
+        "(default: /usr/share/datasets/fashion-mnist, from the Debian package "
+        "dataset-fashion-mnist)",
+    )  # fmt: skip
+    train.add_argument("--model", choices=("perceptron", "mlp", "cnn"), help="default: mlp")
+    train.add_argument("--hidden", type=_hidden, help="hidden widths of the mlp, e.g. 256,128")
+    train.add_argument("--activation", choices=tuple(ACTIVATIONS), help="default: relu")
+    train.add_argument("--epochs", type=_positive_int("--epochs"))
+    train.add_argument("--batch-size", type=_positive_int("--batch-size"))
+    train.add_argument("--lr", type=_positive_float("--lr"), help="learning rate")
+    train.add_argument("--optimizer", choices=("sgd", "adam"), help="default: adam")
+    train.add_argument("--seed", type=int, help="default: 0")
+    train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
+    train.add_argument("--quiet", action="store_true", help="print only the final results")
+
+    evaluate = commands.add_parser("evaluate", help="test-set metrics of a saved run")
+    evaluate.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory")
+    evaluate.add_argument("--data-dir", help="folder of the Fashion-MNIST IDX files")
+    return parser
+
+
+_CONFIG_OPTIONS = ("dataset", "data_dir", "model", "hidden", "activation", "epochs",
+                   "batch_size", "lr", "optimizer", "seed")  # fmt: skip
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Options given on the command line, then per-dataset defaults, then the defaults."""
+    given = {
+        name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name) is not None
+    }
+    dataset = given.get("dataset", "digits")
+    values = {"dataset": dataset, **DATASET_DEFAULTS[dataset], **given}
+    values.setdefault("lr", OPTIMIZER_LR[values.get("optimizer", "adam")])
+    return TrainConfig(**values)
+
+
+def _resume_config(args: argparse.Namespace, run: RunDir) -> TrainConfig:
+    config = run.read_config()
+    for name in _CONFIG_OPTIONS:
+        value = getattr(args, name)
+        if name in ("epochs", "data_dir") or value is None:
+            continue
+        if value != getattr(config, name):
+            raise UsageError(
+                f"--resume {run.path}: --{name.replace('_', '-')} {value} differs from the "
+                f"run's {getattr(config, name)}; only --epochs and --data-dir may change"
+            )
+    changes = {k: getattr(args, k) for k in ("epochs", "data_dir") if getattr(args, k) is not None}
+    return replace(config, **changes)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from chainrule.cli.trainer import Interrupted, Trainer, is_terminal
+
+    say = (lambda line: None) if args.quiet else print
+    if args.resume:
+        run = RunDir(args.resume)
+        config = _resume_config(args, run)
+    else:
+        config = config_from_args(args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run = RunDir(args.out or f"runs/{config.dataset}-{config.model}-{stamp}")
+        if (run.path / "config.json").exists():
+            raise UsageError(
+                f"{run.path} already holds a run: use --resume {run.path} or another --out"
+            )
+    splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
+    trainer = Trainer(config, splits, run, say, progress=is_terminal() and not args.quiet)
+    if args.resume:
+        trainer.restore()
+        say(f"resuming {run.path} after epoch {trainer.epoch} of {config.epochs}")
+    else:
+        run.create(config)
+        say(f"training a {config.model} on {config.dataset} "
+            f"({len(splits.x_train)} training examples); run directory {run.path}")  # fmt: skip
+    try:
+        results = trainer.fit()
+    except Interrupted:
+        print(
+            f"interrupted: the checkpoint after epoch {trainer.epoch} is saved in {run.path}; "
+            f"continue with: chainrule train --resume {run.path}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    _print_results(results, config, run)
+    return 0
+
+
+def _print_results(results: dict[str, float], config: TrainConfig, run: RunDir) -> None:
+    print(f"test results: {config.model} on {config.dataset}, {config.epochs} epochs")
+    if "accuracy" in results:
+        print(f"  accuracy  {100 * results['accuracy']:.2f}%")
+        print(f"  loss      {results['loss']:.4f}")
+    else:
+        print(f"  MAE       {results['mae']:.4f}")
+        print(f"  MSE       {results['mse']:.4f}")
+        print(f"  RMSE      {results['rmse']:.4f}   (= √MSE)")
+    print(f"run directory: {run.path} (checkpoint.safetensors, metrics.jsonl, curves.png)")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from chainrule.cli.models import build_model
+    from chainrule.cli.trainer import evaluate_model
+
+    run = RunDir(args.checkpoint)
+    config = run.read_config()
+    if args.data_dir is not None:
+        config = replace(config, data_dir=args.data_dir)
+    splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
+    model = build_model(
+        config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation
+    )
+    model_state, _, epoch = run.load_checkpoint()
+    model.load_state_dict(model_state)
+    results = evaluate_model(model, splits, splits.x_test, splits.y_test)
+    _print_results(results, replace(config, epochs=epoch), run)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``chainrule`` console script; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "train":
+            return _train(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
+        parser.print_help()
+        return EXIT_USAGE
+    except UsageError as error:
+        print(f"chainrule: error: {error}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+        if os.environ.get("CHAINRULE_DEBUG"):
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        print(f"chainrule: error: {message}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("chainrule: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE

@@ -1,0 +1,218 @@
+"""The training loop of ``chainrule train``: epochs of minibatch backprop, with progress,
+per-epoch checkpoints and metrics, a clean stop on Ctrl-C and exact resumption.
+
+Resuming is exact because everything random is a function of the configuration: the
+initial weights come from ``--seed`` and the order of epoch e's batches from (seed, e).
+A Ctrl-C stops at the end of the current batch and keeps the checkpoint of the last
+finished epoch; ``--resume`` reruns the interrupted epoch from its start.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import metrics, nn, optim
+from chainrule.cli.datasets import Splits
+from chainrule.cli.models import build_model
+from chainrule.cli.rundir import RunDir, TrainConfig
+
+__all__ = ["Trainer", "Interrupted", "evaluate_model"]
+
+
+class Interrupted(Exception):
+    """Training was stopped by SIGINT after its last checkpoint was saved."""
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> optim.Optimizer:
+    if config.optimizer == "adam":
+        return optim.Adam(model.parameters(), lr=config.lr)
+    if config.optimizer == "sgd":
+        return optim.SGD(model.parameters(), lr=config.lr, momentum=0.9)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}: choose sgd or adam")
+
+
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """The model's outputs for every row of x, in eval mode and without a graph."""
+    model.eval()
+    outputs = []
+    with cr.no_grad():
+        for start in range(0, len(x), batch_size):
+            outputs.append(model(cr.tensor(x[start : start + batch_size])).numpy())
+    return np.concatenate(outputs)
+
+
+def evaluate_model(model: nn.Module, splits: Splits, x: np.ndarray, y: np.ndarray) -> dict:
+    """Loss and accuracy (classification) or the lecture's MAE, MSE, RMSE (regression)."""
+    outputs = predict(model, x)
+    if splits.task == "classification":
+        loss = nn.functional.cross_entropy(cr.tensor(outputs), cr.tensor(y)).item()
+        return {"loss": loss, "accuracy": metrics.accuracy(outputs, y)}
+    y_hat = outputs * splits.y_std + splits.y_mean  # back to the target's units
+    return {
+        "mae": metrics.mae(y_hat, y),
+        "mse": metrics.mse(y_hat, y),
+        "rmse": metrics.rmse(y_hat, y),
+    }
+
+
+class _StopFlag:
+    """Turns the first SIGINT into a flag checked between batches; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopFlag:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not in the main thread: leave signals alone
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.raised:
+            raise KeyboardInterrupt
+        self.raised = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """Trains one run: ``Trainer(config, splits, run_dir, say).fit(resume=False)``."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        splits: Splits,
+        run: RunDir,
+        say: Callable[[str], None],
+        progress: bool,
+    ) -> None:
+        self.config, self.splits, self.run, self.say, self.progress = (
+            config, splits, run, say, progress,
+        )  # fmt: skip
+        cr.manual_seed(config.seed)
+        self.model = build_model(
+            config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation
+        )
+        self.optimizer = make_optimizer(config, self.model)
+        if splits.task == "classification":
+            self.loss_fn: nn.Module = nn.CrossEntropyLoss()
+            y_fit = splits.y_train
+        else:
+            self.loss_fn = nn.MSELoss()
+            y_fit = ((splits.y_train - splits.y_mean) / splits.y_std).astype(np.float32)
+        self.loader = cr.data.DataLoader(
+            cr.data.TensorDataset(splits.x_train, y_fit),
+            batch_size=config.batch_size,
+            shuffle=True,
+            seed=config.seed,
+        )
+        self.epoch = 0
+
+    def restore(self) -> None:
+        """Continue from the run directory's checkpoint."""
+        model_state, optimizer_state, epoch = self.run.load_checkpoint()
+        self.model.load_state_dict(model_state)
+        self.optimizer.load_state_dict(optimizer_state)
+        self.epoch = epoch
+        self.run.truncate_metrics(epoch)
+
+    def _save(self) -> None:
+        self.run.save_checkpoint(self.model.state_dict(), self.optimizer.state_dict(), self.epoch)
+
+    def _batches(self) -> Iterator[tuple[cr.Tensor, cr.Tensor]]:
+        self.loader.set_epoch(self.epoch)
+        if not self.progress:
+            yield from self.loader
+            return
+        from tqdm import tqdm
+
+        bar = tqdm(
+            self.loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", leave=False,
+            unit="batch", dynamic_ncols=True,
+        )  # fmt: skip
+        self._bar = bar
+        yield from bar
+
+    def _train_epoch(self, stop: _StopFlag) -> tuple[float, int]:
+        self.model.train()
+        total, count = 0.0, 0
+        for step, (xb, yb) in enumerate(self._batches()):
+            loss = self.loss_fn(self.model(xb), yb)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * len(xb)
+            count += len(xb)
+            if self.progress and step % 10 == 0:
+                self._bar.set_postfix(loss=f"{total / count:.4f}")
+            if stop.raised:
+                raise Interrupted
+        return total / max(count, 1), count
+
+    def fit(self) -> dict[str, float]:
+        """Train the remaining epochs; returns the test metrics."""
+        if self.epoch == 0:
+            self._save()  # a resumable starting point, even if stopped in epoch 1
+        with _StopFlag() as stop:
+            while self.epoch < self.config.epochs:
+                started = time.perf_counter()
+                train_loss, seen = self._train_epoch(stop)
+                seconds = time.perf_counter() - started
+                self.epoch += 1
+                val = evaluate_model(self.model, self.splits, self.splits.x_val, self.splits.y_val)
+                record = {"epoch": self.epoch, "train_loss": train_loss, "seconds": seconds}
+                record.update({f"val_{k}": v for k, v in val.items()})
+                self._save()
+                self.run.append_metrics(record)
+                self.say(_epoch_line(record, self.config.epochs, seen / seconds))
+                _plot(self.run)
+                if stop.raised:
+                    raise Interrupted
+        return evaluate_model(self.model, self.splits, self.splits.x_test, self.splits.y_test)
+
+
+def _epoch_line(record: dict[str, Any], epochs: int, throughput: float) -> str:
+    parts = [f"epoch {record['epoch']:>3}/{epochs}", f"train loss {record['train_loss']:.4f}"]
+    if "val_accuracy" in record:
+        parts.append(f"val accuracy {100 * record['val_accuracy']:.2f}%")
+    else:
+        parts.append(f"val RMSE {record['val_rmse']:.3f}")
+    parts.append(f"{record['seconds']:.1f} s ({throughput:,.0f} examples/s)")
+    return "  ".join(parts)
+
+
+def _plot(run: RunDir) -> None:
+    """curves.png: training loss and the validation metric per epoch (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot as plt
+
+    records = run.read_metrics()
+    epochs = [r["epoch"] for r in records]
+    metric = "val_accuracy" if records and "val_accuracy" in records[0] else "val_rmse"
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [r["train_loss"] for r in records], marker="o")
+    left.set(title="training loss", xlabel="epoch")
+    right.plot(epochs, [r[metric] for r in records], marker="o", color="tab:orange")
+    right.set(title=metric.replace("_", " "), xlabel="epoch")
+    figure.tight_layout()
+    temporary = run.plot_path.with_name(".curves.tmp.png")
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    temporary.replace(run.plot_path)
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
