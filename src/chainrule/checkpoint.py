@@ -1,0 +1,325 @@
+"""Checkpoints in the safetensors format: atomic ``save``, a ``load`` that trusts nothing.
+
+A safetensors file is an 8-byte little-endian header length N, N bytes of UTF-8 JSON
+``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``,
+then the raw little-endian bytes of every tensor, back to back. ``save`` writes it with the
+``safetensors`` library; ``load`` parses it in plain Python and validates the whole header
+before allocating any array. Nothing in a file is ever executed: pickles (``torch.save``
+files included) are refused, and there is no fallback to an unsafe loader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+from collections.abc import Mapping
+from typing import IO, Any
+
+import numpy as np
+import safetensors.numpy
+
+from chainrule.tensor import Tensor
+
+__all__ = ["CheckpointError", "save", "load", "load_metadata", "MAX_HEADER_BYTES"]
+
+#: Larger headers are refused (the safetensors library's own limit).
+MAX_HEADER_BYTES = 100_000_000
+
+_DTYPES = {
+    "BOOL": np.dtype(np.bool_),
+    "U8": np.dtype(np.uint8),
+    "I8": np.dtype(np.int8),
+    "U16": np.dtype("<u2"),
+    "I16": np.dtype("<i2"),
+    "U32": np.dtype("<u4"),
+    "I32": np.dtype("<i4"),
+    "U64": np.dtype("<u8"),
+    "I64": np.dtype("<i8"),
+    "F16": np.dtype("<f2"),
+    "F32": np.dtype("<f4"),
+    "F64": np.dtype("<f8"),
+    "C64": np.dtype("<c8"),
+}
+_SAVABLE = {dtype.newbyteorder("=") for dtype in _DTYPES.values()}
+_ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
+
+
+class CheckpointError(ValueError):
+    """A file that is not a valid safetensors checkpoint (the message says why)."""
+
+
+# ----------------------------------------------------------------------------- save
+def save(
+    state_dict: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write ``{name: array}`` to ``path`` in the safetensors format, atomically.
+
+    The bytes go to a temporary file in the same directory, which is flushed, fsynced
+    and then renamed over ``path`` (``os.replace``): a crash mid-write leaves any previous
+    file intact, and the temporary file is removed.
+
+    Args:
+        state_dict: names (str) to ndarrays or Tensors (their ``.data``) of dtype bool,
+            (u)int8/16/32/64, float16/32/64 or complex64. Values round-trip bit-exactly.
+        path: the destination file.
+        metadata: optional str -> str pairs stored in the header (``load_metadata``).
+
+    Raises:
+        TypeError: a name or value of the wrong type, or an unsupported dtype.
+    """
+    arrays = {}
+    for name, value in state_dict.items():
+        if not isinstance(name, str) or name == "__metadata__":
+            raise TypeError(f"checkpoint names must be str (not '__metadata__'), got {name!r}")
+        if isinstance(value, Tensor):
+            value = value.data
+        if isinstance(value, np.generic):
+            value = np.asarray(value)
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{name!r}: expected an ndarray or Tensor, got {type(value).__name__}")
+        if value.dtype.newbyteorder("=") not in _SAVABLE:
+            raise TypeError(f"{name!r}: dtype {value.dtype} cannot be stored in safetensors")
+        # The library reads raw memory: it needs C-contiguous, little-endian data.
+        arrays[name] = np.require(value, value.dtype.newbyteorder("<"), requirements="C")
+    if metadata is not None:
+        metadata = dict(metadata)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise TypeError("checkpoint metadata must map str to str")
+    payload = safetensors.numpy.save(arrays, metadata=metadata)
+    _atomic_write(os.fspath(path), payload)
+
+
+def _atomic_write(path: str, payload: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    # O_EXCL: never follow or clobber an existing file; 0o666 lets the umask decide.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(temporary, flags, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            _write_all(stream, payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _write_all(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(payload)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# ----------------------------------------------------------------------------- load
+def load(
+    path: str | os.PathLike[str], with_metadata: bool = False
+) -> dict[str, np.ndarray] | tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Read a safetensors checkpoint: ``{name: ndarray}``, validated before allocation.
+
+    Args:
+        path: the file.
+        with_metadata: also return the header's metadata (an empty dict if none).
+
+    Returns:
+        ``{name: ndarray}`` in the header's order (writable arrays, native byte order),
+        or ``(arrays, metadata)`` with ``with_metadata=True``.
+
+    Raises:
+        CheckpointError: the file is not a valid safetensors file: empty or truncated, a
+            header length beyond the file or above 100 MB, a header that is not UTF-8 JSON
+            of an object, duplicate names, an unknown dtype, a shape that is not a list of
+            non-negative ints, data offsets past the end, overlapping or leaving gaps,
+            byte sizes that do not match shape × dtype size, or a pickle / zip
+            (``torch.save``) file, which is never unpickled.
+        OSError: the file cannot be opened (``FileNotFoundError`` if it does not exist).
+    """
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        header, data_size = _read_header(stream, size, path)
+        entries, metadata = _validate(header, data_size, path)
+        arrays = {}
+        for name, dtype, shape, _begin, _end in sorted(entries, key=_by_offsets):
+            arrays[name] = _read_array(stream, dtype, shape, name, path)
+    ordered = {entry[0]: arrays[entry[0]] for entry in entries}
+    return (ordered, metadata) if with_metadata else ordered
+
+
+def load_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The str -> str metadata of a checkpoint (its header is validated, no data read)."""
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        header, data_size = _read_header(stream, size, path)
+    return _validate(header, data_size, path)[1]
+
+
+def _read_header(stream: IO[bytes], size: int, path: Any) -> tuple[dict[str, Any], int]:
+    """The parsed JSON header and the number of data bytes after it."""
+    if size < 8:
+        raise CheckpointError(
+            f"{path}: {size} bytes is too short for a safetensors file (it starts with an "
+            "8-byte header length)"
+        )
+    prefix = stream.read(8)
+    hint = _foreign_format(prefix)
+    length = int.from_bytes(prefix, "little")
+    if length > MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"{path}: header length {length} is absurdly large (limit {MAX_HEADER_BYTES} "
+            f"bytes): not a safetensors file{hint}"
+        )
+    if length > size - 8:
+        raise CheckpointError(
+            f"{path}: header length {length} is larger than the {size - 8} bytes after it: "
+            f"truncated or not a safetensors file{hint}"
+        )
+    raw = stream.read(length)
+    if len(raw) != length:
+        raise CheckpointError(f"{path}: the file shrank while its header was read")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CheckpointError(f"{path}: header is not valid UTF-8 ({error}){hint}") from None
+    try:
+        header = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise CheckpointError(f"{path}: header is not valid JSON ({error}){hint}") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{path}: header must be a JSON object, got {type(header).__name__}")
+    return header, size - 8 - length
+
+
+def _foreign_format(prefix: bytes) -> str:
+    if prefix.startswith(b"PK\x03\x04"):
+        return " (it is a zip archive, e.g. a torch.save .pt file; chainrule never unpickles)"
+    if prefix[:1] == b"\x80" and 2 <= prefix[1] <= 5:
+        return " (it looks like a pickle; chainrule never unpickles)"
+    return ""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CheckpointError(f"header has the name {key!r} twice")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise CheckpointError(f"header holds the non-JSON constant {name}")
+
+
+def _validate(
+    header: dict[str, Any], data_size: int, path: Any
+) -> tuple[list[tuple[str, np.dtype, tuple[int, ...], int, int]], dict[str, str]]:
+    """Check every entry against the data size; the entries and the metadata."""
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise CheckpointError(f"{path}: __metadata__ must be an object of strings")
+    entries = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        where = f"{path}: tensor {name!r}"
+        if not isinstance(info, dict) or set(info) != _ENTRY_KEYS:
+            raise CheckpointError(
+                f"{where}: expected an object with exactly {sorted(_ENTRY_KEYS)}, got {info!r}"
+            )
+        code = info["dtype"]
+        if not isinstance(code, str) or code not in _DTYPES:
+            raise CheckpointError(f"{where}: unknown dtype {code!r} (known: {', '.join(_DTYPES)})")
+        shape = info["shape"]
+        if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
+            raise CheckpointError(f"{where}: shape must be a list of ints >= 0, got {shape!r}")
+        offsets = info["data_offsets"]
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_count(n) for n in offsets)
+            or offsets[0] > offsets[1]
+        ):
+            raise CheckpointError(
+                f"{where}: data_offsets must be [begin, end] with 0 <= begin <= end, "
+                f"got {offsets!r}"
+            )
+        begin, end = offsets
+        if end > data_size:
+            raise CheckpointError(
+                f"{where}: data_offsets {offsets} run past the end of the data "
+                f"({data_size} bytes): truncated or lying header"
+            )
+        dtype = _DTYPES[code]
+        expected = math.prod(shape) * dtype.itemsize
+        if end - begin != expected:
+            raise CheckpointError(
+                f"{where}: shape {shape} of {code} needs {expected} bytes, data_offsets "
+                f"{offsets} span {end - begin}"
+            )
+        entries.append((name, dtype, tuple(shape), begin, end))
+    position = 0
+    for name, _dtype, _shape, begin, end in sorted(entries, key=_by_offsets):
+        if begin != position:
+            kind = "overlaps the previous tensor" if begin < position else "leaves a gap"
+            raise CheckpointError(
+                f"{path}: tensor {name!r} at data_offsets [{begin}, {end}] {kind} (expected "
+                f"it to start at byte {position})"
+            )
+        position = end
+    if position != data_size:
+        raise CheckpointError(
+            f"{path}: the tensors cover {position} bytes but {data_size} bytes of data follow "
+            "the header (trailing bytes)"
+        )
+    return entries, dict(metadata)
+
+
+def _by_offsets(entry: tuple[Any, ...]) -> tuple[int, int]:
+    return entry[3], entry[4]
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _read_array(
+    stream: IO[bytes], dtype: np.dtype, shape: tuple[int, ...], name: str, path: Any
+) -> np.ndarray:
+    array = np.empty(shape, dtype=dtype.newbyteorder("="))
+    if array.size == 0:
+        return array
+    view = memoryview(array.reshape(-1).view(np.uint8))
+    filled = 0
+    while filled < array.nbytes:
+        count = stream.readinto(view[filled:])
+        if not count:
+            raise CheckpointError(f"{path}: the file shrank while tensor {name!r} was read")
+        filled += count
+    if not np.little_endian:
+        array.byteswap(inplace=True)
+    if dtype == np.bool_ and array.view(np.uint8).max() > 1:
+        raise CheckpointError(f"{path}: tensor {name!r} of dtype BOOL holds bytes other than 0/1")
+    return array
