@@ -1,0 +1,410 @@
+"""Convolution and pooling on NCHW batches, vectorised: strided views and matrix products.
+
+The slide's filter convolution W * X (multiply each window by the filter and sum; what
+deep-learning libraries call cross-correlation) is computed by im2col: every window of the
+padded input is copied once into a column of ``cols`` (N, C·kh·kw, Ho·Wo), and one batched
+matrix product with the filters (O, C·kh·kw) gives all outputs. No Python loop runs over
+pixels or over the batch; the loops that remain run over the kh·kw kernel offsets.
+
+Convolution is bilinear in (x, w), so its two gradients are bilinear too, and the three
+maps are each other's adjoints: ∂/∂x of ``conv2d`` is ``conv2d_input`` (the transposed
+convolution) and ∂/∂w is ``conv2d_weight``, and the backward of each of those is again one
+of the three. Every backward calls them through dispatchers that record a graph when given
+Tensors, so ``Conv2d`` can be differentiated any number of times (``create_graph=True``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from chainrule.function import Function
+from chainrule.nn import init
+from chainrule.nn.module import Module, Parameter
+from chainrule.ops import either
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "avg_pool2d",
+    "Conv2d", "MaxPool2d", "AvgPool2d",
+]  # fmt: skip
+
+Pair = tuple[int, int]
+
+
+# ----------------------------------------------------------------------- array kernels
+def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
+    """cols[n, (c, i, j), (oy, ox)] = x_padded[n, c, oy·sh + i, ox·sw + j]."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+    n, c, ho, wo = windows.shape[:4]
+    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, ho * wo)
+
+
+def _col2im(cols: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair) -> np.ndarray:
+    """The adjoint of im2col: add cols (N, C, kh, kw, Ho, Wo) back onto x's positions."""
+    n, c, kh, kw, ho, wo = cols.shape
+    (sh, sw), (ph, pw) = stride, padding
+    height, width = x_shape[2], x_shape[3]
+    out = np.zeros((n, c, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] += cols[
+                :, :, i, j
+            ]
+    return out[:, :, ph : ph + height, pw : pw + width]
+
+
+def _conv_array(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
+    return _conv_cols(_im2col(x, w.shape[2:], stride, padding), x.shape, w, stride, padding)
+
+
+def _conv_cols(cols: np.ndarray, x_shape: tuple, w: np.ndarray, stride: Pair, padding: Pair):
+    ho, wo = _out_hw(x_shape, w.shape[2:], stride, padding)
+    y = w.reshape(w.shape[0], -1) @ cols  # (O, C·kh·kw) @ (N, C·kh·kw, Ho·Wo)
+    return y.reshape(x_shape[0], w.shape[0], ho, wo)
+
+
+def _input_array(g: np.ndarray, w: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair):
+    n, o, ho, wo = g.shape
+    cols = w.reshape(o, -1).T @ g.reshape(n, o, ho * wo)  # (N, C·kh·kw, Ho·Wo)
+    return _col2im(cols.reshape(n, w.shape[1], *w.shape[2:], ho, wo), x_shape, stride, padding)
+
+
+def _weight_array(cols: np.ndarray, g: np.ndarray, w_shape: tuple) -> np.ndarray:
+    n, o = g.shape[:2]
+    return (g.reshape(n, o, -1) @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w_shape)
+
+
+def _out_hw(x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
+    ho = (x_shape[2] + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    wo = (x_shape[3] + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    return ho, wo
+
+
+# ----------------------------------------------------------------------- the three Functions
+class Conv2dFunction(Function):
+    """y[n, o] = Σ_c w[o, c] ⋆ x[n, c] (cross-correlation);  ∂L/∂x = conv2d_input(g, w),
+    ∂L/∂w = conv2d_weight(x, g)."""
+
+    @staticmethod
+    def forward(ctx, x, w, *, stride, padding):
+        ctx.stride, ctx.padding = stride, padding
+        cols = _im2col(x, w.shape[2:], stride, padding)
+        # the columns are reused by the first-order ∂L/∂w, sparing a second im2col
+        ctx.save_for_backward(x, w, cols if ctx.needs_input_grad[1] else None)
+        return _conv_cols(cols, x.shape, w, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, w, cols = ctx.saved_tensors
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_x = conv2d_input(grad_out, w, x.shape, ctx.stride, ctx.padding)
+        if ctx.needs_input_grad[1]:
+            if isinstance(grad_out, Tensor):
+                grad_w = conv2d_weight(x, grad_out, w.shape, ctx.stride, ctx.padding)
+            else:
+                grad_w = _weight_array(cols, grad_out, w.shape)
+        return grad_x, grad_w
+
+
+class Conv2dInputFunction(Function):
+    """gx = conv2d_input(g, w), the transposed convolution (adjoint of x ↦ conv2d(x, w));
+    ∂L/∂g = conv2d(u, w), ∂L/∂w = conv2d_weight(u, g) for u = ∂L/∂gx."""
+
+    @staticmethod
+    def forward(ctx, g, w, *, x_shape, stride, padding):
+        ctx.stride, ctx.padding = stride, padding
+        ctx.save_for_backward(g, w)
+        return _input_array(g, w, x_shape, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        g, w = ctx.saved_tensors
+        grad_g = grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_g = _conv_either(grad_out, w, ctx.stride, ctx.padding)
+        if ctx.needs_input_grad[1]:
+            grad_w = conv2d_weight(grad_out, g, w.shape, ctx.stride, ctx.padding)
+        return grad_g, grad_w
+
+
+class Conv2dWeightFunction(Function):
+    """gw = conv2d_weight(x, g) = Σ_n g[n] ⋆ x[n] (adjoint of w ↦ conv2d(x, w));
+    ∂L/∂x = conv2d_input(g, v), ∂L/∂g = conv2d(x, v) for v = ∂L/∂gw."""
+
+    @staticmethod
+    def forward(ctx, x, g, *, w_shape, stride, padding):
+        ctx.stride, ctx.padding = stride, padding
+        ctx.save_for_backward(x, g)
+        return _weight_array(_im2col(x, w_shape[2:], stride, padding), g, w_shape)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, g = ctx.saved_tensors
+        grad_x = grad_g = None
+        if ctx.needs_input_grad[0]:
+            grad_x = conv2d_input(g, grad_out, x.shape, ctx.stride, ctx.padding)
+        if ctx.needs_input_grad[1]:
+            grad_g = _conv_either(x, grad_out, ctx.stride, ctx.padding)
+        return grad_x, grad_g
+
+
+def _conv_either(x: Any, w: Any, stride: Pair, padding: Pair) -> Any:
+    """conv2d on ndarrays (plain result) or Tensors (recorded), for use inside backward."""
+    if isinstance(x, Tensor) or isinstance(w, Tensor):
+        return Conv2dFunction.apply(x, w, stride=stride, padding=padding)
+    return _conv_array(x, w, stride, padding)
+
+
+def conv2d_input(g: Any, w: Any, x_shape: tuple, stride: Any = 1, padding: Any = 0) -> Any:
+    """∂L/∂x of y = conv2d(x, w) given g = ∂L/∂y (a transposed convolution), shape x_shape.
+
+    ndarrays in, ndarray out; Tensors in, a recorded Tensor out.
+    """
+    stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    x_shape = tuple(x_shape)
+    if isinstance(g, Tensor) or isinstance(w, Tensor):
+        return Conv2dInputFunction.apply(g, w, x_shape=x_shape, stride=stride, padding=padding)
+    return _input_array(g, w, x_shape, stride, padding)
+
+
+def conv2d_weight(x: Any, g: Any, w_shape: tuple, stride: Any = 1, padding: Any = 0) -> Any:
+    """∂L/∂w of y = conv2d(x, w) given g = ∂L/∂y, shape w_shape (ndarrays or Tensors)."""
+    stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    w_shape = tuple(w_shape)
+    if isinstance(x, Tensor) or isinstance(g, Tensor):
+        return Conv2dWeightFunction.apply(x, g, w_shape=w_shape, stride=stride, padding=padding)
+    return _weight_array(_im2col(x, w_shape[2:], stride, padding), g, w_shape)
+
+
+# ----------------------------------------------------------------------- pooling
+def _offsets(kernel: Pair, stride: Pair, out_hw: Pair) -> list[tuple]:
+    """For each kernel offset (i, j), row-major, the index of x's elements it covers."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    return [
+        (slice(None), slice(None), slice(i, i + sh * (ho - 1) + 1, sh),
+         slice(j, j + sw * (wo - 1) + 1, sw))
+        for i in range(kh)
+        for j in range(kw)
+    ]  # fmt: skip
+
+
+class MaxPool2dFunction(Function):
+    """y = max over each kh×kw window;  ∂L/∂x = g routed to the window's maximum.
+
+    Ties: the first maximum in row-major order within the window gets the whole gradient
+    (as PyTorch). Windows may overlap (stride < kernel): gradients then accumulate.
+    """
+
+    @staticmethod
+    def forward(ctx, x, *, kernel, stride):
+        n, c, height, width = x.shape
+        out_hw = _out_hw(x.shape, kernel, stride, (0, 0))
+        views = [x[index] for index in _offsets(kernel, stride, out_hw)]
+        y = views[0].copy()
+        for view in views[1:]:
+            np.maximum(y, view, out=y)
+        winner = np.zeros(y.shape, dtype=np.intp)
+        for k in range(len(views) - 1, -1, -1):  # downwards, so the first maximum wins
+            np.copyto(winner, k, where=views[k] == y)
+        rows = np.arange(out_hw[0]).reshape(-1, 1) * stride[0] + winner // kernel[1]
+        cols = np.arange(out_hw[1]) * stride[1] + winner % kernel[1]
+        planes = np.arange(n * c).reshape(n, c, 1, 1) * (height * width)
+        ctx.index = (planes + rows * width + cols).ravel()  # flat positions in x
+        ctx.shape = x.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        size = math.prod(ctx.shape)
+        if isinstance(grad_out, Tensor):
+            flat = either.scatter_add(grad_out.reshape(-1), (size,), ctx.index)
+            return flat.reshape(ctx.shape)
+        flat = np.bincount(ctx.index, weights=grad_out.ravel(), minlength=size)
+        return flat.astype(grad_out.dtype, copy=False).reshape(ctx.shape)
+
+
+class AvgPool2dFunction(Function):
+    """y = mean over each kh×kw window;  ∂L/∂x: each window's g/(kh·kw) on its elements."""
+
+    @staticmethod
+    def forward(ctx, x, *, kernel, stride):
+        ctx.shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
+        ctx.out_hw = _out_hw(x.shape, kernel, stride, (0, 0))
+        views = [x[index] for index in _offsets(kernel, stride, ctx.out_hw)]
+        y = views[0].copy()
+        for view in views[1:]:
+            y += view
+        return y / (kernel[0] * kernel[1])
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        share = grad_out / (ctx.kernel[0] * ctx.kernel[1])
+        if isinstance(share, Tensor):
+            offsets = _offsets(ctx.kernel, ctx.stride, ctx.out_hw)
+            grad_x = either.scatter_add(share, ctx.shape, offsets[0])
+            for index in offsets[1:]:
+                grad_x = grad_x + either.scatter_add(share, ctx.shape, index)
+            return grad_x
+        n, c, ho, wo = share.shape
+        cols = np.broadcast_to(share[:, :, None, None], (n, c, *ctx.kernel, ho, wo))
+        return _col2im(cols, ctx.shape, ctx.stride, (0, 0))
+
+
+# ----------------------------------------------------------------------- wrappers
+def _pair(value: Any, name: str, low: int) -> Pair:
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < low:
+        raise ValueError(f"{name} must be at least {low}, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _check_input(name: str, x: Tensor, kernel: Pair, padding: Pair) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected an NCHW input (4 dimensions), got shape {x.shape}")
+    if x.shape[2] + 2 * padding[0] < kernel[0] or x.shape[3] + 2 * padding[1] < kernel[1]:
+        raise ValueError(
+            f"{name}: input of shape {x.shape} (padding {padding}) is smaller than the "
+            f"kernel {kernel}"
+        )
+
+
+def conv2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0) -> Tensor:
+    """y = w * x + b: the slide's filter convolution (cross-correlation) of a batch.
+
+    Args:
+        x: input (N, C, H, W).
+        w: filters (O, C, kh, kw).
+        b: optional bias (O,).
+        stride: an int or (sh, sw).
+        padding: zeros added on each side, an int or (ph, pw).
+
+    Returns:
+        (N, O, Ho, Wo) with Ho = (H + 2·ph − kh) // sh + 1, likewise Wo.
+    """
+    x, w = _as_tensor(x), _as_tensor(w)
+    stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: weight must have shape (O, C, kh, kw), got {w.shape}")
+    _check_input("conv2d", x, w.shape[2:], padding)
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(
+            f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but the weight "
+            f"expects {w.shape[1]} (weight shape {w.shape})"
+        )
+    y = Conv2dFunction.apply(x, w, stride=stride, padding=padding)
+    if b is None:
+        return y
+    b = _as_tensor(b)
+    if b.shape != (w.shape[0],):
+        raise ValueError(f"conv2d: bias must have shape ({w.shape[0]},), got {b.shape}")
+    return y + b.reshape(1, -1, 1, 1)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None) -> Tensor:
+    """y = max over each window of an NCHW batch (stride defaults to the kernel size).
+
+    On ties the first maximum in the window (row-major) gets the gradient, as PyTorch.
+    """
+    x = _as_tensor(x)
+    kernel = _pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None else _pair(stride, "stride", 1)
+    _check_input("max_pool2d", x, kernel, (0, 0))
+    return MaxPool2dFunction.apply(x, kernel=kernel, stride=stride)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None) -> Tensor:
+    """y = mean over each window of an NCHW batch (stride defaults to the kernel size)."""
+    x = _as_tensor(x)
+    kernel = _pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None else _pair(stride, "stride", 1)
+    _check_input("avg_pool2d", x, kernel, (0, 0))
+    return AvgPool2dFunction.apply(x, kernel=kernel, stride=stride)
+
+
+# ----------------------------------------------------------------------- modules
+class Conv2d(Module):
+    """A bank of ``out_channels`` filters convolved over NCHW input: y = w * x + b.
+
+    ``weight`` has shape (out_channels, in_channels, kh, kw); weight and bias start as
+    U(−1/√fan_in, 1/√fan_in) with fan_in = in_channels·kh·kw (PyTorch's default).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        bias: bool = True,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _pair(kernel_size, "kernel_size", 1)
+        self.stride = _pair(stride, "stride", 1)
+        self.padding = _pair(padding, "padding", 0)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        self.weight = Parameter(np.empty(shape, dtype=np.float32))
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5.0), generator=generator)
+        self.bias = None
+        if bias:
+            bound = 1.0 / math.sqrt(init.fan_in_and_fan_out(shape)[0])
+            self.bias = Parameter(np.empty(self.out_channels, dtype=np.float32))
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Any) -> Tensor:
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        text = (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}"
+        )
+        if self.padding != (0, 0):
+            text += f", padding={self.padding}"
+        return text + ("" if self.bias is not None else ", bias=False")
+
+
+class MaxPool2d(Module):
+    """Max over kh×kw windows (stride defaults to the kernel size); ties: first maximum."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+
+    def forward(self, x: Any) -> Tensor:
+        return max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class AvgPool2d(Module):
+    """Mean over kh×kw windows (stride defaults to the kernel size)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+
+    def forward(self, x: Any) -> Tensor:
+        return avg_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"

@@ -1,0 +1,154 @@
+"""Layers: ``Linear`` (the lecture's f = Wᵀa), ``Flatten``, ``Dropout``, ``Identity`` and the
+activation modules. Their gradients come from the autodiff engine.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.nn import functional as F
+from chainrule.nn import init
+from chainrule.nn.module import Module, Parameter
+from chainrule.ops.shape import reshape
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "Linear", "Flatten", "Dropout", "Identity", "ReLU", "Sigmoid", "Tanh", "Softmax",
+    "LogSoftmax",
+]  # fmt: skip
+
+
+class Linear(Module):
+    """f = Wᵀa + b, computed on a batch of rows as ``x @ weight + bias``.
+
+    ``weight`` has shape (in_features, out_features): the lecture's W[l], inputs by outputs
+    (PyTorch stores its transpose). Weight and bias start as U(−1/√in, 1/√in), PyTorch's
+    default (kaiming_uniform_ with a = √5), drawn from ``generator`` or chainrule's default
+    generator.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        generator: np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        shape = (self.in_features, self.out_features)
+        self.weight = Parameter(np.empty(shape, dtype=np.float32))
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5.0), generator=generator)
+        self.bias = None
+        if bias:
+            bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
+            self.bias = Parameter(np.empty(self.out_features, dtype=np.float32))
+            init.uniform_(self.bias, -bound, bound, generator)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )
+
+
+class Flatten(Module):
+    """Merge axes start_axis..end_axis into one: (N, C, H, W) -> (N, C·H·W) by default."""
+
+    def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:
+        super().__init__()
+        self.start_axis, self.end_axis = start_axis, end_axis
+
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        start = self.start_axis % max(x.ndim, 1)
+        end = self.end_axis % max(x.ndim, 1)
+        if start > end:
+            raise ValueError(
+                f"Flatten: start_axis {self.start_axis} comes after end_axis {self.end_axis} "
+                f"for an input of shape {x.shape}"
+            )
+        merged = math.prod(x.shape[start : end + 1])
+        return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"start_axis={self.start_axis}, end_axis={self.end_axis}"
+
+
+class Dropout(Module):
+    """Inverted dropout with probability p while training; the identity in ``eval()``."""
+
+    def __init__(self, p: float = 0.5, generator: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must satisfy 0 <= p < 1, got {p}")
+        self.p = float(p)
+        self.generator = generator
+
+    def forward(self, x: Any) -> Tensor:
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Identity(Module):
+    """y = x."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class ReLU(Module):
+    """y = max(x, 0); relu'(0) = 0."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.relu(x)
+
+
+class Sigmoid(Module):
+    """y = σ(x) = 1/(1 + e⁻ˣ)."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """y = tanh x."""
+
+    def forward(self, x: Any) -> Tensor:
+        return F.tanh(x)
+
+
+class Softmax(Module):
+    """yᵢ = exp xᵢ / Σⱼ exp xⱼ along ``axis`` (the last by default)."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softmax(x, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class LogSoftmax(Module):
+    """yᵢ = xᵢ − log Σⱼ exp xⱼ along ``axis`` (the last by default), computed stably."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Any) -> Tensor:
+        return F.log_softmax(x, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
