@@ -366,3 +366,16 @@ def test_nothing_is_allocated_before_the_whole_header_is_valid(tmp_path, monkeyp
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "nowhere.safetensors")
+
+
+def test_a_model_state_dict_round_trips(tmp_path):
+    if not all(hasattr(cr.nn, name) for name in ("Sequential", "Linear", "ReLU")):
+        pytest.skip("cr.nn layers are not available yet")
+    cr.manual_seed(0)
+    model = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.ReLU(), cr.nn.Linear(3, 2))
+    save(model.state_dict(), tmp_path / "model.safetensors")
+    cr.manual_seed(1)
+    other = cr.nn.Sequential(cr.nn.Linear(4, 3), cr.nn.ReLU(), cr.nn.Linear(3, 2))
+    other.load_state_dict(load(tmp_path / "model.safetensors"))
+    for (name, a), (_, b) in zip(model.named_parameters(), other.named_parameters()):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes(), name
