@@ -40,7 +40,7 @@ class Context:
         self.function = function
         self.needs_input_grad: tuple[bool, ...] = ()
         self.parents: tuple[Any, ...] = ()  # per input: None, a leaf Tensor or a Context
-        self.input_meta: tuple[Any, ...] = ()  # per input: (shape, dtype) or None
+        self.input_meta: tuple[Any, ...] = ()  # per input: (shape, dtype); dtype None: no grad
         self._saved: tuple[Any, ...] | None = ()
         self._saved_tags: tuple[int | None, ...] = ()
         self._tensor_mode = False  # True while backward runs under create_graph
@@ -111,9 +111,9 @@ class Context:
                 self._tensor_mode = False
         else:
             grads = self.function.backward(self, grad_out)
-        return self._check_grads(grads, create_graph)
+        return self._check_grads(grads, grad_out, create_graph)
 
-    def _check_grads(self, grads: Any, create_graph: bool) -> tuple[Any, ...]:
+    def _check_grads(self, grads: Any, grad_out: Any, create_graph: bool) -> tuple[Any, ...]:
         if not isinstance(grads, tuple):
             grads = (grads,)
         if len(grads) != len(self.parents):
@@ -126,10 +126,12 @@ class Context:
             if parent is None or grad is None:
                 checked.append(None)
                 continue
-            checked.append(self._check_one(index, grad, meta, create_graph))
+            checked.append(self._check_one(index, grad, meta, create_graph, grad_out))
         return tuple(checked)
 
-    def _check_one(self, index: int, grad: Any, meta: Any, create_graph: bool) -> Any:
+    def _check_one(
+        self, index: int, grad: Any, meta: Any, create_graph: bool, grad_out: Any
+    ) -> Any:
         if create_graph:
             if not isinstance(grad, Tensor):
                 grad = np.asarray(grad)
@@ -145,7 +147,7 @@ class Context:
         elif type(grad) is not np.ndarray:
             grad = np.asarray(grad)
         shape = meta[0]
-        if grad.shape != shape and not _reduces_to(grad.shape, shape):
+        if grad.shape != shape and not self._reduces_to(grad.shape, shape, grad_out.ndim):
             raise RuntimeError(
                 f"{self.name}.backward returned a gradient of shape {grad.shape} for input "
                 f"{index}, which has shape {shape}: a gradient must have the input's shape "
@@ -153,13 +155,18 @@ class Context:
             )
         return grad
 
-
-def _reduces_to(grad_shape: tuple[int, ...], shape: tuple[int, ...]) -> bool:
-    """True when ``shape`` broadcasts to ``grad_shape``, so summing recovers ``shape``."""
-    if len(shape) > len(grad_shape):
-        return False
-    tail = grad_shape[len(grad_shape) - len(shape) :]
-    return all(s == g or s == 1 for s, g in zip(shape, tail))
+    def _reduces_to(
+        self, grad_shape: tuple[int, ...], shape: tuple[int, ...], out_ndim: int
+    ) -> bool:
+        """True when ``shape`` broadcasts to ``grad_shape``, so summing recovers ``shape``,
+        and ``grad_shape`` has no more axes than the output or some input (an axis that no
+        array of the op had cannot come from broadcasting)."""
+        if len(shape) > len(grad_shape):
+            return False
+        if len(grad_shape) > max(out_ndim, *(len(meta[0]) for meta in self.input_meta)):
+            return False
+        tail = grad_shape[len(grad_shape) - len(shape) :]
+        return all(s == g or s == 1 for s, g in zip(shape, tail))
 
 
 class Function:
@@ -218,7 +225,14 @@ class Function:
         else:
             ctx.needs_input_grad = (False,) * len(arrays)
         out = cls.forward(ctx, *arrays, **options)
+        returned = out
         if type(out) is not np.ndarray:
+            if isinstance(out, (tuple, list)):
+                # np.asarray would silently stack several outputs into one array
+                raise TypeError(
+                    f"{cls.__name__}.forward returned a {type(out).__name__}: a Function "
+                    "has exactly one output array"
+                )
             out = np.asarray(out)
         if STATE.anomaly:
             _check_forward(cls, arrays, out, ctx)
@@ -226,9 +240,14 @@ class Function:
             return Tensor._make(out, None)
         ctx.parents = tuple(parents)
         ctx.input_meta = tuple(
-            (a.shape, a.dtype) if p is not None else None for a, p in zip(arrays, parents)
+            (a.shape, a.dtype) if p is not None else (getattr(a, "shape", ()), None)
+            for a, p in zip(arrays, parents)
         )
         if ctx._saved:
+            if returned is not out:
+                # a 0-d forward returns a NumPy scalar: save the output array in its place,
+                # so that it is still recognised as the output under create_graph
+                ctx._saved = tuple(out if value is returned else value for value in ctx._saved)
             ctx._saved_tags = tuple(_tag(value, arrays, out) for value in ctx._saved)
         return Tensor._make(out, ctx)
 
