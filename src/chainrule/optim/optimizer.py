@@ -172,6 +172,8 @@ class Optimizer:
                 f"{len(self.param_groups)}"
             )
         for number, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            if not isinstance(saved, dict):
+                raise ValueError(f"parameter group {number} must be a dict, got {saved!r}")
             if len(saved.get("params", ())) != len(group["params"]):
                 raise ValueError(
                     f"parameter group {number}: state dict has {len(saved.get('params', ()))} "
