@@ -328,7 +328,10 @@ class ModuleList(Module):
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return type(self)(self._modules[index])
+            part = type(self).__new__(type(self))
+            Module.__init__(part)
+            part._modules = self._modules[index]
+            return part
         return self._modules[index]
 
     def __len__(self) -> int:
