@@ -6,6 +6,7 @@ rest are subpackages.
 """
 
 from chainrule import data, metrics, nn, ops, optim
+from chainrule.checkpoint import CheckpointError, load, load_metadata, save
 from chainrule.creation import (
     arange,
     default_generator,
@@ -79,6 +80,7 @@ __all__ = [
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "gradcheck", "gradgradcheck", "GradcheckError",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
+    "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "concatenate", "div",
     "dot", "einsum", "exp", "expand_dims", "flatten", "log", "log_softmax", "logsumexp",
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "outer", "power",
