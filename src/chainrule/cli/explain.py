@@ -1,0 +1,276 @@
+"""``chainrule explain``: the lecture's forward and backward propagation, shown on a network.
+
+    chainrule explain [--layers 4,3,2] [--activation sigmoid|tanh|relu]
+                      [--loss mse|cross-entropy] [--seed 0] [--ascii] [--graph FILE]
+
+For one random example x, prints the equations of the slides filled in with shapes
+(``δ[1] (3×1) = g′(f[1]) (3×1) ∘ W[2] (3×2) · δ[2] (2×1)``), a table per layer with
+W[l], b[l], f[l], a[l], g′[l](f[l]), δ[l], ∂L/∂W[l], ∂L/∂b[l] (shapes, and values when
+small), and the check of every gradient against chainrule's autodiff. ``--graph FILE``
+draws the autodiff graph of L (.svg, .png, .pdf with Graphviz; .dot needs nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from chainrule.lecture import Comparison, Network, compare, dims, to_ascii
+from chainrule.lecture.backprop import Layer
+
+__all__ = ["add_parser", "run", "DEFAULT_LAYERS"]
+
+DEFAULT_LAYERS = (4, 3, 2)
+MAX_WIDTH = 512  # beyond this the text is unreadable anyway, and it stays fast
+MAX_LAYERS = 12
+SHOW_VALUES = 8  # print values of arrays up to 8×8
+TOLERANCE = 1e-10
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    """argparse type of --layers: "4,3,2" -> (4, 3, 2)."""
+    try:
+        return parse_layers(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_layers(text: Any) -> tuple[int, ...]:
+    """The widths n[0], …, n[L] from "4,3,2" (or a sequence), checked.
+
+    Raises:
+        ValueError: in one line, for anything but 2 to 13 positive widths up to 512.
+    """
+    usage = "--layers expects the widths n[0],…,n[L] as comma-separated positive integers"
+    if isinstance(text, str):
+        try:
+            widths = tuple(int(part) for part in text.split(","))
+        except ValueError:
+            raise ValueError(f"{usage}, like 4,3,2; got {text!r}") from None
+    else:
+        widths = tuple(int(n) for n in text)
+    if len(widths) < 2 or any(n <= 0 for n in widths):
+        raise ValueError(f"{usage} (at least two: inputs and outputs), like 4,3,2; got {text!r}")
+    if len(widths) > MAX_LAYERS + 1 or max(widths) > MAX_WIDTH:
+        raise ValueError(
+            f"--layers: at most {MAX_LAYERS} layers of at most {MAX_WIDTH} units, got {text!r}"
+        )
+    return widths
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``explain`` (and its options) on the ``chainrule`` subcommand parsers."""
+    parser = subparsers.add_parser(
+        "explain",
+        help="the lecture's backprop on a small network, every shape shown, checked "
+        "against autodiff",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument(
+        "--layers", type=_layers, default=DEFAULT_LAYERS, metavar="N0,N1,...",
+        help="widths n[0],...,n[L]: inputs, hidden layers, outputs (default: 4,3,2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--activation", choices=("sigmoid", "tanh", "relu"), default="sigmoid",
+        help="g[l] of the layers (default: sigmoid)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loss", choices=("mse", "cross-entropy"), default="mse",
+        help="mse (the output layer uses the activation too) or cross-entropy (the output "
+        "layer gives logits, softmax is the loss's) (default: mse)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="weights and data (default: 0)")
+    parser.add_argument("--ascii", action="store_true", help="plain ASCII, no Unicode symbols")
+    parser.add_argument(
+        "--graph", metavar="FILE",
+        help="also draw the autodiff graph of L: .svg/.png/.pdf (needs Graphviz) or .dot",
+    )  # fmt: skip
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the explanation; 0 when backprop and autodiff agree to 1e-10.
+
+    Returns 1 when they do not, or when ``--graph`` needs Graphviz and it is missing (the
+    DOT text is then written next to FILE instead, with a message saying how to install it).
+
+    Raises:
+        ValueError: for bad options, in one line.
+    """
+    widths = parse_layers(getattr(args, "layers", DEFAULT_LAYERS))
+    activation = getattr(args, "activation", "sigmoid")
+    loss = getattr(args, "loss", "mse")
+    if activation not in ("sigmoid", "tanh", "relu"):
+        raise ValueError(f"--activation must be sigmoid, tanh or relu, got {activation!r}")
+    if loss not in ("mse", "cross-entropy"):
+        raise ValueError(f"--loss must be mse or cross-entropy, got {loss!r}")
+    seed = int(getattr(args, "seed", 0))
+    if seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed}")
+    output = activation if loss == "mse" else "identity"
+    network = Network.random(widths, activation, output=output, seed=seed)
+    rng = np.random.default_rng([seed, 1])
+    x = rng.standard_normal(widths[0])
+    if loss == "cross-entropy":
+        y: Any = int(rng.integers(widths[-1]))
+    else:  # a target the output activation can reach
+        low = -1.0 if activation == "tanh" else 0.0
+        y = rng.uniform(low, 1.0, widths[-1])
+    comparison = compare(network, x, y, loss=loss)
+    print(explain_text(comparison, activation, seed, ascii=bool(getattr(args, "ascii", False))))
+    status = 0 if comparison.agrees(TOLERANCE) else 1
+    graph = getattr(args, "graph", None)
+    if graph:
+        status = max(status, _draw(comparison, graph))
+    return status
+
+
+def _draw(comparison: Comparison, path: str) -> int:
+    from pathlib import Path
+
+    from chainrule.viz import GraphvizMissing, render, to_dot
+
+    names = {**comparison.autodiff.tensors, "L": comparison.autodiff.loss}
+    try:
+        written = render(comparison.autodiff.loss, path, names=names)
+    except GraphvizMissing as error:
+        fallback = Path(path).with_suffix(".dot")
+        fallback.write_text(to_dot(comparison.autodiff.loss, names), encoding="utf-8")
+        print(f"chainrule explain: {error}", file=sys.stderr)
+        print(f"chainrule explain: wrote the DOT text to {fallback} instead", file=sys.stderr)
+        return 1
+    print(f"\nThe autodiff graph of L is in {written}.")
+    return 0
+
+
+# ------------------------------------------------------------------------- the text
+def _values(array: np.ndarray, indent: int) -> str:
+    """Values of a small array: a column vector on one line as [ … ]ᵀ, a matrix as rows."""
+    if array.ndim == 2 and max(array.shape) > SHOW_VALUES:
+        return ""
+    options = {"precision": 4, "floatmode": "fixed", "suppress_small": True}
+    if array.ndim == 2 and array.shape[1] == 1:
+        return np.array2string(array[:, 0], max_line_width=10_000, **options) + "ᵀ"
+    body = np.array2string(array, max_line_width=10_000, **options)
+    return body.replace("\n", "\n" + " " * indent)
+
+
+def _layer_table(layer: Layer, widths: list[int], spell: Any) -> list[str]:
+    l = layer.l
+    rows = [
+        (f"W[{l}]", layer.W, "weights: inputs by outputs"),
+        (f"b[{l}]", None if layer.b is None else layer.b.reshape(-1, 1), "bias"),
+        (f"f[{l}]", layer.f, f"W[{l}]ᵀ a[{l - 1}] + b[{l}]"),
+        (f"a[{l}]", layer.a, f"g[{l}](f[{l}])"),
+        (f"g′[{l}](f[{l}])", layer.g_prime, f"{layer.g}′ at f[{l}]"),
+        (f"δ[{l}]", layer.delta, f"∂L/∂f[{l}]"),
+        (f"∂L/∂W[{l}]", layer.dW, f"a[{l - 1}] δ[{l}]ᵀ"),
+        (f"∂L/∂b[{l}]", layer.db, f"δ[{l}]"),
+    ]
+    labels = [
+        (spell(f"{symbol} ({dims(a.shape)})"), a, spell(note))
+        for symbol, a, note in rows
+        if a is not None
+    ]
+    width = max(len(label) for label, _, _ in labels)
+    notes = max(len(note) for _, _, note in labels)
+    lines = [f"Layer {l}: n[{l - 1}] = {widths[l - 1]} → n[{l}] = {widths[l]}, g[{l}] = {layer.g}"]
+    for label, array, note in labels:
+        indent = 2 + width + 2 + notes + 2
+        values = _values(array, indent)
+        lines.append(f"  {label:<{width}}  {note:<{notes}}  {values}".rstrip())
+    return lines
+
+
+def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool = False) -> str:
+    """The whole explanation: Unicode text, or plain ASCII (δ spelt delta, ∘ spelt *)."""
+    spell = to_ascii if ascii else str
+    trace = comparison.trace
+    network = trace.network
+    widths = network.widths
+    depth = network.depth
+    loss_name = "MSE" if trace.loss == "mse" else "cross-entropy"
+
+    def d(array: np.ndarray) -> str:
+        return f"({dims(array.shape)})"
+
+    lines = [
+        f"chainrule explain: the lecture's backprop on a {'-'.join(map(str, widths))} "
+        f"network ({activation}, {loss_name} loss), one example x, seed {seed}",
+        "",
+        "Notation: a[0] = x, f[l] = (W[l])ᵀ a[l−1] + b[l], a[l] = g[l](f[l]), ŷ = a[L]; "
+        f"W[l] is n[l−1]×n[l]; L = {depth} layers, "
+        + ", ".join(f"n[{i}] = {n}" for i, n in enumerate(widths))
+        + ". One example is a column vector.",
+        "",
+        "Forward propagation",
+        f"  a[0] {d(trace.x)} = x",
+    ]
+    for layer in trace.layers:
+        l = layer.l
+        bias = f" + b[{l}] {d(layer.f)}" if layer.b is not None else ""
+        lines.append(
+            f"  f[{l}] {d(layer.f)} = W[{l}]ᵀ ({dims(layer.W.T.shape)}) · a[{l - 1}] "
+            f"{d(layer.a_prev)}{bias}"
+        )
+        lines.append(f"  a[{l}] {d(layer.a)} = g[{l}](f[{l}]) {d(layer.f)},  g[{l}] = {layer.g}")
+    out = trace.output
+    if trace.loss == "mse":
+        lines.append(f"  ŷ {d(out)} = a[{depth}] {d(out)}")
+        lines.append(
+            f"  L = (1/{out.size}) Σ (ŷ − y)² = {trace.value:.6f}   (MSE over the "
+            f"{out.size} outputs; y {d(trace.y)})"
+        )
+    else:
+        label = int(np.argmax(trace.y))
+        lines.append(f"  ŷ {d(out)} = softmax(a[{depth}]) {d(out)}")
+        lines.append(
+            f"  L = −Σ y ∘ log ŷ = {trace.value:.6f}   (cross-entropy; y {d(trace.y)} is "
+            f"class {label}, one-hot)"
+        )
+
+    lines += ["", "Backpropagation, from the last layer to the first"]
+    if trace.loss == "mse":
+        rule = f"2 (ŷ − y) / {out.size}"
+    else:
+        rule = "ŷ − y   (softmax and cross-entropy together)"
+    lines.append(f"  ∂L/∂a[{depth}] {d(trace.dL_da)} = {rule}")
+    for layer in reversed(trace.layers):
+        l = layer.l
+        if l == depth:
+            lines.append(
+                f"  δ[{l}] {d(layer.delta)} = g′(f[{l}]) {d(layer.g_prime)} ∘ "
+                f"∂L/∂a[{l}] {d(trace.dL_da)}"
+            )
+        else:
+            above = trace.layers[l]
+            lines.append(
+                f"  δ[{l}] {d(layer.delta)} = g′(f[{l}]) {d(layer.g_prime)} ∘ "
+                f"W[{l + 1}] {d(above.W)} · δ[{l + 1}] {d(above.delta)}"
+            )
+        lines.append(
+            f"  ∂L/∂W[{l}] {d(layer.dW)} = a[{l - 1}] {d(layer.a_prev)} · "
+            f"δ[{l}]ᵀ ({dims(layer.delta.T.shape)})"
+        )
+        if layer.db is not None:
+            lines.append(f"  ∂L/∂b[{l}] {d(layer.db)} = δ[{l}] {d(layer.delta)}")
+
+    lines += ["", f"Data: x = a[0] {d(trace.x)} {_values(trace.x, 0)}"]
+    lines.append(f"      y {d(trace.y)} {_values(trace.y, 0)}")
+    lines.append(f"      ŷ {d(trace.y_hat)} {_values(trace.y_hat, 0)}")
+    for layer in trace.layers:
+        lines += ["", *_layer_table(layer, widths, spell)]
+
+    verdict = "agree" if comparison.agrees(TOLERANCE) else "DO NOT agree"
+    mark = "✓" if comparison.agrees(TOLERANCE) else "✗"
+    lines += [
+        "",
+        "Check against autodiff (chainrule's engine on the same network, float64)",
+        comparison.table(TOLERANCE, ascii=ascii),
+        f"  The lecture's backprop and autodiff {verdict} to {TOLERANCE:g} "
+        f"(largest difference {comparison.max_abs:.1e}) {mark}",
+    ]
+    return spell("\n".join(lines))

@@ -1,0 +1,349 @@
+"""Pictures: the computation graph as Graphviz, and a model summary table with shape checks.
+
+``to_dot(tensor)`` walks ``tensor.grad_fn`` back to the leaves and writes Graphviz DOT text
+(one box per op with its output shape, one node per leaf that requires grad); ``render``
+turns it into SVG/PNG/PDF with the optional ``graphviz`` package and the ``dot`` program
+(writing ``.dot`` text needs neither). ``summary(model, input_shape)`` is the table users
+know from Keras and torchinfo; ``check(model, input_shape)`` finds a width mismatch in a
+Sequential before anything is computed, and says so in the lecture's words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.lecture.network import width_error
+from chainrule.lecture.notation import to_ascii
+from chainrule.mode import no_grad
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "to_dot", "render", "GraphvizMissing", "INSTALL_HINT", "summary", "Summary", "check",
+]  # fmt: skip
+
+INSTALL_HINT = (
+    "pip install graphviz (the Python package; or pip install 'chainrule[graphviz]') and "
+    "apt-get install graphviz (the dot program; brew install graphviz on macOS)"
+)
+
+
+class GraphvizMissing(RuntimeError):
+    """Rendering a picture needs the graphviz package and the dot program."""
+
+
+# ---------------------------------------------------------------------------- graphs
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _shape(shape: tuple[Any, ...]) -> str:
+    """(m, 784) as text; a 1-tuple keeps its comma, as Python writes it: (2,)."""
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join(str(n) for n in shape) + ")"
+
+
+def to_dot(tensor: Tensor, names: dict[str, Tensor] | None = None) -> str:
+    """The graph that computed ``tensor``, as Graphviz DOT text.
+
+    Ops are boxes labelled with the op and its output shape; leaves that require grad are
+    filled ellipses marked "requires grad"; the output is a double octagon. Edges point
+    the way the forward pass ran, labelled with the shape that flows along them.
+
+    Args:
+        tensor: any Tensor (a leaf gives a one-node graph).
+        names: optional labels, e.g. ``dict(model.named_parameters())`` or
+            ``{"W[1]": w1, "f[1]": f1}``; a computed tensor's name goes on its op's box.
+
+    Returns:
+        The DOT source (``render`` draws it; ``Path("g.dot").write_text(...)`` keeps it).
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"to_dot needs a Tensor, got {type(tensor).__name__}")
+    labels: dict[int, str] = {}
+    for name, value in (names or {}).items():
+        if isinstance(value, Tensor):
+            key = id(value.grad_fn if value.grad_fn is not None else value)
+            labels[key] = f"{labels[key]}, {name}" if key in labels else name
+    root = tensor.grad_fn if tensor.grad_fn is not None else tensor
+    ids: dict[int, str] = {}
+    order: list[Any] = []
+    out_shapes: dict[int, tuple[int, ...]] = {id(root): tensor.shape}
+    edges: list[tuple[int, int, str]] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in ids:
+            continue
+        ids[id(node)] = f"n{len(ids)}"
+        order.append(node)
+        if isinstance(node, Tensor):
+            continue
+        for parent, meta in zip(node.parents, node.input_meta):
+            if parent is None:
+                continue  # a constant input: not part of the differentiable graph
+            out_shapes.setdefault(id(parent), meta[0])
+            edges.append((id(parent), id(node), _shape(meta[0])))
+            stack.append(parent)
+    lines = [
+        "digraph chainrule {",
+        '  graph [rankdir=TB, fontname="Helvetica"];',
+        '  node [fontname="Helvetica", fontsize=11];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for node in order:
+        key = id(node)
+        shape = _shape(out_shapes.get(key, ()))
+        name = labels.get(key)
+        if isinstance(node, Tensor):
+            title = name or "leaf"
+            marks = "requires grad" if node.requires_grad else "constant"
+            label = f"{title}\n{shape}\n{marks}"
+            style = 'shape=ellipse, style=filled, fillcolor="#cfe8ff"'
+        else:
+            label = f"{node.name}\n{shape}" if name is None else f"{name} = {node.name}\n{shape}"
+            style = 'shape=box, style="rounded,filled", fillcolor="#f2f2f2"'
+        if node is root:
+            style = 'shape=doubleoctagon, style=filled, fillcolor="#ffe3b3"'
+            label = ("output: " if name is None else "") + label
+        lines.append(f"  {ids[key]} [label={_quote(label)}, {style}];")
+    for source, target, shape in reversed(edges):
+        lines.append(f"  {ids[source]} -> {ids[target]} [label={_quote(shape)}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(graph: Tensor | str, path: str | Path, names: dict[str, Tensor] | None = None) -> Path:
+    """Write the graph of a tensor (or DOT text) to ``path``; the suffix picks the format.
+
+    ``.dot``/``.gv`` write the DOT text and need nothing installed; ``.svg``, ``.png``,
+    ``.pdf`` (any format of the ``dot`` program) need the ``graphviz`` Python package and
+    Graphviz's ``dot`` program.
+
+    Raises:
+        GraphvizMissing: when either is missing, saying how to install them.
+        ValueError: for a path without a suffix.
+    """
+    path = Path(path)
+    source = graph if isinstance(graph, str) else to_dot(graph, names)
+    fmt = path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise ValueError(f"{path}: give a file name ending in .svg, .png, .pdf or .dot")
+    if fmt in ("dot", "gv"):
+        path.write_text(source, encoding="utf-8")
+        return path
+    try:
+        import graphviz
+    except ImportError:
+        raise GraphvizMissing(
+            f"drawing {path.name} needs Graphviz: {INSTALL_HINT}. Without them, write the "
+            "DOT text to a .dot file instead"
+        ) from None
+    try:
+        image = graphviz.Source(source).pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing(
+            f"drawing {path.name} needs Graphviz's dot program: {INSTALL_HINT}"
+        ) from None
+    except graphviz.CalledProcessError as error:
+        raise ValueError(f"dot could not draw {path.name} as {fmt!r}: {error}") from None
+    path.write_bytes(image)
+    return path
+
+
+# ---------------------------------------------------------------------------- models
+_SAME_SHAPE = {
+    "ReLU", "Sigmoid", "Tanh", "Identity", "Dropout", "Softmax", "LogSoftmax", "GELU",
+    "LeakyReLU", "ELU", "Softplus",
+}  # fmt: skip
+_ACTIVATIONS = {"ReLU", "Sigmoid", "Tanh"}
+
+
+def _kind(module: Any) -> str:
+    known = {"Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Sequential",
+             "BatchNorm1d", "BatchNorm2d", *_SAME_SHAPE}  # fmt: skip
+    for klass in type(module).__mro__:
+        if klass.__name__ in known:
+            return klass.__name__
+    return type(module).__name__
+
+
+def _pair(value: Any) -> tuple[int, int]:
+    return (int(value), int(value)) if np.ndim(value) == 0 else (int(value[0]), int(value[1]))
+
+
+def _children(model: Any) -> list[Any]:
+    try:
+        return list(iter(model))
+    except TypeError:
+        raise TypeError(
+            f"expected an nn.Sequential (or a list of modules), got {type(model).__name__}"
+        ) from None
+
+
+@dataclass
+class _Row:
+    index: str
+    kind: str
+    symbol: str
+    shape: tuple[Any, ...]
+    params: int
+    trainable: int
+
+
+class _Walker:
+    """Follows one example's shape through a Sequential, counting the lecture's layers."""
+
+    def __init__(self) -> None:
+        self.layer = 0  # l: the last layer with weights
+        self.rows: list[_Row] = []
+
+    def walk(self, model: Any, shape: tuple[Any, ...], prefix: str = "") -> tuple[Any, ...]:
+        for index, module in enumerate(_children(model)):
+            name = f"{prefix}{index}"
+            if _kind(module) == "Sequential":
+                shape = self.walk(module, shape, prefix=f"{name}.")
+                continue
+            shape, symbol = self.step(module, shape, name)
+            total = sum(int(p.size) for p in module.parameters())
+            trainable = sum(int(p.size) for p in module.parameters() if p.requires_grad)
+            self.rows.append(_Row(name, type(module).__name__, symbol, shape, total, trainable))
+        return shape
+
+    def step(self, module: Any, shape: tuple[Any, ...], name: str) -> tuple[tuple[Any, ...], str]:
+        kind = _kind(module)
+        l = self.layer
+        if kind == "Linear":
+            n_in, n_out = module.weight.shape
+            if shape[-1] != n_in:
+                raise _located(width_error(l + 1, n_in, shape[-1]), name, module)
+            self.layer += 1
+            return shape[:-1] + (n_out,), f"f[{l + 1}] = W[{l + 1}]ᵀ a[{l}]"
+        if kind == "Conv2d":
+            c_out, c_in, kh, kw = module.weight.shape
+            if len(shape) != 4 or shape[1] != c_in:
+                got = shape[1] if len(shape) == 4 else f"shape {_shape(shape)}"
+                raise _located(
+                    ValueError(
+                        f"layer {l + 1}: f[{l + 1}] = W[{l + 1}] * a[{l}] (convolution) needs "
+                        f"a[{l}] with {c_in} channels (m, {c_in}, H, W), got {got}"
+                    ),
+                    name,
+                    module,
+                )
+            sh, sw = _pair(getattr(module, "stride", 1))
+            ph, pw = _pair(getattr(module, "padding", 0))
+            h = (shape[2] + 2 * ph - kh) // sh + 1
+            w = (shape[3] + 2 * pw - kw) // sw + 1
+            if h <= 0 or w <= 0:
+                raise _located(
+                    ValueError(
+                        f"layer {l + 1}: a {kh}×{kw} filter does not fit a[{l}] of "
+                        f"{shape[2]}×{shape[3]} (padding {ph}, {pw})"
+                    ),
+                    name,
+                    module,
+                )
+            self.layer += 1
+            return (shape[0], c_out, h, w), f"f[{l + 1}] = W[{l + 1}] * a[{l}]"
+        if kind in ("MaxPool2d", "AvgPool2d"):
+            kh, kw = _pair(module.kernel_size)
+            stride = getattr(module, "stride", None)
+            sh, sw = _pair(stride if stride is not None else module.kernel_size)
+            h, w = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
+            return (shape[0], shape[1], h, w), f"pool a[{l}]"
+        if kind == "Flatten":
+            size = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            return (shape[0], size), f"flatten a[{l}]"
+        if kind in _ACTIVATIONS:
+            return shape, f"a[{l}] = g[{l}](f[{l}])"
+        if kind in _SAME_SHAPE or kind.startswith("BatchNorm"):
+            return shape, ""
+        # an unknown module: find its output shape by running it on one zero example
+        with no_grad():
+            out = module(Tensor(np.zeros((1,) + tuple(shape[1:]))))
+        return (shape[0],) + tuple(out.shape[1:]), ""
+
+
+def _located(error: ValueError, name: str, module: Any) -> ValueError:
+    return ValueError(f"{error} (Sequential item {name}: {type(module).__name__})")
+
+
+def check(model: Any, input_shape: tuple[int, ...]) -> tuple[Any, ...]:
+    """Follow the shapes through a Sequential without computing anything.
+
+    Args:
+        model: an ``nn.Sequential`` (nested ones are followed).
+        input_shape: one example's shape, e.g. (784,) or (1, 28, 28).
+
+    Returns:
+        The output shape, with "m" for the batch dimension, e.g. ("m", 10).
+
+    Raises:
+        ValueError: at the first layer whose input does not fit, in the lecture's words:
+            "layer 2: f[2] = W[2]ᵀ a[1] needs a[1] with 256 features, got 128".
+    """
+    return _Walker().walk(model, ("m", *(int(n) for n in input_shape)))
+
+
+@dataclass
+class Summary:
+    """A model summary: one row per module, then the parameter totals."""
+
+    rows: list[_Row]
+    input_shape: tuple[Any, ...]
+    output_shape: tuple[Any, ...]
+    total: int
+    trainable: int
+
+    def table(self, ascii: bool = False) -> str:
+        """The table as text (``ascii=True``: no Unicode, e.g. W[1]^T for W[1]ᵀ)."""
+        spell = to_ascii if ascii else str
+        heads = ("#", "Layer (type)", "Lecture", "Output shape", "Param #")
+        body = [("", "input", "a[0] = x", _shape(self.input_shape), "")]
+        body += [
+            (r.index, r.kind, spell(r.symbol), _shape(r.shape), f"{r.params:,}") for r in self.rows
+        ]
+        widths = [max(len(row[i]) for row in [heads, *body]) for i in range(5)]
+
+        def line(row: tuple[str, ...]) -> str:
+            cells = [f"{row[i]:<{widths[i]}}" for i in range(4)]
+            return "  ".join(cells + [f"{row[4]:>{widths[4]}}"]).rstrip()
+
+        rule = ("-" if ascii else "─") * (sum(widths) + 8)
+        lines = [line(heads), rule, *(line(row) for row in body), rule]
+        lines += [
+            f"Total params: {self.total:,}",
+            f"Trainable params: {self.trainable:,}",
+            f"Non-trainable params: {self.total - self.trainable:,}",
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def summary(model: Any, input_shape: tuple[int, ...]) -> Summary:
+    """The model summary users know from Keras and torchinfo: layer, output shape, params.
+
+    Shapes are followed as in ``check`` (nothing is computed for the known layers); the
+    batch dimension is shown as "m". ``print(summary(model, (784,)))`` prints the table.
+    """
+    walker = _Walker()
+    start = ("m", *(int(n) for n in input_shape))
+    output = walker.walk(model, start)
+    seen = {id(p): p for p in _all_parameters(model)}
+    total = sum(int(p.size) for p in seen.values())
+    trainable = sum(int(p.size) for p in seen.values() if p.requires_grad)
+    return Summary(walker.rows, start, output, total, trainable)
+
+
+def _all_parameters(model: Any) -> list[Any]:
+    """Every parameter once (a shared weight is counted once, as torchinfo does)."""
+    if hasattr(model, "parameters"):
+        return list(model.parameters())
+    return [p for module in model for p in module.parameters()]
