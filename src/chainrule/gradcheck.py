@@ -39,7 +39,10 @@ def _prepare(inputs: Any) -> list[Any]:
     prepared = []
     for item in items:
         data = item.data if isinstance(item, Tensor) else item
-        if isinstance(data, (np.ndarray, float)) and np.asarray(data).dtype.kind == "f":
+        if (
+            isinstance(data, (np.ndarray, float, np.floating))
+            and np.asarray(data).dtype.kind == "f"
+        ):
             prepared.append(Tensor(np.array(data, dtype=np.float64), requires_grad=True))
         else:
             prepared.append(item)
@@ -99,18 +102,23 @@ def _compare(
     name: str, position: int, x: Tensor, out_shape: tuple, analytic: np.ndarray,
     numeric: np.ndarray, atol: float, rtol: float,
 ) -> None:  # fmt: skip
+    finite = np.isfinite(analytic) & np.isfinite(numeric)
     excess = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-    if analytic.size == 0 or not np.any((excess > 0) | ~np.isfinite(analytic)):
+    # a NaN compares False: without the finiteness test it would pass unchecked
+    if analytic.size == 0 or not np.any((excess > 0) | ~finite):
         return
-    excess = np.where(np.isfinite(analytic), excess, np.inf)
+    excess = np.where(finite, excess, np.inf)
     k, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
     element = np.unravel_index(j, x.shape) if x.shape else ()
     output = np.unravel_index(k, out_shape) if out_shape else ()
+    hint = ""
+    if not np.isfinite(numeric[k, j]):
+        hint = ": f is not finite within eps of the input (outside its domain?)"
     raise GradcheckError(
         f"gradcheck failed for {name}: input {position} (shape {x.shape}), element "
         f"{tuple(int(e) for e in element)}, output element {tuple(int(o) for o in output)}: "
         f"analytic {analytic[k, j]:.8g} vs numeric {numeric[k, j]:.8g} "
-        f"(allowed |difference| {atol + rtol * abs(numeric[k, j]):.3g})"
+        f"(allowed |difference| {atol + rtol * abs(numeric[k, j]):.3g}){hint}"
     )
 
 
@@ -226,8 +234,9 @@ def _check(
                     f"gradcheck failed for {name}: input {position} (shape {x.shape}), element "
                     f"{element}: the function jumps by {size:.6g} within {continuity_radius} "
                     f"of the input (near offset {t:+.6g}), so it is not differentiable there: "
-                    "its analytic gradient is 0 but a small step changes it. A function that "
-                    "backprop must train through has to be continuous and differentiable."
+                    "a small step changes it by an amount that no gradient accounts for (the "
+                    "gradient of a rounding or step function is 0 almost everywhere). A "
+                    "function that backprop must train through has to be continuous."
                 )
     return True
 
