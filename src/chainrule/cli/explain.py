@@ -44,7 +44,7 @@ def parse_layers(text: Any) -> tuple[int, ...]:
     Raises:
         ValueError: in one line, for anything but 2 to 13 positive widths up to 512.
     """
-    usage = "--layers expects the widths n[0],…,n[L] as comma-separated positive integers"
+    usage = "--layers expects the widths n[0],...,n[L] as comma-separated positive integers"
     if isinstance(text, str):
         try:
             widths = tuple(int(part) for part in text.split(","))
@@ -202,7 +202,7 @@ def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool
         f"network ({activation}, {loss_name} loss), one example x, seed {seed}",
         "",
         "Notation: a[0] = x, f[l] = (W[l])ᵀ a[l−1] + b[l], a[l] = g[l](f[l]), ŷ = a[L]; "
-        f"W[l] is n[l−1]×n[l]; L = {depth} layers, "
+        f"W[l] is n[l−1]×n[l]; L = {depth} layer{'s' if depth > 1 else ''}, "
         + ", ".join(f"n[{i}] = {n}" for i, n in enumerate(widths))
         + ". One example is a column vector.",
         "",
