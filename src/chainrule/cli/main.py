@@ -229,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
         if os.environ.get("CHAINRULE_DEBUG"):
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        message = " ".join(lines) if lines else repr(error)
         print(f"chainrule: error: {message}", file=sys.stderr)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)

@@ -176,9 +176,10 @@ class Trainer:
                 self._save()
                 self.run.append_metrics(record)
                 self.say(_epoch_line(record, self.config.epochs, seen / seconds))
-                _plot(self.run)
                 if stop.raised:
+                    _plot(self.run)
                     raise Interrupted
+        _plot(self.run)
         return evaluate_model(self.model, self.splits, self.splits.x_test, self.splits.y_test)
 
 
