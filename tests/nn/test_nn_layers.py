@@ -329,3 +329,17 @@ def test_calculate_gain():
     assert init.calculate_gain("leaky_relu", math.sqrt(5)) == pytest.approx(math.sqrt(1 / 3))
     with pytest.raises(ValueError, match="unknown"):
         init.calculate_gain("swish")
+
+
+def test_a_whole_cnn_loss_is_differentiable_twice(rng):
+    """create_graph through conv, batch norm, pooling, linear and each classification loss."""
+    cr.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.Tanh(), nn.MaxPool2d(2),
+        nn.AvgPool2d(1), nn.Flatten(), nn.Linear(8, 3),
+    ).double()  # fmt: skip
+    x = rng.standard_normal((2, 1, 4, 4))
+    assert cr.gradgradcheck(lambda x: F.cross_entropy(model(x), np.array([0, 2])), x)
+    assert cr.gradgradcheck(lambda x: F.cross_entropy(model(x), np.full((2, 3), 1 / 3)), x)
+    target = np.full((2, 3), 0.3)
+    assert cr.gradgradcheck(lambda x: F.binary_cross_entropy_with_logits(model(x), target), x)
