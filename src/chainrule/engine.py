@@ -167,6 +167,8 @@ def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
 def _check_backward(node: Context, grad_out: Any, input_grads: tuple[Any, ...]) -> None:
     if not np.all(np.isfinite(np.asarray(grad_out))):
         return  # the NaN/Inf came from further down the graph, which was checked there
+    if not getattr(node, "_inputs_finite", True):
+        return  # the forward's inputs held NaN/Inf already: passed along, not made here
     origin = node.origin or "an unknown line: run the forward inside detect_anomaly() too"
     for index, g in enumerate(input_grads):
         if g is not None and not np.all(np.isfinite(np.asarray(g))):

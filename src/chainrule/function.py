@@ -265,16 +265,24 @@ def _tag(value: Any, arrays: list[Any], out: np.ndarray) -> int | None:
 def _check_forward(cls: type[Function], arrays: list[Any], out: np.ndarray, ctx: Context) -> None:
     """Anomaly mode: remember the user's line; fail on a NaN/Inf born in this op."""
     ctx.origin = user_frame()
+    # NaN/Inf that came in through the inputs were not made here, forward or backward
+    ctx._inputs_finite = all(_finite(a) for a in arrays)
     if out.dtype.kind not in "fc" or np.all(np.isfinite(out)):
         return
-    inputs_finite = all(
-        np.all(np.isfinite(a)) for a in arrays if isinstance(a, (np.ndarray, float, int))
-    )
-    if inputs_finite:
+    if ctx._inputs_finite:
         raise FloatingPointError(
             f"{cls.__name__} produced NaN/Inf in its forward from finite inputs"
             f" (created at {ctx.origin})"
         )
+
+
+def _finite(value: Any) -> bool:
+    """False for a floating-point array or number holding NaN or Inf."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind not in "fc" or bool(np.all(np.isfinite(value)))
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isfinite(value))
+    return True
 
 
 def user_frame() -> str:
