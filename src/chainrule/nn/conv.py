@@ -49,19 +49,22 @@ def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndar
 def _col2im(cols: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair) -> np.ndarray:
     """The adjoint of im2col: add cols (N, C, kh, kw, Ho, Wo) back onto x's positions."""
     n, c, kh, kw, ho, wo = cols.shape
-    (sh, sw), (ph, pw) = stride, padding
-    height, width = x_shape[2], x_shape[3]
+    (ph, pw), height, width = padding, x_shape[2], x_shape[3]
     out = np.zeros((n, c, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] += cols[
-                :, :, i, j
-            ]
+    for k, index in enumerate(_offsets((kh, kw), stride, (ho, wo))):
+        out[index] += cols[:, :, k // kw, k % kw]
     return out[:, :, ph : ph + height, pw : pw + width]
 
 
-def _conv_array(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair) -> np.ndarray:
-    return _conv_cols(_im2col(x, w.shape[2:], stride, padding), x.shape, w, stride, padding)
+def _offsets(kernel: Pair, stride: Pair, out_hw: Pair) -> list[tuple]:
+    """For each kernel offset (i, j), row-major, the index of x's elements it covers."""
+    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
+    return [
+        (slice(None), slice(None), slice(i, i + sh * (ho - 1) + 1, sh),
+         slice(j, j + sw * (wo - 1) + 1, sw))
+        for i in range(kh)
+        for j in range(kw)
+    ]  # fmt: skip
 
 
 def _conv_cols(cols: np.ndarray, x_shape: tuple, w: np.ndarray, stride: Pair, padding: Pair):
@@ -160,7 +163,7 @@ def _conv_either(x: Any, w: Any, stride: Pair, padding: Pair) -> Any:
     """conv2d on ndarrays (plain result) or Tensors (recorded), for use inside backward."""
     if isinstance(x, Tensor) or isinstance(w, Tensor):
         return Conv2dFunction.apply(x, w, stride=stride, padding=padding)
-    return _conv_array(x, w, stride, padding)
+    return _conv_cols(_im2col(x, w.shape[2:], stride, padding), x.shape, w, stride, padding)
 
 
 def conv2d_input(g: Any, w: Any, x_shape: tuple, stride: Any = 1, padding: Any = 0) -> Any:
@@ -185,15 +188,12 @@ def conv2d_weight(x: Any, g: Any, w_shape: tuple, stride: Any = 1, padding: Any 
 
 
 # ----------------------------------------------------------------------- pooling
-def _offsets(kernel: Pair, stride: Pair, out_hw: Pair) -> list[tuple]:
-    """For each kernel offset (i, j), row-major, the index of x's elements it covers."""
-    (kh, kw), (sh, sw), (ho, wo) = kernel, stride, out_hw
-    return [
-        (slice(None), slice(None), slice(i, i + sh * (ho - 1) + 1, sh),
-         slice(j, j + sw * (wo - 1) + 1, sw))
-        for i in range(kh)
-        for j in range(kw)
-    ]  # fmt: skip
+def _scatter_sum(parts: list[Tensor], shape: tuple, offsets: list[tuple]) -> Tensor:
+    """Σ_k zeros(shape) with parts[k] added at offsets[k]: recorded, for create_graph."""
+    grad_x = either.scatter_add(parts[0], shape, offsets[0])
+    for part, index in zip(parts[1:], offsets[1:]):
+        grad_x = grad_x + either.scatter_add(part, shape, index)
+    return grad_x
 
 
 class MaxPool2dFunction(Function):
@@ -226,14 +226,8 @@ class MaxPool2dFunction(Function):
     @staticmethod
     def backward(ctx, grad_out):
         if isinstance(grad_out, Tensor):
-            parts = [
-                either.scatter_add(grad_out * (ctx.winner == k), ctx.shape, index)
-                for k, index in enumerate(ctx.offsets)
-            ]
-            grad_x = parts[0]
-            for part in parts[1:]:
-                grad_x = grad_x + part
-            return grad_x
+            parts = [grad_out * (ctx.winner == k) for k in range(len(ctx.offsets))]
+            return _scatter_sum(parts, ctx.shape, ctx.offsets)
         grad_x = np.zeros(ctx.shape, dtype=grad_out.dtype)
         for k, index in enumerate(ctx.offsets):
             grad_x[index] += grad_out * (ctx.winner == k)
@@ -246,8 +240,8 @@ class AvgPool2dFunction(Function):
     @staticmethod
     def forward(ctx, x, *, kernel, stride):
         ctx.shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
-        ctx.out_hw = _out_hw(x.shape, kernel, stride, (0, 0))
-        views = [x[index] for index in _offsets(kernel, stride, ctx.out_hw)]
+        ctx.offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, (0, 0)))
+        views = [x[index] for index in ctx.offsets]
         y = views[0].copy()
         for view in views[1:]:
             y += view
@@ -257,11 +251,7 @@ class AvgPool2dFunction(Function):
     def backward(ctx, grad_out):
         share = grad_out / (ctx.kernel[0] * ctx.kernel[1])
         if isinstance(share, Tensor):
-            offsets = _offsets(ctx.kernel, ctx.stride, ctx.out_hw)
-            grad_x = either.scatter_add(share, ctx.shape, offsets[0])
-            for index in offsets[1:]:
-                grad_x = grad_x + either.scatter_add(share, ctx.shape, index)
-            return grad_x
+            return _scatter_sum([share] * len(ctx.offsets), ctx.shape, ctx.offsets)
         n, c, ho, wo = share.shape
         cols = np.broadcast_to(share[:, :, None, None], (n, c, *ctx.kernel, ho, wo))
         return _col2im(cols, ctx.shape, ctx.stride, (0, 0))
@@ -323,25 +313,25 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0) -> 
     return y + b.reshape(1, -1, 1, 1)
 
 
+def _pool(name: str, function: type[Function], x: Any, kernel_size: Any, stride: Any) -> Tensor:
+    x = _as_tensor(x)
+    kernel = _pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None else _pair(stride, "stride", 1)
+    _check_input(name, x, kernel, (0, 0))
+    return function.apply(x, kernel=kernel, stride=stride)
+
+
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None) -> Tensor:
     """y = max over each window of an NCHW batch (stride defaults to the kernel size).
 
     On ties the first maximum in the window (row-major) gets the gradient, as PyTorch.
     """
-    x = _as_tensor(x)
-    kernel = _pair(kernel_size, "kernel_size", 1)
-    stride = kernel if stride is None else _pair(stride, "stride", 1)
-    _check_input("max_pool2d", x, kernel, (0, 0))
-    return MaxPool2dFunction.apply(x, kernel=kernel, stride=stride)
+    return _pool("max_pool2d", MaxPool2dFunction, x, kernel_size, stride)
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None) -> Tensor:
     """y = mean over each window of an NCHW batch (stride defaults to the kernel size)."""
-    x = _as_tensor(x)
-    kernel = _pair(kernel_size, "kernel_size", 1)
-    stride = kernel if stride is None else _pair(stride, "stride", 1)
-    _check_input("avg_pool2d", x, kernel, (0, 0))
-    return AvgPool2dFunction.apply(x, kernel=kernel, stride=stride)
+    return _pool("avg_pool2d", AvgPool2dFunction, x, kernel_size, stride)
 
 
 # ----------------------------------------------------------------------- modules
@@ -380,40 +370,31 @@ class Conv2d(Module):
         return conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        text = (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}"
-        )
-        if self.padding != (0, 0):
-            text += f", padding={self.padding}"
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+        text += f", stride={self.stride}"
+        text += f", padding={self.padding}" if self.padding != (0, 0) else ""
         return text + ("" if self.bias is not None else ", bias=False")
 
 
-class MaxPool2d(Module):
-    """Max over kh×kw windows (stride defaults to the kernel size); ties: first maximum."""
-
+class _Pool2d(Module):
     def __init__(self, kernel_size: Any, stride: Any = None) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max over kh×kw windows (stride defaults to the kernel size); ties: first maximum."""
 
     def forward(self, x: Any) -> Tensor:
         return max_pool2d(x, self.kernel_size, self.stride)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
-
-class AvgPool2d(Module):
+class AvgPool2d(_Pool2d):
     """Mean over kh×kw windows (stride defaults to the kernel size)."""
-
-    def __init__(self, kernel_size: Any, stride: Any = None) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
 
     def forward(self, x: Any) -> Tensor:
         return avg_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}"
