@@ -177,3 +177,13 @@ def test_wired_into_the_chainrule_command(capsys):
     assert "δ[1] (2×1)" in capsys.readouterr().out
     assert cli_main.main(["explain", "--layers", "3"]) == 2
     assert "at least two" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, message", [("graph.xyz", "must end in one of"), ("missing/graph.svg", "does not exist")]
+)
+def test_bad_graph_file_is_refused_before_computing(tmp_path, capsys, name, message):
+    with pytest.raises(ValueError, match=message) as error:
+        explain.run(parse("--graph", str(tmp_path / name)))
+    assert "\n" not in str(error.value)
+    assert capsys.readouterr().out == ""  # refused before printing anything

@@ -191,3 +191,10 @@ def test_check_convolution_channels_and_nesting():
     with pytest.raises(ValueError, match=r"layer 2: .* needs a\[1\] with 2 features, got 3 "
                        r"\(Sequential item 1: Linear\)"):  # fmt: skip
         viz.check(nested, (4,))
+
+
+def test_unknown_image_format_is_a_value_error(rng, tmp_path):
+    pytest.importorskip("graphviz")
+    loss, _ = small_graph(rng)
+    with pytest.raises(ValueError, match="Graphviz knows no format 'xyz'"):
+        viz.render(loss, tmp_path / "graph.xyz")

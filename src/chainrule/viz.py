@@ -145,6 +145,10 @@ def render(graph: Tensor | str, path: str | Path, names: dict[str, Tensor] | Non
         ) from None
     try:
         image = graphviz.Source(source).pipe(format=fmt)
+    except ValueError:
+        raise ValueError(
+            f"{path.name}: Graphviz knows no format {fmt!r}; use .svg, .png, .pdf or .dot"
+        ) from None
     except graphviz.ExecutableNotFound:
         raise GraphvizMissing(
             f"drawing {path.name} needs Graphviz's dot program: {INSTALL_HINT}"

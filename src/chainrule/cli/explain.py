@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,13 +22,14 @@ import numpy as np
 from chainrule.lecture import Comparison, Network, compare, dims, to_ascii
 from chainrule.lecture.backprop import Layer
 
-__all__ = ["add_parser", "run", "DEFAULT_LAYERS"]
+__all__ = ["add_parser", "run", "parse_layers", "explain_text", "DEFAULT_LAYERS"]
 
 DEFAULT_LAYERS = (4, 3, 2)
 MAX_WIDTH = 512  # beyond this the text is unreadable anyway, and it stays fast
 MAX_LAYERS = 12
 SHOW_VALUES = 8  # print values of arrays up to 8×8
 TOLERANCE = 1e-10
+GRAPH_FORMATS = ("svg", "png", "pdf", "dot", "gv")
 
 
 def _layers(text: str) -> tuple[int, ...]:
@@ -110,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     seed = int(getattr(args, "seed", 0))
     if seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {seed}")
+    graph = getattr(args, "graph", None)
+    if graph:
+        _check_graph_path(graph)
     output = activation if loss == "mse" else "identity"
     network = Network.random(widths, activation, output=output, seed=seed)
     rng = np.random.default_rng([seed, 1])
@@ -122,20 +127,31 @@ def run(args: argparse.Namespace) -> int:
     comparison = compare(network, x, y, loss=loss)
     print(explain_text(comparison, activation, seed, ascii=bool(getattr(args, "ascii", False))))
     status = 0 if comparison.agrees(TOLERANCE) else 1
-    graph = getattr(args, "graph", None)
     if graph:
         status = max(status, _draw(comparison, graph))
     return status
 
 
-def _draw(comparison: Comparison, path: str) -> int:
-    from pathlib import Path
+def _check_graph_path(path: str) -> None:
+    """Refuse a --graph FILE that cannot be written, before computing anything."""
+    target = Path(path)
+    if target.suffix.lower().lstrip(".") not in GRAPH_FORMATS:
+        raise ValueError(
+            f"--graph {path}: the file name must end in one of "
+            + ", ".join("." + fmt for fmt in GRAPH_FORMATS)
+        )
+    if not target.parent.is_dir():
+        raise ValueError(f"--graph {path}: the folder {target.parent} does not exist")
 
+
+def _draw(comparison: Comparison, path: str) -> int:
     from chainrule.viz import GraphvizMissing, render, to_dot
 
     names = {**comparison.autodiff.tensors, "L": comparison.autodiff.loss}
     try:
         written = render(comparison.autodiff.loss, path, names=names)
+    except OSError as error:
+        raise ValueError(f"--graph {path}: {error.strerror or error}") from None
     except GraphvizMissing as error:
         fallback = Path(path).with_suffix(".dot")
         fallback.write_text(to_dot(comparison.autodiff.loss, names), encoding="utf-8")
