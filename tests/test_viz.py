@@ -198,3 +198,10 @@ def test_unknown_image_format_is_a_value_error(rng, tmp_path):
     loss, _ = small_graph(rng)
     with pytest.raises(ValueError, match="Graphviz knows no format 'xyz'"):
         viz.render(loss, tmp_path / "graph.xyz")
+
+
+def test_check_hints_at_a_missing_flatten_and_bad_pooling():
+    with pytest.raises(ValueError, match=r"needs a\[0\] with 784 features, got 28 .*Flatten"):
+        viz.check(nn.Sequential(nn.Linear(784, 10)), (1, 28, 28))
+    with pytest.raises(ValueError, match=r"pooling 2×2 needs a\[0\] of shape \(m, C, H, W\)"):
+        viz.check(nn.Sequential(nn.MaxPool2d(2)), (16,))

@@ -223,8 +223,11 @@ class _Walker:
         l = self.layer
         if kind == "Linear":
             n_in, n_out = module.weight.shape
-            if shape[-1] != n_in:
-                raise _located(width_error(l + 1, n_in, shape[-1]), name, module)
+            if len(shape) < 2 or shape[-1] != n_in:
+                error = width_error(l + 1, n_in, shape[-1] if len(shape) > 1 else 0)
+                if len(shape) > 2:  # Linear acts on the last axis; often a Flatten is missing
+                    error = ValueError(f"{error} (a[{l}] is {_shape(shape)}: add a Flatten?)")
+                raise _located(error, name, module)
             self.layer += 1
             return shape[:-1] + (n_out,), f"f[{l + 1}] = W[{l + 1}]ᵀ a[{l}]"
         if kind == "Conv2d":
@@ -258,6 +261,15 @@ class _Walker:
             kh, kw = _pair(module.kernel_size)
             stride = getattr(module, "stride", None)
             sh, sw = _pair(stride if stride is not None else module.kernel_size)
+            if len(shape) != 4 or shape[2] < kh or shape[3] < kw:
+                raise _located(
+                    ValueError(
+                        f"pooling {kh}×{kw} needs a[{l}] of shape (m, C, H, W) with H ≥ {kh} "
+                        f"and W ≥ {kw}, got {_shape(shape)}"
+                    ),
+                    name,
+                    module,
+                )
             h, w = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
             return (shape[0], shape[1], h, w), f"pool a[{l}]"
         if kind == "Flatten":
