@@ -3,6 +3,7 @@
     chainrule train [--dataset digits|fashion-mnist|diabetes] [--model perceptron|mlp|cnn] ...
     chainrule train --resume DIR
     chainrule evaluate --checkpoint DIR
+    chainrule explain [--layers 4,3,2] [--activation sigmoid] [--loss mse] [--graph FILE]
 
 Bad input gets a one-line message and exit status 2 (set CHAINRULE_DEBUG=1 for the
 traceback); Ctrl-C exits with 130 after keeping the last checkpoint.
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
+from chainrule.cli import explain
 from chainrule.cli.datasets import DATASETS, load_splits
 from chainrule.cli.models import ACTIVATIONS
 from chainrule.cli.rundir import RunDir, TrainConfig
@@ -112,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="test-set metrics of a saved run")
     evaluate.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory")
     evaluate.add_argument("--data-dir", help="folder of the Fashion-MNIST IDX files")
+    explain.add_parser(commands)
     return parser
 
 
@@ -222,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "evaluate":
             return _evaluate(args)
+        if args.command == "explain":
+            return explain.run(args)
         parser.print_help()
         return EXIT_USAGE
     except UsageError as error:

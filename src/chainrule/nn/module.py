@@ -348,9 +348,29 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def forward(self, x: Any) -> Any:
+        layer = 0  # the lecture's l: counts the layers with weights
         for module in self._modules:
+            width = getattr(module, "in_features", None)
+            if width is not None:
+                layer += 1
+                if x.shape[-1] != width:
+                    from chainrule.lecture.network import width_error
+
+                    raise width_error(layer, width, x.shape[-1])
             x = module(x)
         return x
+
+    def check(self, input_shape: tuple[int, ...]) -> Any:
+        """Find a width mismatch before computing anything (see ``chainrule.viz.check``)."""
+        from chainrule import viz
+
+        return viz.check(self, input_shape)
+
+    def summary(self, input_shape: tuple[int, ...]) -> Any:
+        """A table of layers, output shapes and parameter counts (``chainrule.viz.summary``)."""
+        from chainrule import viz
+
+        return viz.summary(self, input_shape)
 
 
 def _check_module(module: Any, index: int, owner: str) -> None:
