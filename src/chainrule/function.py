@@ -163,7 +163,8 @@ class Context:
         array of the op had cannot come from broadcasting)."""
         if len(shape) > len(grad_shape):
             return False
-        if len(grad_shape) > max(out_ndim, *(len(meta[0]) for meta in self.input_meta)):
+        ndim = len(grad_shape)
+        if ndim > out_ndim and ndim > max(len(meta[0]) for meta in self.input_meta):
             return False
         tail = grad_shape[len(grad_shape) - len(shape) :]
         return all(s == g or s == 1 for s, g in zip(shape, tail))
