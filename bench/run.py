@@ -1,0 +1,195 @@
+"""chainrule's benchmark suite: W1-W5 against a hand-written NumPy floor and PyTorch.
+
+Run from the repository root: ``python bench/run.py`` (or ``python -m bench``);
+``--quick`` for fewer rounds, ``--only w1,w2`` for some sections. PyTorch is timed when
+installed (``pip install torch==2.13.0``, the optional ``bench`` extra).
+
+Method: the frameworks are timed in interleaved rounds in one process (the machines are
+shared and noisy, so only ratios measured side by side mean anything); each figure is the
+median over rounds of the mean time per call within a round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workloads as W  # noqa: E402
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+SECTIONS = ("w1", "w2", "w3", "w4", "w5", "scaling", "jacobian", "memory")
+
+
+def interleaved(steps: dict[str, Callable[[], object]], rounds: int, budget: float) -> dict:
+    """Median seconds per call for each named step, timed round-robin."""
+    for step in steps.values():  # warm up (allocations, caches, lazy imports)
+        for _ in range(3):
+            step()
+    numbers = {}
+    for name, step in steps.items():
+        started = time.perf_counter()
+        step()
+        once = max(time.perf_counter() - started, 1e-7)
+        numbers[name] = max(1, int(budget / once))
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            for _ in range(numbers[name]):
+                step()
+            samples[name].append((time.perf_counter() - started) / numbers[name])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _fmt(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def _row(label: str, times: dict[str, float]) -> str:
+    cells = [f"{label:<34}"]
+    for name in ("numpy", "torch", "chainrule"):
+        cells.append(f"{_fmt(times[name]) if name in times else '—':>11}")
+    floor = times["chainrule"] / times["numpy"] if "numpy" in times else float("nan")
+    torch = times["chainrule"] / times["torch"] if "torch" in times else float("nan")
+    cells.append(f"{floor:>9.2f}×")
+    cells.append(f"{torch:>9.2f}×" if "torch" in times else f"{'—':>10}")
+    return " ".join(cells)
+
+
+def section_workloads(rounds: int, only: set[str]) -> None:
+    print(f"{'workload':<34} {'numpy':>11} {'torch':>11} {'chainrule':>11} "
+          f"{'cr/floor':>10} {'cr/torch':>10}")  # fmt: skip
+    cases = [
+        ("w1", "W1 overhead (16×16) fwd+bwd", W.w1_chainrule, W.w1_numpy, W.w1_torch),
+        ("w2", "W2 MLP SGD step, batch 128", W.w2_chainrule, W.w2_numpy, W.w2_torch),
+        ("w3", "W3 LeNet-5 SGD step, batch 64", W.w3_chainrule, None, W.w3_torch),
+        ("w5", "W5 Jacobian tanh(Wx), n=256", W.w5_jacobian_chainrule, W.w5_jacobian_numpy,
+         W.w5_jacobian_torch),
+        ("w5", "W5 Hessian Σtanh(Wx), n=100", W.w5_hessian_chainrule, W.w5_hessian_numpy,
+         W.w5_hessian_torch),
+    ]  # fmt: skip
+    for key, label, ours, floor, torch in cases:
+        if key not in only:
+            continue
+        steps = {"chainrule": ours()}
+        if floor is not None:
+            steps["numpy"] = floor()
+        if HAS_TORCH:
+            steps["torch"] = torch()
+        print(_row(label, interleaved(steps, rounds, budget=0.05)), flush=True)
+
+
+def section_epoch(rounds: int) -> None:
+    """W4: one epoch of the W2 step over 60,000 examples (469 batches of 128)."""
+    steps = {"chainrule": W.w2_chainrule(), "numpy": W.w2_numpy()}
+    if HAS_TORCH:
+        steps["torch"] = W.w2_torch()
+    batches = 60_000 // 128 + 1
+    epoch = {name: (lambda s=s: [s() for _ in range(batches)]) for name, s in steps.items()}
+    print(_row("W4 MLP epoch (60k, batch 128)", interleaved(epoch, max(1, rounds // 2), 0)))
+
+
+def section_scaling(rounds: int) -> None:
+    print("\nScaling of the W2 step (chainrule / NumPy floor at each size; linear in batch)")
+    print(f"{'batch':>7} {'width':>6} {'numpy':>11} {'chainrule':>11} {'ratio':>7} "
+          f"{'µs per example':>15}")  # fmt: skip
+    for batch, width in [(32, 256), (128, 256), (512, 256), (1024, 256), (128, 512),
+                         (128, 1024)]:  # fmt: skip
+        times = interleaved(
+            {"chainrule": W.w2_chainrule(batch, width), "numpy": W.w2_numpy(batch, width)},
+            rounds, budget=0.05,
+        )  # fmt: skip
+        print(f"{batch:>7} {width:>6} {_fmt(times['numpy']):>11} {_fmt(times['chainrule']):>11}"
+              f" {times['chainrule'] / times['numpy']:>6.2f}× "
+              f"{times['chainrule'] / batch * 1e6:>14.2f}")  # fmt: skip
+
+
+def section_jacobian_cost(rounds: int) -> None:
+    """A Jacobian from one forward pass vs N separate forward+backward passes."""
+    import chainrule as cr
+
+    print("\nJacobian of tanh(Wx), R^n -> R^n: one call vs n separate backward passes")
+    for n in (16, 64, 256):
+        w, x = W._jacobian_data(n)
+        wt = cr.tensor(w)
+        jac = cr.jacobian(lambda v, wt=wt: (wt @ v).tanh())
+
+        def rows(n=n, wt=wt, x=x) -> None:
+            for k in range(n):
+                v = cr.tensor(x, requires_grad=True)
+                (wt @ v).tanh()[k].backward()
+
+        times = interleaved({"jacobian": lambda jac=jac, x=x: jac(x), "rows": rows}, rounds, 0.05)
+        print(
+            f"  n={n:<4} cr.jacobian {_fmt(times['jacobian']):>10}   n backward passes "
+            f"{_fmt(times['rows']):>10}   ({times['rows'] / times['jacobian']:.1f}× faster)"
+        )
+
+
+def section_memory() -> None:
+    """Peak RSS of 200 W2 training steps, each framework in a fresh process."""
+    print("\nPeak memory of W2 training (200 steps; fresh process each; RSS in MiB)")
+    print(f"{'framework':<10} {'after setup':>12} {'peak':>8} {'growth':>8}")
+    for name in ["chainrule", "numpy"] + (["torch"] if HAS_TORCH else []):
+        result = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("memory.py")), name],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        setup, peak = (float(v) for v in result.stdout.split())
+        print(f"{name:<10} {setup:>12.1f} {peak:>8.1f} {peak - setup:>8.1f}")
+
+
+def machine() -> str:
+    import chainrule as cr
+
+    parts = [platform.processor() or platform.machine(), f"{os.cpu_count()} cores",
+             f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+             f"chainrule {cr.__version__}"]  # fmt: skip
+    if HAS_TORCH:
+        import torch
+
+        parts.append(f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    return ", ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds instead of 7")
+    parser.add_argument("--only", default="", help="comma-separated: w1,w2,w3,w4,w5,scaling,"
+                        "jacobian,memory")  # fmt: skip
+    args = parser.parse_args()
+    rounds = 3 if args.quick else 7
+    only = {s.strip() for s in args.only.split(",") if s.strip()} or set(SECTIONS)
+    print(machine())
+    print(f"medians of {rounds} interleaved rounds; float32\n")
+    started = time.perf_counter()
+    if only & {"w1", "w2", "w3", "w5"}:
+        section_workloads(rounds, only)
+    if "w4" in only:
+        section_epoch(rounds)
+    if "scaling" in only:
+        section_scaling(rounds)
+    if "jacobian" in only:
+        section_jacobian_cost(rounds)
+    if "memory" in only:
+        section_memory()
+    print(f"\nbench finished in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

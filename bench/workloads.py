@@ -1,0 +1,251 @@
+"""The benchmark workloads W1-W5, each for chainrule, a hand-written NumPy floor and PyTorch.
+
+Every builder returns a zero-argument callable that runs one unit of the workload (one
+training step, one Jacobian, ...) on data prepared outside the timed region.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule import nn
+
+Step = Callable[[], Any]
+F32 = np.float32
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+# ------------------------------------------------------------------ W1: per-op overhead
+def w1_chainrule(n: int = 16) -> Step:
+    rng = _rng()
+    a = cr.tensor(rng.standard_normal((n, n)).astype(F32), requires_grad=True)
+    b = cr.tensor(rng.standard_normal((n, n)).astype(F32), requires_grad=True)
+
+    def step() -> None:
+        a.grad = b.grad = None
+        ((a * b + a).tanh() * b).sum().backward()
+
+    return step
+
+
+def w1_numpy(n: int = 16) -> Step:
+    rng = _rng()
+    a = rng.standard_normal((n, n)).astype(F32)
+    b = rng.standard_normal((n, n)).astype(F32)
+
+    def step() -> tuple[np.ndarray, np.ndarray]:
+        u = a * b + a
+        t = np.tanh(u)
+        # L = Σ t∘b: ∂L/∂t = b, ∂L/∂u = b(1 − t²), ∂L/∂a = ∂L/∂u (b + 1), ∂L/∂b = t + ∂L/∂u a
+        gu = b * (1 - t * t)
+        return gu * (b + 1), t + gu * a
+
+    return step
+
+
+def w1_torch(n: int = 16) -> Step:
+    import torch
+
+    rng = _rng()
+    a = torch.tensor(rng.standard_normal((n, n)).astype(F32), requires_grad=True)
+    b = torch.tensor(rng.standard_normal((n, n)).astype(F32), requires_grad=True)
+
+    def step() -> None:
+        a.grad = b.grad = None
+        ((a * b + a).tanh() * b).sum().backward()
+
+    return step
+
+
+# ------------------------------------------------------------------ W2: MLP training step
+def _mlp_data(batch: int, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    rng = _rng()
+    return rng.random((batch, 784), dtype=F32), rng.integers(0, 10, batch)
+
+
+def w2_chainrule(batch: int = 128, width: int = 256) -> Step:
+    cr.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(784, width), nn.ReLU(), nn.Linear(width, width // 2), nn.ReLU(),
+        nn.Linear(width // 2, 10),
+    )  # fmt: skip
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = _mlp_data(batch)
+    xb, yb = cr.tensor(x), cr.tensor(y)
+
+    def step() -> None:
+        loss = loss_fn(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def w2_numpy(batch: int = 128, width: int = 256) -> Step:
+    """The same step written by hand: forward, softmax-CE, backward, SGD."""
+    rng = _rng()
+    sizes = [784, width, width // 2, 10]
+    ws = [rng.uniform(-0.05, 0.05, (i, o)).astype(F32) for i, o in zip(sizes, sizes[1:])]
+    bs = [np.zeros(o, F32) for o in sizes[1:]]
+    x, y = _mlp_data(batch)
+    lr = F32(0.01)
+
+    def step() -> None:
+        activations = [x]
+        h = x
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            h = h @ w + b
+            if i < 2:
+                h = np.maximum(h, 0)
+            activations.append(h)
+        logits = activations[-1]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(batch), y] -= 1
+        delta = p / batch
+        for i in range(2, -1, -1):
+            grad_w = activations[i].T @ delta
+            grad_b = delta.sum(axis=0)
+            if i > 0:
+                delta = (delta @ ws[i].T) * (activations[i] > 0)
+            ws[i] -= lr * grad_w
+            bs[i] -= lr * grad_b
+
+    return step
+
+
+def w2_torch(batch: int = 128, width: int = 256) -> Step:
+    import torch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, width), torch.nn.ReLU(), torch.nn.Linear(width, width // 2),
+        torch.nn.ReLU(), torch.nn.Linear(width // 2, 10),
+    )  # fmt: skip
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, y = _mlp_data(batch)
+    xb, yb = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step() -> None:
+        loss = loss_fn(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+# ------------------------------------------------------------------ W3: LeNet-5 CNN step
+def _cnn_data(batch: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = _rng()
+    return rng.random((batch, 1, 28, 28), dtype=F32), rng.integers(0, 10, batch)
+
+
+def w3_chainrule(batch: int = 64) -> Step:
+    cr.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = nn.CrossEntropyLoss()
+    x, y = _cnn_data(batch)
+    xb, yb = cr.tensor(x), cr.tensor(y)
+
+    def step() -> None:
+        loss = loss_fn(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def w3_torch(batch: int = 64) -> Step:
+    import torch
+
+    torch.manual_seed(0)
+    t = torch.nn
+    model = t.Sequential(
+        t.Conv2d(1, 6, 5, padding=2), t.ReLU(), t.MaxPool2d(2),
+        t.Conv2d(6, 16, 5), t.ReLU(), t.MaxPool2d(2), t.Flatten(),
+        t.Linear(400, 120), t.ReLU(), t.Linear(120, 84), t.ReLU(), t.Linear(84, 10),
+    )  # fmt: skip
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loss_fn = t.CrossEntropyLoss()
+    x, y = _cnn_data(batch)
+    xb, yb = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step() -> None:
+        loss = loss_fn(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+# ------------------------------------------------------------------ W5: Jacobian, Hessian
+def _jacobian_data(n: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = _rng()
+    return (rng.standard_normal((n, n)) / np.sqrt(n)).astype(F32), rng.standard_normal(n).astype(
+        F32
+    )
+
+
+def w5_jacobian_chainrule(n: int = 256) -> Step:
+    w, x = _jacobian_data(n)
+    wt = cr.tensor(w)
+    jac = cr.jacobian(lambda v: (wt @ v).tanh())
+    return lambda: jac(x)
+
+
+def w5_jacobian_numpy(n: int = 256) -> Step:
+    w, x = _jacobian_data(n)
+    return lambda: (1 - np.tanh(w @ x) ** 2)[:, None] * w
+
+
+def w5_jacobian_torch(n: int = 256) -> Step:
+    import torch
+
+    w, x = _jacobian_data(n)
+    wt, xt = torch.from_numpy(w), torch.from_numpy(x)
+    jac = torch.func.jacrev(lambda v: torch.tanh(wt @ v))
+    return lambda: jac(xt)
+
+
+def w5_hessian_chainrule(n: int = 100) -> Step:
+    w, x = _jacobian_data(n)
+    wt = cr.tensor(w)
+    hess = cr.hessian(lambda v: (wt @ v).tanh().sum())
+    return lambda: hess(x)
+
+
+def w5_hessian_numpy(n: int = 100) -> Step:
+    w, x = _jacobian_data(n)
+
+    def step() -> np.ndarray:
+        t = np.tanh(w @ x)
+        return w.T @ ((-2 * t * (1 - t * t))[:, None] * w)
+
+    return step
+
+
+def w5_hessian_torch(n: int = 100) -> Step:
+    import torch
+
+    w, x = _jacobian_data(n)
+    wt, xt = torch.from_numpy(w), torch.from_numpy(x)
+    hess = torch.func.hessian(lambda v: torch.tanh(wt @ v).sum())
+    return lambda: hess(xt)
