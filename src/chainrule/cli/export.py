@@ -1,0 +1,139 @@
+"""``chainrule export``: a trained run's model as an ONNX file, checked under onnxruntime.
+
+    chainrule export --checkpoint DIR --onnx FILE [--opset 17] [--data-dir DIR]
+
+The model of the run directory DIR (written by ``chainrule train``) is rebuilt from its
+``config.json``, loaded from ``checkpoint.safetensors`` and written by
+``chainrule.onnx.export`` with a dynamic batch axis. Its input is one example's shape as
+the dataset gives it (digits: (batch, 1, 8, 8) in [0, 1]); a classifier outputs logits,
+a regression model (diabetes) outputs predictions in the target's units (the
+standardisation used for training is undone inside the ONNX graph). When onnxruntime is
+installed, the file is run on the test split and must give chainrule's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule.cli.datasets import Splits, load_splits
+from chainrule.cli.models import build_model
+from chainrule.cli.rundir import RunDir
+from chainrule.onnx import DEFAULT_OPSET
+from chainrule.onnx import export as export_onnx
+
+__all__ = ["add_parser", "run", "TOLERANCE"]
+
+#: relative and absolute tolerance: float32 outputs whose operations run in another order
+TOLERANCE = 1e-4
+EXIT_MISMATCH = 1
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``export`` (and its options) on the ``chainrule`` subcommand parsers."""
+    parser = subparsers.add_parser(
+        "export",
+        help="write a trained run's model as ONNX (checked under onnxruntime)",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory")
+    parser.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
+    parser.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET,
+        help=f"ONNX opset version, at least 13 (default: {DEFAULT_OPSET})",
+    )  # fmt: skip
+    parser.add_argument("--data-dir", help="folder of the Fashion-MNIST IDX files")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the run's model to ``args.onnx``; 0 on success, 1 if onnxruntime disagrees."""
+    target = Path(args.onnx)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"--onnx {target}: the folder {target.parent} does not exist")
+    run_dir = RunDir(args.checkpoint)
+    config = run_dir.read_config()
+    if args.data_dir is not None:
+        config = replace(config, data_dir=args.data_dir)
+    splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
+    model = build_model(
+        config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation
+    )
+    model_state, _, epoch = run_dir.load_checkpoint()
+    model.load_state_dict(model_state)
+    model.eval()
+
+    try:
+        onnx_model = export_onnx(model, splits.x_test[:1], target, opset=args.opset)
+        if splits.task == "regression":
+            _append_destandardize(onnx_model, target, splits)
+    except ImportError as error:  # one line through main's handler, not a traceback
+        raise RuntimeError(str(error)) from error
+    outputs = "logits" if splits.task == "classification" else "predictions"
+    print(
+        f"wrote {target}: the {config.model} of {run_dir.path} (epoch {epoch}, "
+        f"{config.dataset}), input (batch, {', '.join(map(str, splits.input_shape))}) float32, "
+        f"output (batch, {splits.n_outputs}) {outputs}, opset {args.opset}"
+    )
+    return _check(model, target, splits)
+
+
+def _append_destandardize(onnx_model: Any, target: Path, splits: Splits) -> None:
+    """ŷ = output·σ_y + μ_y inside the graph, so the file predicts in the target's units."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = onnx_model.graph
+    name = graph.output[0].name
+    graph.node[-1].output[0] = "standardized"
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array(splits.y_std, dtype=np.float32), "target.std"),
+        numpy_helper.from_array(np.array(splits.y_mean, dtype=np.float32), "target.mean"),
+    ])  # fmt: skip
+    graph.node.extend([
+        helper.make_node("Mul", ["standardized", "target.std"], ["scaled"], name="target.Mul"),
+        helper.make_node("Add", ["scaled", "target.mean"], [name], name="target.Add"),
+    ])  # fmt: skip
+    onnx.checker.check_model(onnx_model, full_check=True)
+    onnx.save(onnx_model, str(target))
+
+
+def _check(model: Any, target: Path, splits: Splits) -> int:
+    """Run the file under onnxruntime on the test split and compare with chainrule."""
+    from chainrule.cli.trainer import predict
+
+    try:
+        import onnxruntime
+    except ImportError:
+        print("onnxruntime is not installed: the file was not run (pip install onnxruntime)")
+        return 0
+    session = onnxruntime.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    (exported,) = session.run(None, {input_name: splits.x_test})
+    expected = predict(model, splits.x_test)
+    if splits.task == "regression":
+        expected = expected * splits.y_std + splits.y_mean
+    difference = float(np.max(np.abs(exported - expected)))
+    count = len(splits.x_test)
+    if not np.allclose(exported, expected, rtol=TOLERANCE, atol=TOLERANCE):
+        print(
+            f"chainrule: error: onnxruntime's outputs differ from chainrule's by up to "
+            f"{difference:.3g} (tolerance {TOLERANCE:g}, relative and absolute) on the "
+            f"{count} test examples",
+            file=sys.stderr,
+        )
+        return EXIT_MISMATCH
+    agreement = ""
+    if splits.task == "classification":
+        same = int(np.sum(exported.argmax(axis=1) == expected.argmax(axis=1)))
+        agreement = f", the same class for {same} of {count}"
+    print(
+        f"onnxruntime agrees with chainrule on the {count} test examples (largest difference "
+        f"{difference:.2g}{agreement})"
+    )
+    return 0
