@@ -22,15 +22,20 @@ from chainrule.tensor import Tensor
 __all__ = ["backward", "grad", "sum_to_shape"]
 
 
-def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
-    """Undo NumPy broadcasting: add up ``grad`` (ndarray or Tensor) until it has ``shape``."""
-    lead = grad.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+def sum_to_shape(grad: Any, shape: tuple[int, ...], keep: int = 0) -> Any:
+    """Undo NumPy broadcasting: add up ``grad`` (ndarray or Tensor) until it has ``shape``.
+
+    The first ``keep`` axes (a batch of cotangents, see ``grad(..., batched=True)``) are
+    kept as they are.
+    """
+    target = grad.shape[:keep] + tuple(shape)
+    lead = grad.ndim - len(target)
+    axes = tuple(range(keep, keep + lead)) + tuple(
+        keep + lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[keep + lead + i] != 1
     )
     if axes:
         grad = grad.sum(axis=axes)
-    return grad.reshape(shape) if grad.shape != shape else grad
+    return grad.reshape(target) if grad.shape != target else grad
 
 
 def toposort(root: Any) -> list[Any]:
@@ -55,7 +60,18 @@ def toposort(root: Any) -> list[Any]:
     return order
 
 
-def _seed(output: Tensor, grad: Any, create_graph: bool) -> Any:
+def is_batchable(output: Tensor) -> bool:
+    """True when every op behind ``output`` accepts a batch of cotangents (leading axes)."""
+    if output._node is None:
+        return True
+    return all(
+        getattr(node.function, "batchable", False)
+        for node in toposort(output._node)
+        if type(node) is Context
+    )
+
+
+def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
     if grad is None:
         if output.data.size != 1:
             raise RuntimeError(
@@ -65,9 +81,10 @@ def _seed(output: Tensor, grad: Any, create_graph: bool) -> Any:
         seed = np.ones_like(output.data)
     else:
         seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
-        if seed.shape != output.shape:
+        if seed.shape[batch:] != output.shape or seed.ndim != batch + output.ndim:
+            expected = "(batch..., " * bool(batch) + f"{output.shape}" + ")" * bool(batch)
             raise ValueError(
-                f"backward(grad=...) needs a gradient shaped like the output {output.shape}, "
+                f"backward(grad=...) needs a gradient shaped like the output {expected}, "
                 f"got {seed.shape}"
             )
         if create_graph and isinstance(grad, Tensor):
@@ -90,7 +107,12 @@ def _root(output: Tensor) -> Any:
 
 
 def _walk(
-    root: Any, seed: Any, retain_graph: bool, create_graph: bool, wanted: dict[int, Any] | None
+    root: Any,
+    seed: Any,
+    retain_graph: bool,
+    create_graph: bool,
+    wanted: dict[int, Any] | None,
+    batch: int = 0,
 ) -> dict[int, Any]:
     """Propagate ``seed`` from ``root``. Fill leaf ``.grad``, or, when ``wanted`` is given,
     return the gradients arriving at those nodes instead (touching no ``.grad``)."""
@@ -112,7 +134,7 @@ def _walk(
             continue
         if node._retained is not None and wanted is None:
             _fill_retained(node, grad_out, create_graph)
-        input_grads = node.run_backward(grad_out, create_graph)
+        input_grads = node.run_backward(grad_out, create_graph, batch)
         if not retain_graph:
             node._release()
         if anomaly:
@@ -121,7 +143,10 @@ def _walk(
             if pg is None:
                 continue
             shape, dtype = meta
-            if pg.shape != shape:
+            if batch:
+                if pg.shape[batch:] != shape or pg.ndim != batch + len(shape):
+                    pg = sum_to_shape(pg, shape, batch)
+            elif pg.shape != shape:
                 pg = sum_to_shape(pg, shape)
             if pg.dtype != dtype:
                 pg = pg.astype(dtype)
@@ -196,17 +221,23 @@ def grad(
     retain_graph: bool = False,
     create_graph: bool = False,
     allow_unused: bool = True,
+    batch: int = 0,
 ) -> tuple[Tensor | None, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
 
     Like ``torch.autograd.grad``: no ``.grad`` attribute is touched, and an input may be a
     leaf or an intermediate tensor. An input the output does not depend on gets a zero
     gradient, or raises a RuntimeError when ``allow_unused`` is False.
+
+    With ``batch=k``, ``grad_outputs`` carries k leading axes of independent cotangents
+    (vmap-style) and every gradient comes back with the same leading axes: one walk
+    computes many vector-Jacobian products. Every op on the way must be ``batchable``
+    (see ``is_batchable``).
     """
     if isinstance(inputs, Tensor):
         inputs = (inputs,)
     root = _root(outputs)
-    seed = _seed(outputs, grad_outputs, create_graph)
+    seed = _seed(outputs, grad_outputs, create_graph, batch)
     keys = []
     for tensor in inputs:
         if not isinstance(tensor, Tensor) or not tensor._requires_grad:
@@ -214,7 +245,7 @@ def grad(
         keys.append(id(tensor._node) if tensor._node is not None else id(tensor))
     wanted = dict.fromkeys(keys)
     with enable_grad() if create_graph else nullcontext():
-        captured = _walk(root, seed, retain_graph or create_graph, create_graph, wanted)
+        captured = _walk(root, seed, retain_graph or create_graph, create_graph, wanted, batch)
         results: list[Tensor | None] = []
         stored: set[int] = set()
         for tensor, key in zip(inputs, keys):
@@ -222,7 +253,7 @@ def grad(
             if g is None:
                 if not allow_unused:
                     raise RuntimeError("grad(): an input is not used to compute the output")
-                g = np.zeros_like(tensor.data)
+                g = np.zeros(np.shape(seed)[:batch] + tensor.shape, dtype=tensor.dtype)
             g = _own(g, stored)
             results.append(g if isinstance(g, Tensor) else Tensor._make(g, None))
     return tuple(results)

@@ -86,7 +86,7 @@ class Context:
     def _release(self) -> None:
         self._saved = None
 
-    def run_backward(self, grad_out: Any, create_graph: bool) -> tuple[Any, ...]:
+    def run_backward(self, grad_out: Any, create_graph: bool, batch: int = 0) -> tuple[Any, ...]:
         """Call the Function's backward and check what it returns."""
         if self._saved is None:
             raise RuntimeError(
@@ -111,9 +111,11 @@ class Context:
                 self._tensor_mode = False
         else:
             grads = self.function.backward(self, grad_out)
-        return self._check_grads(grads, grad_out, create_graph)
+        return self._check_grads(grads, grad_out, create_graph, batch)
 
-    def _check_grads(self, grads: Any, grad_out: Any, create_graph: bool) -> tuple[Any, ...]:
+    def _check_grads(
+        self, grads: Any, grad_out: Any, create_graph: bool, batch: int = 0
+    ) -> tuple[Any, ...]:
         if not isinstance(grads, tuple):
             grads = (grads,)
         if len(grads) != len(self.parents):
@@ -126,11 +128,11 @@ class Context:
             if parent is None or grad is None:
                 checked.append(None)
                 continue
-            checked.append(self._check_one(index, grad, meta, create_graph, grad_out))
+            checked.append(self._check_one(index, grad, meta, create_graph, grad_out, batch))
         return tuple(checked)
 
     def _check_one(
-        self, index: int, grad: Any, meta: Any, create_graph: bool, grad_out: Any
+        self, index: int, grad: Any, meta: Any, create_graph: bool, grad_out: Any, batch: int
     ) -> Any:
         if create_graph:
             if not isinstance(grad, Tensor):
@@ -147,7 +149,7 @@ class Context:
         elif type(grad) is not np.ndarray:
             grad = np.asarray(grad)
         shape = meta[0]
-        if grad.shape != shape and not self._reduces_to(grad.shape, shape, grad_out.ndim):
+        if grad.shape != shape and not self._reduces_to(grad.shape, shape, grad_out.ndim, batch):
             raise RuntimeError(
                 f"{self.name}.backward returned a gradient of shape {grad.shape} for input "
                 f"{index}, which has shape {shape}: a gradient must have the input's shape "
@@ -156,15 +158,16 @@ class Context:
         return grad
 
     def _reduces_to(
-        self, grad_shape: tuple[int, ...], shape: tuple[int, ...], out_ndim: int
+        self, grad_shape: tuple[int, ...], shape: tuple[int, ...], out_ndim: int, batch: int = 0
     ) -> bool:
         """True when ``shape`` broadcasts to ``grad_shape``, so summing recovers ``shape``,
         and ``grad_shape`` has no more axes than the output or some input (an axis that no
-        array of the op had cannot come from broadcasting)."""
-        if len(shape) > len(grad_shape):
+        array of the op had cannot come from broadcasting). ``batch`` leading axes of
+        cotangents are allowed on top."""
+        if len(shape) + batch > len(grad_shape):
             return False
         ndim = len(grad_shape)
-        if ndim > out_ndim and ndim > max(len(meta[0]) for meta in self.input_meta):
+        if ndim > out_ndim and ndim - batch > max(len(meta[0]) for meta in self.input_meta):
             return False
         tail = grad_shape[len(grad_shape) - len(shape) :]
         return all(s == g or s == 1 for s, g in zip(shape, tail))
