@@ -140,7 +140,13 @@ def export(
         with no_grad():
             for name, layer in layers:
                 before = value
-                value = layer(value)
+                try:
+                    value = layer(value)
+                except (ValueError, TypeError) as error:
+                    raise ExportError(
+                        f"onnx.export: layer {name} ({type(layer).__name__}) fails on the "
+                        f"example input's batch of shape {before.shape}: {error}"
+                    ) from error
                 current = builder.layer(name, layer, current, before.shape, value.shape)
     finally:
         for module, training in modes:
