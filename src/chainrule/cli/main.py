@@ -7,6 +7,9 @@
 
 Bad input gets a one-line message and exit status 2 (set CHAINRULE_DEBUG=1 for the
 traceback); Ctrl-C exits with 130 after keeping the last checkpoint.
+
+``mpiexec -n P chainrule train ...`` trains data-parallel on P ranks (``--batch-size`` is
+the global batch; see ``chainrule.cli.trainer``). A failure on any rank stops them all.
 """
 
 from __future__ import annotations
@@ -149,40 +152,59 @@ def _resume_config(args: argparse.Namespace, run: RunDir) -> TrainConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from chainrule import distributed
     from chainrule.cli.trainer import Interrupted, Trainer, is_terminal
 
-    say = (lambda line: None) if args.quiet else print
-    if args.resume:
-        run = RunDir(args.resume)
-        config = _resume_config(args, run)
-    else:
-        config = config_from_args(args)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run = RunDir(args.out or f"runs/{config.dataset}-{config.model}-{stamp}")
-        if (run.path / "config.json").exists():
-            raise UsageError(
-                f"{run.path} already holds a run: use --resume {run.path} or another --out"
-            )
+    try:
+        distributed.init()
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+    main_rank, world = distributed.is_main(), distributed.world_size()
+    quiet = args.quiet or not main_rank  # only rank 0 prints progress
+    say = (lambda line: None) if quiet else print
+    config, path = _train_config(args) if main_rank else (None, None)
+    config, path = distributed.broadcast_object((config, path))
+    run = RunDir(path)
     splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
-    trainer = Trainer(config, splits, run, say, progress=is_terminal() and not args.quiet)
+    trainer = Trainer(config, splits, run, say, progress=is_terminal() and not quiet)
+    ranks = f" on {world} ranks" if world > 1 else ""
     if args.resume:
         trainer.restore()
-        say(f"resuming {run.path} after epoch {trainer.epoch} of {config.epochs}")
+        say(f"resuming {run.path} after epoch {trainer.epoch} of {config.epochs}{ranks}")
     else:
-        run.create(config)
+        if main_rank:
+            run.create(config)
         say(f"training a {config.model} on {config.dataset} "
-            f"({len(splits.x_train)} training examples); run directory {run.path}")  # fmt: skip
+            f"({len(splits.x_train)} training examples){ranks}; "
+            f"run directory {run.path}")  # fmt: skip
     try:
         results = trainer.fit()
     except Interrupted:
-        print(
-            f"interrupted: the checkpoint after epoch {trainer.epoch} is saved in {run.path}; "
-            f"continue with: chainrule train --resume {run.path}",
-            file=sys.stderr,
-        )
+        if main_rank:
+            print(
+                f"interrupted: the checkpoint after epoch {trainer.epoch} is saved in "
+                f"{run.path}; continue with: chainrule train --resume {run.path}",
+                file=sys.stderr,
+            )
         return EXIT_INTERRUPTED
-    _print_results(results, config, run)
+    if main_rank:
+        _print_results(results, config, run)
     return 0
+
+
+def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, str]:
+    """The run's configuration and directory (read, under MPI, by rank 0 alone)."""
+    if args.resume:
+        run = RunDir(args.resume)
+        return _resume_config(args, run), str(run.path)
+    config = config_from_args(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = RunDir(args.out or f"runs/{config.dataset}-{config.model}-{stamp}")
+    if (run.path / "config.json").exists():
+        raise UsageError(
+            f"{run.path} already holds a run: use --resume {run.path} or another --out"
+        )
+    return config, str(run.path)
 
 
 def _print_results(results: dict[str, float], config: TrainConfig, run: RunDir) -> None:
@@ -230,14 +252,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     except UsageError as error:
-        print(f"chainrule: error: {error}", file=sys.stderr)
+        print(f"{_error_prefix()}{error}", file=sys.stderr)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
         if os.environ.get("CHAINRULE_DEBUG"):
             raise
         lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
         message = " ".join(lines) if lines else repr(error)
-        print(f"chainrule: error: {message}", file=sys.stderr)
+        print(f"{_error_prefix()}{message}", file=sys.stderr)
     except KeyboardInterrupt:
         print("chainrule: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    return EXIT_USAGE
+        return _stop_every_rank(EXIT_INTERRUPTED)
+    return _stop_every_rank(EXIT_USAGE)
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size), or (0, 1) when MPI cannot be joined."""
+    from chainrule import distributed
+
+    try:
+        return distributed.rank(), distributed.world_size()
+    except (ImportError, RuntimeError):
+        return 0, 1
+
+
+def _error_prefix() -> str:
+    rank, world = _world()
+    return "chainrule: error: " if rank == 0 else f"chainrule: error (rank {rank} of {world}): "
+
+
+def _stop_every_rank(status: int) -> int:
+    """Under MPI, a failing rank stops the job: the others may be waiting in a collective."""
+    from chainrule import distributed
+
+    if _world()[1] > 1:
+        distributed.abort(status)
+    return status

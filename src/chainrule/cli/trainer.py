@@ -5,6 +5,13 @@ Resuming is exact because everything random is a function of the configuration: 
 initial weights come from ``--seed`` and the order of epoch e's batches from (seed, e).
 A Ctrl-C stops at the end of the current batch and keeps the checkpoint of the last
 finished epoch; ``--resume`` reruns the interrupted epoch from its start.
+
+Under ``mpiexec -n p`` the same loop is data-parallel: ``--batch-size`` stays the global
+batch B, each rank takes its B/p share of every batch (``DataLoader(shard=...)``) and a
+``DistributedOptimizer`` averages the gradients, so a run gives the same weights on any
+number of ranks (up to rounding) and can be resumed on another one. Rank 0 alone
+evaluates, writes the run directory and prints; on a resume it loads the checkpoint and
+broadcasts it. The ranks agree on a Ctrl-C at every batch, so they stop together.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from chainrule import metrics, nn, optim
+from chainrule import distributed, metrics, nn, optim
 from chainrule.cli.datasets import Splits
 from chainrule.cli.models import build_model
 from chainrule.cli.rundir import RunDir, TrainConfig
@@ -100,11 +107,20 @@ class Trainer:
         self.config, self.splits, self.run, self.say, self.progress = (
             config, splits, run, say, progress,
         )  # fmt: skip
+        self.world, self.rank = distributed.world_size(), distributed.rank()
+        if config.batch_size % self.world:
+            raise ValueError(
+                f"--batch-size {config.batch_size} is the global batch: it must be divisible "
+                f"by the {self.world} ranks"
+            )
         cr.manual_seed(config.seed)
         self.model = build_model(
             config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation
         )
         self.optimizer = make_optimizer(config, self.model)
+        if self.world > 1:
+            distributed.broadcast_parameters(self.model)
+            self.optimizer = distributed.DistributedOptimizer(self.optimizer)
         if splits.task == "classification":
             self.loss_fn: nn.Module = nn.CrossEntropyLoss()
             y_fit = splits.y_train
@@ -113,22 +129,36 @@ class Trainer:
             y_fit = ((splits.y_train - splits.y_mean) / splits.y_std).astype(np.float32)
         self.loader = cr.data.DataLoader(
             cr.data.TensorDataset(splits.x_train, y_fit),
-            batch_size=config.batch_size,
+            batch_size=config.batch_size // self.world,
             shuffle=True,
             seed=config.seed,
+            shard=(self.rank, self.world),
         )
         self.epoch = 0
 
+    @property
+    def is_main(self) -> bool:
+        """True on the rank that evaluates, writes the run directory and prints."""
+        return self.rank == 0
+
     def restore(self) -> None:
-        """Continue from the run directory's checkpoint."""
-        model_state, optimizer_state, epoch = self.run.load_checkpoint()
-        self.model.load_state_dict(model_state)
-        self.optimizer.load_state_dict(optimizer_state)
-        self.epoch = epoch
-        self.run.truncate_metrics(epoch)
+        """Continue from the run directory's checkpoint (read by rank 0, sent to the rest)."""
+        if self.is_main:
+            model_state, optimizer_state, epoch = self.run.load_checkpoint()
+            self.model.load_state_dict(model_state)
+            self.optimizer.load_state_dict(optimizer_state)
+            self.epoch = epoch
+            self.run.truncate_metrics(epoch)
+        if self.world > 1:
+            self.epoch = distributed.broadcast_object(self.epoch)
+            distributed.broadcast_parameters(self.model)
+            distributed.broadcast_optimizer_state(self.optimizer)
 
     def _save(self) -> None:
-        self.run.save_checkpoint(self.model.state_dict(), self.optimizer.state_dict(), self.epoch)
+        if self.is_main:
+            self.run.save_checkpoint(
+                self.model.state_dict(), self.optimizer.state_dict(), self.epoch
+            )
 
     def _batches(self) -> Iterator[tuple[cr.Tensor, cr.Tensor]]:
         self.loader.set_epoch(self.epoch)
@@ -145,6 +175,8 @@ class Trainer:
         yield from bar
 
     def _train_epoch(self, stop: _StopFlag) -> tuple[float, int]:
+        if self.world > 1:
+            return self._train_epoch_distributed(stop)
         self.model.train()
         total, count = 0.0, 0
         for step, (xb, yb) in enumerate(self._batches()):
@@ -160,8 +192,39 @@ class Trainer:
                 raise Interrupted
         return total / max(count, 1), count
 
+    def _train_epoch_distributed(self, stop: _StopFlag) -> tuple[float, int]:
+        """One epoch on this rank's shards; returns the loss and example count of all ranks."""
+        self.model.train()
+        total, count = 0.0, 0
+        n, batch = len(self.loader.dataset), self.config.batch_size
+        for step, (xb, yb) in enumerate(self._batches()):
+            self.optimizer.zero_grad()
+            if len(xb):  # the last global batch may leave a rank with no examples
+                loss = self.loss_fn(self.model(xb), yb)
+                # The averaged gradient must be that of the mean over the global batch even
+                # when the last one splits unevenly: weight each rank's mean by its share.
+                weight = len(xb) * self.world / min(batch, n - step * batch)
+                (loss if weight == 1 else loss * weight).backward()
+                total += loss.item() * len(xb)
+                count += len(xb)
+            self.optimizer.step()
+            if self.progress and step % 10 == 0 and count:
+                self._bar.set_postfix(loss=f"{total / count:.4f}")
+            if self._stopping(stop):
+                raise Interrupted
+        mean_total, mean_count = distributed.allreduce_mean([total, count])
+        loss = mean_total / mean_count if mean_count else 0.0
+        return loss, int(round(mean_count * self.world))
+
+    def _stopping(self, stop: _StopFlag) -> bool:
+        """Whether to stop: under MPI, the ranks agree (a Ctrl-C may reach them at
+        different batches, and one rank stopping alone would leave the others waiting)."""
+        if self.world == 1:
+            return stop.raised
+        return distributed.allreduce_mean(float(stop.raised)) > 0
+
     def fit(self) -> dict[str, float]:
-        """Train the remaining epochs; returns the test metrics."""
+        """Train the remaining epochs; returns the test metrics (an empty dict off rank 0)."""
         if self.epoch == 0:
             self._save()  # a resumable starting point, even if stopped in epoch 1
         with _StopFlag() as stop:
@@ -170,17 +233,24 @@ class Trainer:
                 train_loss, seen = self._train_epoch(stop)
                 seconds = time.perf_counter() - started
                 self.epoch += 1
-                val = evaluate_model(self.model, self.splits, self.splits.x_val, self.splits.y_val)
-                record = {"epoch": self.epoch, "train_loss": train_loss, "seconds": seconds}
-                record.update({f"val_{k}": v for k, v in val.items()})
-                self._save()
-                self.run.append_metrics(record)
-                self.say(_epoch_line(record, self.config.epochs, seen / seconds))
-                if stop.raised:
-                    _plot(self.run)
+                if self.is_main:
+                    self._end_epoch(train_loss, seen, seconds)
+                if self._stopping(stop):
+                    if self.is_main:
+                        _plot(self.run)
                     raise Interrupted
+        if not self.is_main:
+            return {}
         _plot(self.run)
         return evaluate_model(self.model, self.splits, self.splits.x_test, self.splits.y_test)
+
+    def _end_epoch(self, train_loss: float, seen: int, seconds: float) -> None:
+        val = evaluate_model(self.model, self.splits, self.splits.x_val, self.splits.y_val)
+        record = {"epoch": self.epoch, "train_loss": train_loss, "seconds": seconds}
+        record.update({f"val_{k}": v for k, v in val.items()})
+        self._save()
+        self.run.append_metrics(record)
+        self.say(_epoch_line(record, self.config.epochs, seen / seconds))
 
 
 def _epoch_line(record: dict[str, Any], epochs: int, throughput: float) -> str:
