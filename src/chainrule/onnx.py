@@ -3,23 +3,21 @@
 Each layer becomes the ONNX operator that computes the same thing, with its parameters as
 initializers named as in ``state_dict()``:
 
-==============================  ===========================================================
-chainrule                       ONNX
-==============================  ===========================================================
-``Linear`` (f = Wᵀa + b)        ``Gemm`` with ``transB=0`` (W stays (in, out)); ``MatMul``
-                                + ``Add`` for inputs of rank > 2
-``Conv2d``                      ``Conv`` (strides, symmetric pads)
-``MaxPool2d``, ``AvgPool2d``    ``MaxPool``, ``AveragePool`` (floor mode, no padding)
-``BatchNorm1d``/``BatchNorm2d`` ``BatchNormalization`` with the running statistics (eval)
-``Flatten``                     ``Flatten`` (or ``Reshape`` for other axes)
-``ReLU``, ``Sigmoid``, ``Tanh`` ``Relu``, ``Sigmoid``, ``Tanh``
-``Softmax``, ``LogSoftmax``     ``Softmax``, ``LogSoftmax`` (same ``axis``)
-``Dropout``, ``Identity``       nothing: the identity at inference
-==============================  ===========================================================
+| chainrule                        | ONNX                                                     |
+|----------------------------------|----------------------------------------------------------|
+| ``Linear`` (f = Wᵀa + b)         | ``Gemm`` with W as stored, (in, out): ``transB=0``       |
+| ``Conv2d``                       | ``Conv`` (strides, symmetric pads)                       |
+| ``MaxPool2d``, ``AvgPool2d``     | ``MaxPool``, ``AveragePool`` (floor mode, no padding)    |
+| ``BatchNorm1d``, ``BatchNorm2d`` | ``BatchNormalization``, running statistics (eval mode)   |
+| ``Flatten``                      | ``Flatten`` (``Reshape`` for other axes)                 |
+| ``ReLU``, ``Sigmoid``, ``Tanh``  | ``Relu``, ``Sigmoid``, ``Tanh``                          |
+| ``Softmax``, ``LogSoftmax``      | ``Softmax``, ``LogSoftmax`` (same ``axis``)              |
+| ``Dropout``, ``Identity``        | nothing: the identity at inference                       |
 
-The first axis of the input and output is dynamic (``"batch"``), so the exported model
-takes any batch size. The ``onnx`` package is needed only here (``pip install
-'chainrule[onnx]'``, which also brings ``onnxruntime`` to run the result).
+A ``Linear`` on inputs of rank > 2 becomes ``MatMul`` + ``Add``. The first axis of the input
+and output is dynamic (``"batch"``), so the exported model takes any batch size. The
+``onnx`` package is needed only here (``pip install 'chainrule[onnx]'``, which also brings
+``onnxruntime`` to run the result).
 """
 
 from __future__ import annotations
