@@ -238,13 +238,14 @@ class Clip(Function):
 
     @staticmethod
     def forward(ctx, x, *, lo, hi):
-        inside = np.ones(x.shape, dtype=bool)
+        y = np.clip(x, lo, hi)
+        inside = np.ones(y.shape, dtype=bool)  # array bounds may broadcast x
         if lo is not None:
             inside &= x >= lo
         if hi is not None:
             inside &= x <= hi
         ctx.save_for_backward(inside)
-        return np.clip(x, lo, hi)
+        return y
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -324,22 +325,22 @@ def _const(value: Any) -> Any:
 
 def add(a: Any, b: Any) -> Tensor:
     """a + b, broadcasting."""
-    return Add.apply(a, _const(b))
+    return Add.apply(_const(a), _const(b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """a − b, broadcasting."""
-    return Sub.apply(a, _const(b))
+    return Sub.apply(_const(a), _const(b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """a ∘ b (elementwise, the lecture's Hadamard product), broadcasting."""
-    return Mul.apply(a, _const(b))
+    return Mul.apply(_const(a), _const(b))
 
 
 def div(a: Any, b: Any) -> Tensor:
     """a / b, broadcasting."""
-    return Div.apply(a, _const(b))
+    return Div.apply(_const(a), _const(b))
 
 
 def neg(x: Any) -> Tensor:
@@ -392,29 +393,33 @@ def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     """Elementwise min(max(x, min), max); gradient 1 inside [min, max] (bounds included).
 
-    The bounds are constants (numbers or arrays); no gradient flows to them.
+    The bounds are constants (numbers or arrays); no gradient flows to them, and they do
+    not change x's float dtype.
     """
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    lo = None if min is None else _const(np.asarray(min.data if isinstance(min, Tensor) else min))
-    hi = None if max is None else _const(np.asarray(max.data if isinstance(max, Tensor) else max))
-    return Clip.apply(x, lo=_scalar_or_array(lo), hi=_scalar_or_array(hi))
+    dtype = x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+    return Clip.apply(x, lo=_bound(min, dtype), hi=_bound(max, dtype))
 
 
-def _scalar_or_array(value: Any) -> Any:
-    if isinstance(value, np.ndarray) and value.ndim == 0:
+def _bound(value: Any, dtype: np.dtype) -> Any:
+    """A clip bound as a constant: a Python number, or an array in x's float dtype."""
+    if value is None:
+        return None
+    value = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if value.ndim == 0:
         return value.item()
-    return value
+    return value.astype(dtype) if dtype.kind == "f" else value
 
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise max(a, b); on ties each input gets half the gradient."""
-    return Maximum.apply(a, _const(b))
+    return Maximum.apply(_const(a), _const(b))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise min(a, b); on ties each input gets half the gradient."""
-    return Minimum.apply(a, _const(b))
+    return Minimum.apply(_const(a), _const(b))
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:

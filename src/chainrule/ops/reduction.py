@@ -8,6 +8,7 @@ of a million float32 values is as accurate as its float32 result can be.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -220,7 +221,8 @@ def var(
     axes = normalize_axis(axis, x.ndim, dim)
     n = _count(x.shape, axes)
     centred = x - Mean.apply(x, axes=axes, keepdims=True)
-    return Sum.apply(centred * centred, axes=axes, keepdims=keepdims) / max(n - ddof, 0)
+    denominator = builtins.max(n - ddof, 0)  # this module's max is the reduction
+    return Sum.apply(centred * centred, axes=axes, keepdims=keepdims) / denominator
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:  # noqa: A001

@@ -11,6 +11,7 @@ import numpy as np
 
 from chainrule.function import Function
 from chainrule.ops import either
+from chainrule.ops.reduction import normalize_axis
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -131,7 +132,7 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
     """x with its axes permuted (reversed by default, as ``ndarray.T``)."""
     x = _tensor(x)
     if axes is not None:
-        axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+        axes = tuple(normalize_axis(a, x.ndim)[0] for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
     return Transpose.apply(x, axes=axes)
@@ -140,6 +141,7 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """x with two axes exchanged."""
     x = _tensor(x)
+    axis1, axis2 = normalize_axis(axis1, x.ndim)[0], normalize_axis(axis2, x.ndim)[0]
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return Transpose.apply(x, axes=tuple(axes))
@@ -216,7 +218,7 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
-        axes = {int(a) % x.ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        axes = normalize_axis(axis, x.ndim)
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {x.shape} does not have size 1")
