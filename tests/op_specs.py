@@ -1,0 +1,846 @@
+"""The single table of op specs that drives tests/test_ops.py and tests/test_ops_torch.py.
+
+Each ``OpSpec`` is one way of calling one op of ``cr.ops.__all__``: the chainrule call, the
+same computation on ndarrays (the NumPy reference), optionally on torch tensors (the
+PyTorch oracle), the shapes of its float inputs and where those inputs are drawn from.
+Everything that is not a float input (axes, indices, conditions, Python scalars) is fixed
+inside the callables, so every float input is differentiated.
+
+Domains keep inputs away from kinks and poles: log, sqrt and the base of a tensor power are
+positive, denominators and the inputs of relu/abs stay away from 0, clip's inputs stay away
+from its bounds, and max/min/maximum/minimum get tie-free inputs (``distinct=True``).
+Inputs have at most 12 elements (24 for the (2, 3, 4) & (4,) broadcast), so finite
+differences stay cheap.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+
+__all__ = ["OpSpec", "OP_SPECS", "SPEC_METHODS", "SPEC_OPERATORS"]
+
+Domain = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
+
+def normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def uniform(low: float, high: float) -> Domain:
+    def draw(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.uniform(low, high, shape)
+
+    return draw
+
+
+def signed(low: float, high: float) -> Domain:
+    """|x| in [low, high] with a random sign: away from 0."""
+
+    def draw(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.uniform(low, high, shape) * rng.choice([-1.0, 1.0], shape)
+
+    return draw
+
+
+def avoiding(*points: float, gap: float = 0.1, low: float = -2.0, high: float = 2.0) -> Domain:
+    """Uniform in [low, high], at least ``gap`` away from each of ``points``."""
+
+    def draw(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        x = np.asarray(rng.uniform(low, high, shape))
+        while True:
+            near = np.zeros(x.shape, dtype=bool)
+            for p in points:
+                near |= np.abs(x - p) < gap
+            if not near.any():
+                return x
+            x[near] = rng.uniform(low, high, int(near.sum()))
+
+    return draw
+
+
+POSITIVE = uniform(0.5, 3.0)
+NONZERO = signed(0.2, 2.0)
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """One call of one op, with its references and input domain.
+
+    Attributes:
+        name: the op of ``cr.ops.__all__`` this entry exercises.
+        fn: the call on chainrule Tensors, one per float input.
+        ref: the same computation on ndarrays (NumPy).
+        shapes: the shapes of the float inputs.
+        label: what this entry exercises (for the test id).
+        domain: where inputs are drawn from (one for all, or one per input).
+        torch: the same on torch tensors, ``torch(torch_module, *xs)``; None if none.
+        via: "function", "method" or "operator": how the op is reached.
+        differentiable: False for argmax/argmin (forward only).
+        distinct: draw all input elements tie-free, at least ~0.15 apart.
+        out_dtype: the output dtype when it is not the inputs' (astype).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    ref: Callable[..., Any]
+    shapes: tuple[tuple[int, ...], ...]
+    label: str = ""
+    domain: Domain | tuple[Domain, ...] = normal
+    torch: Callable[..., Any] | None = None
+    via: str = "function"
+    differentiable: bool = True
+    distinct: bool = False
+    out_dtype: Any = None
+
+    @property
+    def id(self) -> str:
+        shapes = "&".join("x".join(map(str, s)) if s else "0d" for s in self.shapes)
+        parts = [self.name, self.label, shapes] if self.label else [self.name, shapes]
+        return "-".join(parts)
+
+    def inputs(self, rng: np.random.Generator, dtype: Any = np.float64) -> list[np.ndarray]:
+        """Random inputs of ``shapes`` in the spec's domain, as ``dtype`` arrays."""
+        if self.distinct:
+            sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+            total = sum(sizes)
+            values = (rng.permutation(total) - total / 2) * 0.25
+            values = values + rng.uniform(-0.05, 0.05, total)
+            pieces = np.split(values, np.cumsum(sizes)[:-1])
+            return [p.reshape(s).astype(dtype) for p, s in zip(pieces, self.shapes)]
+        domains = (
+            self.domain if isinstance(self.domain, tuple) else (self.domain,) * len(self.shapes)
+        )
+        return [np.asarray(d(rng, s), dtype=dtype) for d, s in zip(domains, self.shapes)]
+
+
+def spec_id(spec: OpSpec) -> str:
+    return spec.id
+
+
+# --------------------------------------------------------------------------- constants
+# Indices, masks and conditions are constants of the call (they are not differentiated).
+ROWS_REPEATED = np.array([0, 2, 0, 0])  # row 0 three times: its gradient must add up
+PAIR_ROWS = np.array([0, 1, 0, 2])
+PAIR_COLS = np.array([1, 1, 1, 3])  # element (0, 1) twice
+INDEX_2D = np.array([[0, 1], [1, 1]])
+MASK_3X4 = np.array(
+    [[True, False, True, True], [False, False, True, False], [True, True, False, True]]
+)
+ROW_MASK = np.array([True, False, True])
+COND_3X1 = np.array([[True], [False], [True]])  # broadcast against (3, 4)
+COND_3X4 = MASK_3X4
+LOW_BOUNDS = np.array([-0.5, 0.0, -1.0, 0.5])  # per-column clip bounds for (3, 4)
+CLIP_DOMAIN = avoiding(-1.0, -0.5, 0.0, 0.5, 1.0, gap=0.1)
+
+
+# --------------------------------------------------------------------------- elementwise
+def _binary(
+    name: str,
+    cr_fn: Callable[..., Any],
+    np_fn: Callable[..., Any],
+    torch_fn: Callable[..., Any],
+    domain: tuple[Domain, Domain] = (normal, normal),
+    distinct: bool = False,
+    scalar: float = 1.5,
+) -> list[OpSpec]:
+    """A binary broadcasting op: equal shapes, broadcast pairs, 0-d, Python scalars."""
+    pairs = [
+        ((3, 4), (3, 4)),
+        ((3, 1), (1, 4)),
+        ((2, 3, 4), (4,)),
+        ((), (3,)),
+        ((3,), ()),
+        ((), ()),
+    ]
+    specs = [
+        OpSpec(name, cr_fn, np_fn, pair, domain=domain, distinct=distinct, torch=torch_fn)
+        for pair in pairs
+    ]
+    # A Python scalar on either side: it must not promote float32, and gets no gradient.
+    near_scalar = avoiding(scalar, gap=0.15) if distinct else None
+    specs.append(
+        OpSpec(
+            name,
+            lambda a: cr_fn(a, scalar),
+            lambda a: np_fn(a, scalar),
+            ((3, 4),),
+            label="python-scalar-right",
+            domain=near_scalar or domain[0],
+            torch=lambda T, a: torch_fn(T, a, T.tensor(scalar, dtype=a.dtype)),
+        )
+    )
+    specs.append(
+        OpSpec(
+            name,
+            lambda b: cr_fn(scalar, b),
+            lambda b: np_fn(scalar, b),
+            ((3, 4),),
+            label="python-scalar-left",
+            domain=near_scalar or domain[1],
+            torch=lambda T, b: torch_fn(T, T.tensor(scalar, dtype=b.dtype), b),
+        )
+    )
+    return specs
+
+
+def _operator(
+    name: str,
+    op: Callable[..., Any],
+    shapes: tuple[tuple[int, ...], ...],
+    label: str,
+    domain: Any = normal,
+) -> OpSpec:
+    """An operator (``a + b``, ``-a``, ``abs(a)``): the same callable serves all three."""
+    return OpSpec(
+        name,
+        op,
+        op,
+        shapes,
+        label=label,
+        domain=domain,
+        torch=lambda T, *xs: op(*xs),
+        via="operator",
+    )
+
+
+def _unary(
+    name: str,
+    cr_fn: Callable[..., Any],
+    np_fn: Callable[..., Any],
+    torch_fn: Callable[..., Any],
+    domain: Domain = normal,
+) -> list[OpSpec]:
+    """A unary op on a matrix and on a 0-d tensor, as a function and as a method."""
+    method = operator.methodcaller(name)
+    return [
+        OpSpec(name, cr_fn, np_fn, ((3, 4),), domain=domain, torch=torch_fn),
+        OpSpec(name, cr_fn, np_fn, ((),), domain=domain, torch=torch_fn),
+        OpSpec(
+            name,
+            method,
+            np_fn,
+            ((2, 3),),
+            label="method",
+            domain=domain,
+            torch=torch_fn,
+            via="method",
+        ),
+    ]
+
+
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _np_relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0)
+
+
+ELEMENTWISE = [
+    *_binary("add", cr.add, np.add, lambda T, a, b: T.add(a, b)),
+    *_binary("sub", cr.sub, np.subtract, lambda T, a, b: T.sub(a, b)),
+    *_binary("mul", cr.mul, np.multiply, lambda T, a, b: T.mul(a, b)),
+    *_binary("div", cr.div, np.divide, lambda T, a, b: T.div(a, b), domain=(normal, NONZERO)),
+    *_binary(
+        "maximum", cr.maximum, np.maximum, lambda T, a, b: T.maximum(a, b), distinct=True,
+        scalar=0.3,
+    ),
+    *_binary(
+        "minimum", cr.minimum, np.minimum, lambda T, a, b: T.minimum(a, b), distinct=True,
+        scalar=0.3,
+    ),
+    *_binary("power", cr.power, np.power, lambda T, a, b: T.pow(a, b), domain=(POSITIVE, normal)),
+    # A constant exponent takes the cheaper rule, for any sign of the base when it is an int.
+    OpSpec(
+        "power", lambda x: x**3, lambda x: x**3, ((3, 4),), label="cube",
+        torch=lambda T, x: x**3, via="operator",
+    ),
+    OpSpec(
+        "power", lambda x: x**2, lambda x: x**2, ((3, 4),), label="square",
+        torch=lambda T, x: x**2, via="operator",
+    ),
+    OpSpec(
+        "power", lambda x: x**0.5, lambda x: x**0.5, ((3, 4),), label="root",
+        domain=POSITIVE, torch=lambda T, x: x**0.5, via="operator",
+    ),
+    OpSpec(
+        "power", lambda x: cr.power(x, -1.5), lambda x: x**-1.5, ((3, 4),),
+        label="negative-exponent", domain=POSITIVE, torch=lambda T, x: T.pow(x, -1.5),
+    ),
+    OpSpec(
+        "power", lambda x: x ** np.float64(2.5), lambda x: x**2.5, ((2, 3),),
+        label="numpy-scalar-exponent", domain=POSITIVE, torch=lambda T, x: x**2.5,
+        via="operator",
+    ),
+    OpSpec(
+        "power", lambda b: 2.0**b, lambda b: 2.0**b, ((3, 4),), label="python-scalar-base",
+        torch=lambda T, b: 2.0**b, via="operator",
+    ),
+    _operator("add", operator.add, ((3, 1), (1, 4)), "a+b"),
+    _operator("sub", operator.sub, ((3, 1), (1, 4)), "a-b"),
+    _operator("mul", operator.mul, ((3, 1), (1, 4)), "a*b"),
+    _operator("div", operator.truediv, ((3, 1), (1, 4)), "a/b", domain=(normal, NONZERO)),
+    _operator("power", operator.pow, ((3, 1), (1, 4)), "a**b", domain=(POSITIVE, normal)),
+    _operator("sub", lambda a: 2.5 - a, ((3, 4),), "2.5-a"),
+    _operator("div", lambda b: 2.5 / b, ((3, 4),), "2.5/b", domain=NONZERO),
+    _operator("add", lambda a, b: a + b * 2.0 - 1.0, ((2, 3), (3,)), "expression"),
+    _operator("neg", operator.neg, ((3, 4),), "-a"),
+    _operator("abs", abs, ((3, 4),), "abs()", domain=NONZERO),
+    *_unary("neg", cr.neg, np.negative, lambda T, x: T.neg(x))[:2],
+    *_unary("exp", cr.exp, np.exp, lambda T, x: T.exp(x)),
+    *_unary("log", cr.log, np.log, lambda T, x: T.log(x), domain=POSITIVE),
+    *_unary("sqrt", cr.sqrt, np.sqrt, lambda T, x: T.sqrt(x), domain=POSITIVE),
+    *_unary("tanh", cr.tanh, np.tanh, lambda T, x: T.tanh(x)),
+    *_unary("sigmoid", cr.sigmoid, _np_sigmoid, lambda T, x: T.sigmoid(x)),
+    *_unary("relu", cr.relu, _np_relu, lambda T, x: T.relu(x), domain=NONZERO),
+    *_unary("abs", cr.abs, np.abs, lambda T, x: T.abs(x), domain=NONZERO),
+    OpSpec(
+        "clip", lambda x: cr.clip(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5), ((3, 4),),
+        label="both-bounds", domain=CLIP_DOMAIN, torch=lambda T, x: T.clip(x, -0.5, 0.5),
+    ),
+    OpSpec(
+        "clip", lambda x: cr.clip(x, min=0.0), lambda x: np.clip(x, 0.0, None), ((3, 4),),
+        label="min-only", domain=CLIP_DOMAIN, torch=lambda T, x: T.clip(x, min=0.0),
+    ),
+    OpSpec(
+        "clip", lambda x: cr.clip(x, max=0.5), lambda x: np.clip(x, None, 0.5), ((3, 4),),
+        label="max-only", domain=CLIP_DOMAIN, torch=lambda T, x: T.clip(x, max=0.5),
+    ),
+    OpSpec(
+        "clip", lambda x: cr.clip(x, LOW_BOUNDS, 1.0), lambda x: np.clip(x, LOW_BOUNDS, 1.0),
+        ((3, 4),), label="array-bounds", domain=CLIP_DOMAIN,
+        torch=lambda T, x: T.clip(x, T.tensor(LOW_BOUNDS), T.tensor(1.0, dtype=x.dtype)),
+    ),
+    OpSpec(
+        "clip", lambda x: x.clip(-1.0, 0.5), lambda x: x.clip(-1.0, 0.5), ((3, 4),),
+        label="method", domain=CLIP_DOMAIN, torch=lambda T, x: x.clip(-1.0, 0.5), via="method",
+    ),
+    OpSpec(
+        "clip", lambda x: cr.clip(x, -0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5), ((),),
+        domain=CLIP_DOMAIN, torch=lambda T, x: T.clip(x, -0.5, 0.5),
+    ),
+    OpSpec(
+        "where", lambda a, b: cr.where(COND_3X4, a, b), lambda a, b: np.where(COND_3X4, a, b),
+        ((3, 4), (3, 4)), torch=lambda T, a, b: T.where(T.tensor(COND_3X4), a, b),
+    ),
+    OpSpec(
+        "where", lambda a, b: cr.where(COND_3X1, a, b), lambda a, b: np.where(COND_3X1, a, b),
+        ((1, 4), (4,)), label="broadcast-condition",
+        torch=lambda T, a, b: T.where(T.tensor(COND_3X1), a, b),
+    ),
+    OpSpec(
+        "where", lambda a: cr.where(cr.tensor(COND_3X1), a, 0.0),
+        lambda a: np.where(COND_3X1, a, 0.0), ((3, 4),), label="tensor-condition-scalar",
+        torch=lambda T, a: T.where(T.tensor(COND_3X1), a, 0.0),
+    ),
+    OpSpec(
+        "where", lambda b: cr.where(COND_3X4, -1.0, b), lambda b: np.where(COND_3X4, -1.0, b),
+        ((3, 4),), label="scalar-first",
+        torch=lambda T, b: T.where(T.tensor(COND_3X4), -1.0, b),
+    ),
+    # float64 -> float64 goes through Astype too; float32 <-> float64 has its own tests.
+    OpSpec(
+        "astype", lambda x: cr.astype(x, np.float64), lambda x: x.astype(np.float64),
+        ((3, 4),), torch=lambda T, x: x.to(T.float64), out_dtype=np.float64,
+    ),
+    OpSpec(
+        "astype", lambda x: x.astype("float64") * 2.0, lambda x: x.astype("float64") * 2.0,
+        ((2, 3),), label="method", torch=lambda T, x: x.to(T.float64) * 2.0,
+        out_dtype=np.float64, via="method",
+    ),
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- reductions
+def _np_var(x: np.ndarray, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    return np.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def _torch_logsumexp(T: Any, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    # torch.logsumexp has no dim=None (the other reductions take it): name every axis.
+    return T.logsumexp(x, tuple(range(x.ndim)) if dim is None else dim, keepdim=keepdim)
+
+
+def _np_logsumexp(x: np.ndarray, axis: Any = None, keepdims: bool = False) -> np.ndarray:
+    shift = np.max(x, axis=axis, keepdims=True)
+    y = np.log(np.sum(np.exp(x - shift), axis=axis, keepdims=True)) + shift
+    return y if keepdims else np.squeeze(y, axis=axis)
+
+
+def _np_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _np_log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return x - _np_logsumexp(x, axis=axis, keepdims=True)
+
+
+def _torch_var(T: Any, x: Any, dim: Any = None, keepdim: bool = False, ddof: int = 0) -> Any:
+    return T.var(x, dim=dim, correction=ddof, keepdim=keepdim)
+
+
+def _reduction(
+    name: str,
+    cr_fn: Callable[..., Any],
+    np_fn: Callable[..., Any],
+    torch_fn: Callable[..., Any],
+    distinct: bool = False,
+    differentiable: bool = True,
+) -> list[OpSpec]:
+    """axis None / int / negative / tuple, keepdims, the ``dim=`` alias, the method, 0-d."""
+    axes = [
+        ("all", (3, 4), {}, {}),
+        ("axis=1", (3, 4), {"axis": 1}, {"dim": 1}),
+        ("axis=-1-keepdims", (3, 4), {"axis": -1, "keepdims": True}, {"dim": -1, "keepdim": True}),
+        ("axis=(0,2)", (2, 3, 2), {"axis": (0, 2)}, {"dim": (0, 2)}),
+        ("axis=(0,2)-keepdims", (2, 3, 2), {"axis": (0, 2), "keepdims": True},
+         {"dim": (0, 2), "keepdim": True}),
+        ("all-keepdims", (2, 3), {"keepdims": True}, {"dim": None, "keepdim": True}),
+        ("0d", (), {}, {}),
+    ]  # fmt: skip
+    specs = []
+    for label, shape, kwargs, torch_kwargs in axes:
+        specs.append(
+            OpSpec(
+                name,
+                lambda x, kw=kwargs: cr_fn(x, **kw),
+                lambda x, kw=kwargs: np_fn(x, **kw),
+                (shape,),
+                label=label,
+                distinct=distinct,
+                differentiable=differentiable,
+                torch=lambda T, x, kw=torch_kwargs: torch_fn(T, x, **kw),
+            )
+        )
+    specs.append(
+        OpSpec(
+            name,
+            lambda x: cr_fn(x, dim=0),
+            lambda x: np_fn(x, axis=0),
+            ((3, 4),),
+            label="dim-alias",
+            distinct=distinct,
+            differentiable=differentiable,
+            torch=lambda T, x: torch_fn(T, x, dim=0),
+        )
+    )
+    specs.append(
+        OpSpec(
+            name,
+            lambda x: getattr(x, name)(axis=0),
+            lambda x: getattr(x, name)(axis=0),
+            ((3, 4),),
+            label="method",
+            distinct=distinct,
+            differentiable=differentiable,
+            torch=lambda T, x: torch_fn(T, x, dim=0),
+            via="method",
+        )
+    )
+    return specs
+
+
+def _argreduction(name: str, cr_fn: Callable[..., Any], np_fn: Callable[..., Any],
+                  torch_fn: Callable[..., Any]) -> list[OpSpec]:  # fmt: skip
+    """argmax/argmin: forward only, a single axis or none."""
+    cases = [
+        ("all", {}, {}),
+        ("axis=1", {"axis": 1}, {"dim": 1}),
+        ("axis=-1-keepdims", {"axis": -1, "keepdims": True}, {"dim": -1, "keepdim": True}),
+        ("all-keepdims", {"keepdims": True}, {"dim": None, "keepdim": True}),
+    ]
+    specs = [
+        OpSpec(
+            name,
+            lambda x, kw=kwargs: cr_fn(x, **kw),
+            lambda x, kw=kwargs: np_fn(x, **kw),
+            ((3, 4),),
+            label=label,
+            distinct=True,
+            differentiable=False,
+            torch=lambda T, x, kw=torch_kwargs: torch_fn(T, x, **kw),
+        )
+        for label, kwargs, torch_kwargs in cases
+    ]
+    specs.append(
+        OpSpec(
+            name, lambda x: cr_fn(x, dim=0), lambda x: np_fn(x, axis=0), ((3, 4),),
+            label="dim-alias", distinct=True, differentiable=False,
+            torch=lambda T, x: torch_fn(T, x, dim=0),
+        )
+    )  # fmt: skip
+    specs.append(
+        OpSpec(
+            name, lambda x: getattr(x, name)(axis=1), lambda x: getattr(x, name)(axis=1),
+            ((3, 4),), label="method", distinct=True, differentiable=False,
+            torch=lambda T, x: torch_fn(T, x, dim=1), via="method",
+        )
+    )  # fmt: skip
+    return specs
+
+
+def _softmax_like(name: str, cr_fn: Callable[..., Any], np_fn: Callable[..., Any],
+                  torch_name: str) -> list[OpSpec]:  # fmt: skip
+    """softmax/log_softmax: default (last) axis, axis=0, the dim alias, 1-D, 3-D, method."""
+
+    def on_torch(dim: int) -> Callable[..., Any]:
+        return lambda T, x: getattr(T, torch_name)(x, dim)
+
+    return [
+        OpSpec(name, cr_fn, np_fn, ((3, 4),), label="default-axis", torch=on_torch(-1)),
+        OpSpec(
+            name, lambda x: cr_fn(x, axis=0), lambda x: np_fn(x, axis=0), ((3, 4),),
+            label="axis=0", torch=on_torch(0),
+        ),
+        OpSpec(
+            name, lambda x: cr_fn(x, dim=1), lambda x: np_fn(x, axis=1), ((2, 3, 2),),
+            label="dim=1", torch=on_torch(1),
+        ),
+        OpSpec(name, cr_fn, np_fn, ((5,),), torch=on_torch(0)),
+        OpSpec(
+            name, lambda x: getattr(x, name)(axis=-2), lambda x: np_fn(x, axis=-2), ((3, 4),),
+            label="method", torch=on_torch(-2), via="method",
+        ),
+    ]  # fmt: skip
+
+
+REDUCTIONS = [
+    *_reduction("sum", cr.sum, np.sum, lambda T, x, **kw: T.sum(x, **kw)),
+    *_reduction("mean", cr.mean, np.mean, lambda T, x, **kw: T.mean(x, **kw)),
+    *_reduction("var", cr.var, _np_var, _torch_var),
+    OpSpec(
+        "var", lambda x: cr.var(x, ddof=1), lambda x: np.var(x, ddof=1), ((3, 4),),
+        label="ddof=1", torch=lambda T, x: T.var(x, correction=1),
+    ),
+    OpSpec(
+        "var", lambda x: cr.var(x, axis=(0, 2), ddof=1, keepdims=True),
+        lambda x: np.var(x, axis=(0, 2), ddof=1, keepdims=True), ((2, 3, 2),),
+        label="axis=(0,2)-ddof=1-keepdims",
+        torch=lambda T, x: T.var(x, dim=(0, 2), correction=1, keepdim=True),
+    ),
+    OpSpec(
+        "var", lambda x: x.var(axis=1, ddof=2), lambda x: x.var(axis=1, ddof=2), ((3, 4),),
+        label="method-ddof=2", torch=lambda T, x: T.var(x, dim=1, correction=2),
+        via="method",
+    ),
+    *_reduction("max", cr.max, np.max, lambda T, x, **kw: T.amax(x, **kw), distinct=True),
+    *_reduction("min", cr.min, np.min, lambda T, x, **kw: T.amin(x, **kw), distinct=True),
+    # (Tensor.logsumexp takes axis and keepdims only, so the method entry is its own.)
+    *_reduction("logsumexp", cr.logsumexp, _np_logsumexp, _torch_logsumexp)[:-1],
+    OpSpec(
+        "logsumexp", lambda x: x.logsumexp(axis=1, keepdims=True),
+        lambda x: _np_logsumexp(x, axis=1, keepdims=True), ((3, 4),), label="method",
+        torch=lambda T, x: T.logsumexp(x, 1, keepdim=True), via="method",
+    ),
+    *_softmax_like("softmax", cr.softmax, _np_softmax, "softmax"),
+    *_softmax_like("log_softmax", cr.log_softmax, _np_log_softmax, "log_softmax"),
+    *_argreduction("argmax", cr.argmax, np.argmax, lambda T, x, **kw: T.argmax(x, **kw)),
+    *_argreduction("argmin", cr.argmin, np.argmin, lambda T, x, **kw: T.argmin(x, **kw)),
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- linalg
+def _torch_dot(T: Any, a: Any, b: Any) -> Any:
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim == 1 and b.ndim == 1:
+        return T.dot(a, b)
+    return T.matmul(a, b)
+
+
+def _einsum(subscripts: str, *shapes: tuple[int, ...], label: str) -> OpSpec:
+    return OpSpec(
+        "einsum",
+        lambda *xs: cr.einsum(subscripts, *xs),
+        lambda *xs: np.einsum(subscripts, *xs),
+        shapes,
+        label=label,
+        torch=lambda T, *xs: T.einsum(subscripts, *xs),
+    )
+
+
+LINALG = [
+    *(
+        OpSpec("matmul", cr.matmul, np.matmul, shapes, label=label,
+               torch=lambda T, a, b: T.matmul(a, b))
+        for label, shapes in [
+            ("vec@vec", ((4,), (4,))),
+            ("vec@mat", ((3,), (3, 4))),
+            ("mat@vec", ((3, 4), (4,))),
+            ("mat@mat", ((2, 3), (3, 4))),
+            ("batch@mat", ((2, 2, 3), (3, 2))),
+            ("mat@batch", ((2, 3), (2, 3, 2))),
+            ("broadcast-batch", ((2, 1, 2, 2), (3, 2, 2))),
+            ("vec@batch", ((3,), (2, 3, 2))),
+            ("batch@vec", ((2, 2, 3), (3,))),
+        ]
+    ),
+    _operator("matmul", operator.matmul, ((2, 3), (3, 4)), "a@b"),
+    _operator("matmul", operator.matmul, ((3,), (3, 2)), "vec@mat-operator"),
+    *(
+        OpSpec("dot", cr.dot, np.dot, shapes, label=label, torch=_torch_dot)
+        for label, shapes in [
+            ("vec.vec", ((4,), (4,))),
+            ("mat.mat", ((2, 3), (3, 4))),
+            ("mat.vec", ((3, 4), (4,))),
+            ("scalar.vec", ((), (3,))),
+        ]
+    ),
+    OpSpec("outer", cr.outer, np.outer, ((3,), (4,)), torch=lambda T, a, b: T.outer(a, b)),
+    OpSpec(
+        "outer", cr.outer, np.outer, ((2, 2), (3,)), label="flattens",
+        torch=lambda T, a, b: T.outer(a.flatten(), b.flatten()),
+    ),
+    _einsum("ij,jk->ik", (2, 3), (3, 4), label="explicit"),
+    _einsum("ij,jk", (2, 3), (3, 4), label="implicit"),
+    _einsum("ji,jk", (3, 2), (3, 4), label="implicit-order"),
+    _einsum("...ij,...jk->...ik", (2, 2, 3), (2, 3, 2), label="ellipsis"),
+    _einsum("...ij,...jk", (1, 2, 3), (2, 3, 2), label="ellipsis-broadcast-implicit"),
+    _einsum("bi,...i->b...", (2, 3), (2, 3), label="ellipsis-out"),
+    _einsum("ij,kl->ik", (2, 3), (3, 2), label="summed-out-of-one-operand"),
+    _einsum("ij->i", (3, 4), label="row-sum"),
+    _einsum("ij->", (3, 4), label="full-sum"),
+    _einsum("ij->ji", (3, 4), label="transpose"),
+    _einsum("i,j->ij", (3,), (4,), label="outer"),
+    _einsum("bij,bjk->bik", (2, 2, 3), (2, 3, 2), label="batched"),
+    _einsum("ij,jk,kl->il", (2, 3), (3, 2), (2, 4), label="three-operands"),
+    _einsum("i,ij,j", (3,), (3, 2), (2,), label="three-operands-implicit"),
+    _einsum(",i->i", (), (3,), label="scalar-operand"),
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- shape
+def _getitem(
+    label: str,
+    index: Any,
+    shape: tuple[int, ...],
+    torch_index: Any = None,
+    torch_fn: Callable[..., Any] | None = None,
+    via: str = "operator",
+) -> OpSpec:
+    """x[index]; the torch index defaults to the same one."""
+    if torch_fn is None:
+        t_index = index if torch_index is None else torch_index
+        torch_fn = lambda T, x: x[t_index(T) if callable(t_index) else t_index]  # noqa: E731
+    if via == "function":
+        fn = lambda x: cr.ops.getitem(x, index)  # noqa: E731
+    else:
+        fn = lambda x: x[index]  # noqa: E731
+    return OpSpec(
+        "getitem", fn, lambda x: x[index], (shape,), label=label, torch=torch_fn, via=via
+    )
+
+
+class _TensorIndex:
+    """An index made of chainrule tensors, with its NumPy and torch twins."""
+
+    def __init__(self, *parts: np.ndarray) -> None:
+        self.parts = parts
+
+    def cr(self) -> Any:
+        return tuple(cr.tensor(p) for p in self.parts)
+
+    def torch(self, T: Any) -> Any:
+        return tuple(T.tensor(p) for p in self.parts)
+
+
+TENSOR_ROWS = _TensorIndex(ROWS_REPEATED)
+TENSOR_MASK = _TensorIndex(MASK_3X4)
+
+SHAPE = [
+    OpSpec(
+        "reshape", lambda x: cr.reshape(x, (2, 6)), lambda x: np.reshape(x, (2, 6)), ((3, 4),),
+        torch=lambda T, x: T.reshape(x, (2, 6)),
+    ),
+    OpSpec(
+        "reshape", lambda x: cr.reshape(x, (2, -1, 3)), lambda x: np.reshape(x, (2, -1, 3)),
+        ((3, 4),), label="minus-one", torch=lambda T, x: T.reshape(x, (2, -1, 3)),
+    ),
+    OpSpec(
+        "reshape", lambda x: cr.reshape(x, (1, 1)), lambda x: np.reshape(x, (1, 1)), ((),),
+        torch=lambda T, x: T.reshape(x, (1, 1)),
+    ),
+    OpSpec(
+        "reshape", lambda x: x.reshape(4, 3), lambda x: x.reshape(4, 3), ((3, 4),),
+        label="method-varargs", torch=lambda T, x: x.reshape(4, 3), via="method",
+    ),
+    OpSpec(
+        "reshape", lambda x: x.reshape((6, 2)), lambda x: x.reshape((6, 2)), ((3, 4),),
+        label="method-tuple", torch=lambda T, x: x.reshape((6, 2)), via="method",
+    ),
+    OpSpec(
+        "transpose", cr.transpose, np.transpose, ((2, 3, 2),), label="reverse",
+        torch=lambda T, x: x.permute(2, 1, 0),
+    ),
+    OpSpec(
+        "transpose", lambda x: cr.transpose(x, (1, 0, 2)), lambda x: np.transpose(x, (1, 0, 2)),
+        ((2, 3, 2),), label="axes", torch=lambda T, x: x.permute(1, 0, 2),
+    ),
+    OpSpec(
+        "transpose", lambda x: cr.transpose(x, (-1, 0, 1)),
+        lambda x: np.transpose(x, (-1, 0, 1)), ((2, 3, 2),), label="negative-axes",
+        torch=lambda T, x: x.permute(2, 0, 1),
+    ),
+    OpSpec(
+        "transpose", lambda x: x.T, lambda x: x.T, ((3, 4),), label=".T",
+        torch=lambda T, x: x.T, via="method",
+    ),
+    OpSpec(
+        "transpose", lambda x: x.transpose(1, 0), lambda x: x.transpose(1, 0), ((3, 4),),
+        label="method-varargs", torch=lambda T, x: x.permute(1, 0), via="method",
+    ),
+    OpSpec(
+        "transpose", lambda x: x.transpose((2, 0, 1)), lambda x: x.transpose((2, 0, 1)),
+        ((2, 3, 2),), label="method-tuple", torch=lambda T, x: x.permute(2, 0, 1),
+        via="method",
+    ),
+    OpSpec(
+        "swapaxes", lambda x: cr.swapaxes(x, 0, 2), lambda x: np.swapaxes(x, 0, 2),
+        ((2, 3, 2),), torch=lambda T, x: T.swapaxes(x, 0, 2),
+    ),
+    OpSpec(
+        "swapaxes", lambda x: x.swapaxes(-1, 0), lambda x: x.swapaxes(-1, 0), ((3, 4),),
+        label="method-negative", torch=lambda T, x: T.swapaxes(x, -1, 0), via="method",
+    ),
+    OpSpec(
+        "broadcast_to", lambda x: cr.broadcast_to(x, (2, 3, 4)),
+        lambda x: np.broadcast_to(x, (2, 3, 4)), ((3, 1),),
+        torch=lambda T, x: T.broadcast_to(x, (2, 3, 4)),
+    ),
+    OpSpec(
+        "broadcast_to", lambda x: cr.broadcast_to(x, (3, 4)),
+        lambda x: np.broadcast_to(x, (3, 4)), ((4,),), torch=lambda T, x: x.expand(3, 4),
+    ),
+    OpSpec(
+        "broadcast_to", lambda x: x.broadcast_to((2, 3)), lambda x: np.broadcast_to(x, (2, 3)),
+        ((),), label="method", torch=lambda T, x: x.expand(2, 3), via="method",
+    ),
+    _getitem("slices", (slice(1, None), slice(None, None, 2)), (3, 4)),
+    _getitem(
+        "negative-steps", (slice(None, None, -1), slice(None, None, -2)), (3, 4),
+        torch_fn=lambda T, x: T.flip(x, (0, 1))[:, ::2],
+    ),
+    _getitem("none-and-int", (None, 1), (3, 4)),
+    _getitem("ellipsis", (Ellipsis, 1), (2, 3, 2)),
+    _getitem("ellipsis-none", (Ellipsis, None, 0), (2, 3, 2)),
+    _getitem("negative-ints", (-1, -2), (3, 4)),
+    _getitem("int", 1, (3, 4), via="function"),
+    _getitem("empty-tuple", (), ()),
+    _getitem(
+        "repeated-rows", ROWS_REPEATED, (3, 4),
+        torch_index=lambda T: T.tensor(ROWS_REPEATED),
+    ),
+    _getitem(
+        "repeated-elements", (PAIR_ROWS, PAIR_COLS), (3, 4),
+        torch_index=lambda T: (T.tensor(PAIR_ROWS), T.tensor(PAIR_COLS)), via="function",
+    ),
+    _getitem(
+        "repeated-2d-index", INDEX_2D, (3, 4), torch_index=lambda T: T.tensor(INDEX_2D)
+    ),
+    _getitem(
+        "array-and-slice", (np.array([2, 2, 0]), slice(1, None)), (3, 4),
+        torch_index=lambda T: (T.tensor([2, 2, 0]), slice(1, None)),
+    ),
+    _getitem("list", [0, 0, 1], (3, 4)),
+    _getitem("bool-mask", MASK_3X4, (3, 4), torch_index=lambda T: T.tensor(MASK_3X4)),
+    _getitem("row-mask", ROW_MASK, (3, 4), torch_index=lambda T: T.tensor(ROW_MASK)),
+    OpSpec(
+        "getitem", lambda x: x[TENSOR_ROWS.cr()], lambda x: x[(ROWS_REPEATED,)], ((3, 4),),
+        label="tensor-index", torch=lambda T, x: x[TENSOR_ROWS.torch(T)], via="operator",
+    ),
+    OpSpec(
+        "getitem", lambda x: x[TENSOR_MASK.cr()], lambda x: x[(MASK_3X4,)], ((3, 4),),
+        label="tensor-mask", torch=lambda T, x: x[TENSOR_MASK.torch(T)], via="operator",
+    ),
+    OpSpec(
+        "concatenate", lambda a, b: cr.concatenate([a, b]), lambda a, b: np.concatenate([a, b]),
+        ((2, 3), (1, 3)), label="axis=0", torch=lambda T, a, b: T.cat([a, b]),
+    ),
+    OpSpec(
+        "concatenate", lambda a, b: cr.concatenate([a, b], axis=1),
+        lambda a, b: np.concatenate([a, b], axis=1), ((2, 1), (2, 3)), label="axis=1",
+        torch=lambda T, a, b: T.cat([a, b], 1),
+    ),
+    OpSpec(
+        "concatenate", lambda *xs: cr.concatenate(xs, axis=-1),
+        lambda *xs: np.concatenate(xs, axis=-1), ((2, 2), (2, 1), (2, 3)), label="axis=-1",
+        torch=lambda T, *xs: T.cat(xs, -1),
+    ),
+    OpSpec(
+        "concatenate", lambda a, b: cr.concatenate((a, b)), lambda a, b: np.concatenate((a, b)),
+        ((3,), (2,)), label="1d", torch=lambda T, a, b: T.cat((a, b)),
+    ),
+    OpSpec(
+        "stack", lambda a, b: cr.stack([a, b]), lambda a, b: np.stack([a, b]),
+        ((2, 3), (2, 3)), label="axis=0", torch=lambda T, a, b: T.stack([a, b]),
+    ),
+    OpSpec(
+        "stack", lambda a, b: cr.stack([a, b], axis=1), lambda a, b: np.stack([a, b], axis=1),
+        ((2, 3), (2, 3)), label="axis=1", torch=lambda T, a, b: T.stack([a, b], 1),
+    ),
+    OpSpec(
+        "stack", lambda *xs: cr.stack(xs, axis=-1), lambda *xs: np.stack(xs, axis=-1),
+        ((3,), (3,), (3,)), label="axis=-1", torch=lambda T, *xs: T.stack(xs, -1),
+    ),
+    OpSpec(
+        "stack", lambda a, b: cr.stack([a, b]), lambda a, b: np.stack([a, b]), ((), ()),
+        label="0d", torch=lambda T, a, b: T.stack([a, b]),
+    ),
+    OpSpec("flatten", cr.flatten, np.ravel, ((2, 3, 2),), torch=lambda T, x: T.flatten(x)),
+    OpSpec("flatten", cr.flatten, np.ravel, ((),), torch=lambda T, x: x.reshape(1)),
+    OpSpec(
+        "flatten", lambda x: x.flatten(), lambda x: x.flatten(), ((3, 4),), label="method",
+        torch=lambda T, x: x.flatten(), via="method",
+    ),
+    OpSpec(
+        "squeeze", cr.squeeze, np.squeeze, ((3, 1, 2, 1),), label="all",
+        torch=lambda T, x: T.squeeze(x),
+    ),
+    OpSpec(
+        "squeeze", lambda x: cr.squeeze(x, 1), lambda x: np.squeeze(x, 1), ((3, 1, 2, 1),),
+        label="axis=1", torch=lambda T, x: T.squeeze(x, 1),
+    ),
+    OpSpec(
+        "squeeze", lambda x: cr.squeeze(x, (1, -1)), lambda x: np.squeeze(x, (1, -1)),
+        ((3, 1, 2, 1),), label="axis=(1,-1)", torch=lambda T, x: T.squeeze(x, (1, 3)),
+    ),
+    OpSpec(
+        "squeeze", lambda x: x.squeeze(0), lambda x: x.squeeze(0), ((1, 4),), label="method",
+        torch=lambda T, x: x.squeeze(0), via="method",
+    ),
+    OpSpec(
+        "expand_dims", lambda x: cr.expand_dims(x, 0), lambda x: np.expand_dims(x, 0),
+        ((3, 4),), label="axis=0", torch=lambda T, x: x.unsqueeze(0),
+    ),
+    OpSpec(
+        "expand_dims", lambda x: cr.expand_dims(x, -1), lambda x: np.expand_dims(x, -1),
+        ((3, 4),), label="axis=-1", torch=lambda T, x: x.unsqueeze(-1),
+    ),
+    OpSpec(
+        "expand_dims", lambda x: cr.expand_dims(x, (0, 2)), lambda x: np.expand_dims(x, (0, 2)),
+        ((3, 4),), label="axis=(0,2)", torch=lambda T, x: x.unsqueeze(0).unsqueeze(2),
+    ),
+    OpSpec(
+        "expand_dims", lambda x: x.expand_dims(1), lambda x: np.expand_dims(x, 1), ((4,),),
+        label="method", torch=lambda T, x: x.unsqueeze(1), via="method",
+    ),
+]  # fmt: skip
+
+
+OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE]
+
+# SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.
+SPEC_METHODS = {
+    "sum", "mean", "var", "max", "min", "argmax", "argmin", "reshape", "transpose", "flatten",
+    "squeeze", "expand_dims", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "clip",
+    "astype",
+}  # fmt: skip
+SPEC_OPERATORS = {"add", "sub", "mul", "div", "power", "matmul", "neg", "abs", "getitem"}
