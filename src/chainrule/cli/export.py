@@ -39,7 +39,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
         help="write a trained run's model as ONNX (checked under onnxruntime)",
-        description=__doc__.splitlines()[0],
+        description=__doc__.splitlines()[0].replace("``", ""),
     )
     parser.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory")
     parser.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--opset", type=int, default=DEFAULT_OPSET,
         help=f"ONNX opset version, at least 13 (default: {DEFAULT_OPSET})",
     )  # fmt: skip
-    parser.add_argument("--data-dir", help="folder of the Fashion-MNIST IDX files")
+    parser.add_argument("--data-dir", metavar="DIR", help="folder of the Fashion-MNIST IDX files")
     return parser
 
 
