@@ -44,6 +44,7 @@ from chainrule.tensor import Tensor
 
 __all__ = [
     "init",
+    "is_initialized",
     "rank",
     "world_size",
     "is_main",
@@ -112,6 +113,11 @@ def init() -> None:
         _mpi, _comm = MPI, comm
         sys.excepthook = _abort_hook(sys.excepthook)
     _initialized = True
+
+
+def is_initialized() -> bool:
+    """Whether ``init()`` has run (joined an MPI job, or settled on a world of one)."""
+    return _initialized
 
 
 def _abort_hook(previous: Callable[..., Any]) -> Callable[..., None]:

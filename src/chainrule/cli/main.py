@@ -252,38 +252,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     except UsageError as error:
-        print(f"{_error_prefix()}{error}", file=sys.stderr)
+        _report(f"error: {error}")
     except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
         if os.environ.get("CHAINRULE_DEBUG"):
             raise
         lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-        message = " ".join(lines) if lines else repr(error)
-        print(f"{_error_prefix()}{message}", file=sys.stderr)
+        _report("error: " + (" ".join(lines) if lines else repr(error)))
     except KeyboardInterrupt:
-        print("chainrule: interrupted", file=sys.stderr)
+        _report("interrupted")
         return _stop_every_rank(EXIT_INTERRUPTED)
     return _stop_every_rank(EXIT_USAGE)
 
 
-def _world() -> tuple[int, int]:
-    """(rank, world size), or (0, 1) when MPI cannot be joined."""
+def _joined_world() -> tuple[int, int]:
+    """(rank, size) of the MPI job this process has joined; (0, 1) before joining or alone."""
     from chainrule import distributed
 
-    try:
-        return distributed.rank(), distributed.world_size()
-    except (ImportError, RuntimeError):
+    if not distributed.is_initialized():
         return 0, 1
+    return distributed.rank(), distributed.world_size()
 
 
-def _error_prefix() -> str:
-    rank, world = _world()
-    return "chainrule: error: " if rank == 0 else f"chainrule: error (rank {rank} of {world}): "
+def _report(message: str) -> None:
+    """``chainrule: MESSAGE`` on standard error, naming the rank under MPI.
+
+    Before the ranks join (bad options, say) they all fail alike, so only the launcher's
+    rank 0 speaks; after, a failure may be one rank's alone, so each says its own.
+    """
+    rank, world = _joined_world()
+    launcher_rank = os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or "0"
+    if world == 1 and launcher_rank != "0":
+        return
+    where = f" (rank {rank} of {world})" if rank else ""
+    print(f"chainrule{where}: {message}", file=sys.stderr)
 
 
 def _stop_every_rank(status: int) -> int:
     """Under MPI, a failing rank stops the job: the others may be waiting in a collective."""
     from chainrule import distributed
 
-    if _world()[1] > 1:
+    if _joined_world()[1] > 1:
         distributed.abort(status)
     return status
