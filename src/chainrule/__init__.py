@@ -5,7 +5,7 @@ gradient checking) is re-exported here; ``cr.nn``, ``cr.optim``, ``cr.data`` and
 rest are subpackages.
 """
 
-from chainrule import data, lecture, metrics, nn, ops, optim, viz
+from chainrule import data, distributed, lecture, metrics, nn, onnx, ops, optim, viz
 from chainrule.checkpoint import CheckpointError, load, load_metadata, save
 from chainrule.creation import (
     arange,
@@ -74,7 +74,8 @@ from chainrule.tensor import Tensor
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "Function", "Context", "ops", "nn", "optim", "data", "metrics", "lecture", "viz",
+    "Tensor", "Function", "Context",
+    "ops", "nn", "optim", "data", "metrics", "lecture", "viz", "distributed", "onnx",
     "tensor", "from_numpy", "zeros", "ones", "full", "arange", "eye", "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",

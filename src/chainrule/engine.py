@@ -65,7 +65,7 @@ def is_batchable(output: Tensor) -> bool:
     if output._node is None:
         return True
     return all(
-        getattr(node.function, "batchable", False)
+        node.__dict__.get("batchable", node.function.batchable)
         for node in toposort(output._node)
         if type(node) is Context
     )

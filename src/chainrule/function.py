@@ -194,6 +194,11 @@ class Function:
         y = Cube.apply(t)
     """
 
+    #: True when ``backward`` passes extra leading axes of ``grad_out`` (a batch of
+    #: cotangents) through to every gradient it returns; jacobian/hessian then run one
+    #: batched backward walk instead of one walk per output element.
+    batchable: bool = False
+
     @staticmethod
     def forward(ctx: Context, *inputs: Any, **options: Any) -> Any:
         raise NotImplementedError("a Function subclass must define a static forward(ctx, ...)")

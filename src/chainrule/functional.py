@@ -164,27 +164,56 @@ def jvp(
     return out.detach(), tangent_out
 
 
-def _jacobian_rows(out: Tensor, inputs: list[Tensor], nested: bool) -> list[list[Any]]:
-    """For each input, the rows ∂out_k/∂input, k over the output's elements."""
-    rows: list[list[Any]] = [[] for _ in inputs]
-    seed = np.zeros(out.size, dtype=out.dtype)
-    for k in range(out.size):
+#: how many Jacobian entries one batched backward walk may hold (64 MiB of float32)
+_BATCH_ELEMENTS = 1 << 24
+
+
+def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[Any]:
+    """For each input x, the stacked rows ∂out_k/∂x, shape (out.size,) + x.shape.
+
+    When every op behind ``out`` is batchable (all built-in ops are), the rows come from a
+    few batched backward walks, each seeded with a block of the identity (vmap-style);
+    otherwise, and under a nested transform, from one walk per output element.
+    """
+    n = out.size
+    if not out.requires_grad:
+        return [Tensor(np.zeros((n,) + x.shape, dtype=x.dtype)) for x in inputs]
+    if not nested and engine.is_batchable(out):
+        chunk = max(1, min(n, _BATCH_ELEMENTS // max([n, *(x.size for x in inputs)])))
+        blocks: list[list[np.ndarray]] = [[] for _ in inputs]
+        for start in range(0, n, chunk):
+            rows = min(chunk, n - start)
+            seed = np.zeros((rows, n), dtype=out.dtype)
+            seed[np.arange(rows), start + np.arange(rows)] = 1
+            grads = engine.grad(
+                out, inputs, seed.reshape((rows,) + out.shape), retain_graph=True, batch=1
+            )
+            for block, g in zip(blocks, grads):
+                block.append(g.data)
+        return [Tensor(np.concatenate(block)) for block in blocks]
+    stacks: list[list[Any]] = [[] for _ in inputs]
+    seed = np.zeros(n, dtype=out.dtype)
+    for k in range(n):
         seed[k] = 1
         grads = _gradients(out, inputs, seed.reshape(out.shape), nested, retain=True)
         seed[k] = 0
-        for row, g in zip(rows, grads):
-            row.append(g)
-    return rows
+        for stack_of_rows, g in zip(stacks, grads):
+            stack_of_rows.append(g)
+    return [_stack(rows, x) for rows, x in zip(stacks, inputs)]
 
 
-def _assemble(rows: list[Any], out_shape: tuple, in_shape: tuple, layout: str) -> Tensor:
-    if rows and any(isinstance(r, Tensor) and r.requires_grad for r in rows):
-        from chainrule.ops.shape import reshape, stack
+def _stack(rows: list[Any], x: Tensor) -> Tensor:
+    if any(isinstance(r, Tensor) and r.requires_grad for r in rows):
+        from chainrule.ops.shape import stack
 
-        jac = reshape(stack(rows), out_shape + in_shape)
-    else:
-        data = np.stack([np.asarray(r.data) for r in rows]) if rows else np.zeros((0,))
-        jac = Tensor(data.reshape(out_shape + in_shape))
+        return stack(rows)  # differentiable, for nested transforms
+    if not rows:
+        return Tensor(np.zeros((0,) + x.shape, dtype=x.dtype))
+    return Tensor(np.stack([np.asarray(r.data) for r in rows]))
+
+
+def _assemble(stacked: Tensor, out_shape: tuple, in_shape: tuple, layout: str) -> Tensor:
+    jac = stacked.reshape(out_shape + in_shape)
     if layout == "denominator":
         n_out = len(out_shape)
         axes = tuple(range(n_out, n_out + len(in_shape))) + tuple(range(n_out))
@@ -201,8 +230,10 @@ def jacobian(
     ∂y[i...]/∂x[j...]; for y in R^N and X of shape (n, m) that is (N, n, m): N matrices
     shaped like X. Denominator layout: ``in.shape + out.shape`` (the lecture's table).
 
-    The forward runs once; each output element costs one backward pass through the
-    retained graph (no repeated forwards).
+    The forward runs once. The rows come from batched backward walks through the retained
+    graph, each seeded with a block of the identity (one walk for the whole Jacobian when
+    it fits in memory); a graph with a custom Function that is not ``batchable`` costs one
+    backward walk per output element instead.
     """
     if layout not in ("numerator", "denominator"):
         raise ValueError(f"layout must be 'numerator' or 'denominator', got {layout!r}")
@@ -210,8 +241,8 @@ def jacobian(
     def jacobian_f(*args: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args))
         out, inputs, nested = _trace(f, args, nums)
-        rows = _jacobian_rows(out, inputs, nested)
-        jacs = tuple(_assemble(r, out.shape, x.shape, layout) for r, x in zip(rows, inputs))
+        stacks = _jacobian_stacks(out, inputs, nested)
+        jacs = tuple(_assemble(m, out.shape, x.shape, layout) for m, x in zip(stacks, inputs))
         return jacs[0] if isinstance(argnums, int) else jacs
 
     jacobian_f.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
@@ -235,8 +266,8 @@ def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable
         if not out.requires_grad:
             return Tensor(np.zeros(x.shape + x.shape, dtype=x.dtype))
         (g,) = engine.grad(out, [x], create_graph=True)
-        (rows,) = _jacobian_rows(g, [x], nested)
-        return _assemble(rows, x.shape, x.shape, "numerator")
+        (stacked,) = _jacobian_stacks(g, [x], nested)
+        return _assemble(stacked, x.shape, x.shape, "numerator")
 
     hessian_f.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
     return hessian_f

@@ -4,6 +4,7 @@
     chainrule train --resume DIR
     chainrule evaluate --checkpoint DIR
     chainrule explain [--layers 4,3,2] [--activation sigmoid] [--loss mse] [--graph FILE]
+    chainrule export --checkpoint DIR --onnx FILE
 
 Bad input gets a one-line message and exit status 2 (set CHAINRULE_DEBUG=1 for the
 traceback); Ctrl-C exits with 130 after keeping the last checkpoint.
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from chainrule.cli import explain
+from chainrule.cli import explain, export
 from chainrule.cli.datasets import DATASETS, load_splits
 from chainrule.cli.models import ACTIVATIONS
 from chainrule.cli.rundir import RunDir, TrainConfig
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory")
     evaluate.add_argument("--data-dir", help="folder of the Fashion-MNIST IDX files")
     explain.add_parser(commands)
+    export.add_parser(commands)
     return parser
 
 
@@ -249,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
         if args.command == "explain":
             return explain.run(args)
+        if args.command == "export":
+            return export.run(args)
         parser.print_help()
         return EXIT_USAGE
     except UsageError as error:

@@ -23,6 +23,8 @@ __all__ = [
 class Add(Function):
     """y = a + b;  ∂y/∂a = 1, ∂y/∂b = 1."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, a, b):
         return a + b
@@ -34,6 +36,8 @@ class Add(Function):
 
 class Sub(Function):
     """y = a − b;  ∂y/∂a = 1, ∂y/∂b = −1."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -47,6 +51,8 @@ class Sub(Function):
 
 class Mul(Function):
     """y = a ∘ b (Hadamard);  ∂y/∂a = b, ∂y/∂b = a."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -63,6 +69,8 @@ class Mul(Function):
 
 class Div(Function):
     """y = a / b;  ∂y/∂a = 1/b, ∂y/∂b = −a/b² = −y/b."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -81,6 +89,8 @@ class Div(Function):
 class Neg(Function):
     """y = −x;  dy/dx = −1."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x):
         return -x
@@ -92,6 +102,8 @@ class Neg(Function):
 
 class PowConst(Function):
     """y = x^p for a constant p;  dy/dx = p·x^(p−1)."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, p):
@@ -111,6 +123,8 @@ class PowConst(Function):
 class Pow(Function):
     """y = a^b;  ∂y/∂a = b·a^(b−1), ∂y/∂b = y·ln a (defined for a > 0)."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, a, b):
         y = a**b
@@ -128,6 +142,8 @@ class Pow(Function):
 class Exp(Function):
     """y = eˣ;  dy/dx = y."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x):
         y = np.exp(x)
@@ -143,6 +159,8 @@ class Exp(Function):
 class Log(Function):
     """y = ln x;  dy/dx = 1/x."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
@@ -156,6 +174,8 @@ class Log(Function):
 
 class Sqrt(Function):
     """y = √x;  dy/dx = 1/(2y). At x = 0 the derivative is +inf, as in NumPy and PyTorch."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x):
@@ -171,6 +191,8 @@ class Sqrt(Function):
 
 class Tanh(Function):
     """y = tanh x;  dy/dx = 1 − y²."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x):
@@ -193,6 +215,8 @@ def sigmoid_array(x: np.ndarray) -> np.ndarray:
 class Sigmoid(Function):
     """y = σ(x) = 1/(1 + e⁻ˣ);  dy/dx = y(1 − y). A primitive so that |x| = 1e4 is safe."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x):
         y = sigmoid_array(x)
@@ -208,6 +232,8 @@ class Sigmoid(Function):
 class Relu(Function):
     """y = max(x, 0);  dy/dx = 1 for x > 0, else 0 (relu'(0) = 0, as in PyTorch)."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x > 0)
@@ -222,6 +248,8 @@ class Relu(Function):
 class Abs(Function):
     """y = |x|;  dy/dx = sign(x), with abs'(0) = 0 (the subgradient PyTorch uses)."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(np.sign(x))
@@ -235,6 +263,8 @@ class Abs(Function):
 
 class Clip(Function):
     """y = min(max(x, lo), hi);  dy/dx = 1 for lo ≤ x ≤ hi (bounds included), else 0."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, lo, hi):
@@ -256,6 +286,8 @@ class Clip(Function):
 class Maximum(Function):
     """y = max(a, b) elementwise;  the gradient goes to the larger input, split 1/2 on ties."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, a, b):
         y = np.maximum(a, b)
@@ -270,6 +302,8 @@ class Maximum(Function):
 
 class Minimum(Function):
     """y = min(a, b) elementwise;  the gradient goes to the smaller input, split 1/2 on ties."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, a, b):
@@ -291,6 +325,8 @@ def _share_of_first(wins: Any, ties: Any, dtype: np.dtype) -> np.ndarray:
 class Where(Function):
     """y = a where cond else b;  ∂y/∂a = cond, ∂y/∂b = not cond (cond is a constant)."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, a, b, *, cond):
         ctx.save_for_backward(cond)
@@ -307,6 +343,8 @@ class Where(Function):
 
 class Astype(Function):
     """y = x converted to another float dtype;  dy/dx = 1 (the engine casts grads back)."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, dtype):

@@ -23,6 +23,8 @@ class MatMul(Function):
     A 1-D operand is a vector: a row on the left, a column on the right.
     """
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
@@ -32,8 +34,10 @@ class MatMul(Function):
     def backward(ctx, grad_out):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        if a.ndim == 1 and b.ndim == 1:
-            return grad_out * b if need_a else None, grad_out * a if need_b else None
+        if a.ndim == 1 and b.ndim == 1:  # [..., None]: a batch of cotangents stays in front
+            grad_a = grad_out[..., None] * b if need_a else None
+            grad_b = grad_out[..., None] * a if need_b else None
+            return grad_a, grad_b
         if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
             grad_a = (b @ grad_out[..., None])[..., 0] if need_a else None
             grad_b = a[:, None] * grad_out[..., None, :] if need_b else None
@@ -50,6 +54,8 @@ class MatMul(Function):
 class Einsum(Function):
     """y = einsum(subscripts, x₁, …, xₖ);  ∂L/∂xᵢ = einsum of G with the other operands,
     written back to xᵢ's subscripts (letters only xᵢ had are broadcast back)."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, *operands, inputs, output):
@@ -70,11 +76,13 @@ class Einsum(Function):
             others = [term for j, term in enumerate(ctx.inputs) if j != i]
             available = set(ctx.output).union(*others)
             reduced = "".join(c for c in target if c in available)
-            terms = ",".join([ctx.output, *others]) + "->" + reduced
+            # "..." carries a batch of cotangents (none on the ordinary path)
+            terms = ",".join(["..." + ctx.output, *others]) + "->..." + reduced
             grad = either.einsum(terms, grad_out, *(o for j, o in enumerate(operands) if j != i))
             if reduced != target:  # letters summed out of x_i alone: broadcast back
+                lead = tuple(grad.shape[: grad.ndim - len(reduced)])
                 kept = tuple(n if c in available else 1 for c, n in zip(target, ctx.shapes[i]))
-                grad = either.broadcast_to(grad.reshape(kept), ctx.shapes[i])
+                grad = either.broadcast_to(grad.reshape(lead + kept), lead + ctx.shapes[i])
             grads.append(grad)
         return tuple(grads)
 

@@ -71,14 +71,21 @@ def accurate_sum(x: np.ndarray, axes: Any, keepdims: bool) -> np.ndarray:
 
 
 def _spread(grad_out: Any, ctx: Any) -> Any:
-    """The gradient of a reduction's output, broadcast back over the reduced axes."""
+    """The gradient of a reduction's output, broadcast back over the reduced axes.
+
+    Leading axes of ``grad_out`` beyond the output's (a batch of cotangents) pass through.
+    """
+    out_ndim = len(ctx.shape) if ctx.keepdims else len(reduced_shape(ctx.shape, ctx.axes))
+    lead = grad_out.shape[: grad_out.ndim - out_ndim]
     if not ctx.keepdims:
-        grad_out = grad_out.reshape(kept_shape(ctx.shape, ctx.axes))
-    return either.broadcast_to(grad_out, ctx.shape)
+        grad_out = grad_out.reshape(lead + kept_shape(ctx.shape, ctx.axes))
+    return either.broadcast_to(grad_out, lead + ctx.shape)
 
 
 class Sum(Function):
     """y = Σᵢ xᵢ over the axes;  ∂y/∂xᵢ = 1."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
@@ -92,6 +99,8 @@ class Sum(Function):
 
 class Mean(Function):
     """y = (1/n) Σᵢ xᵢ over the axes;  ∂y/∂xᵢ = 1/n."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
@@ -111,6 +120,8 @@ class MaxMin(Function):
     Ties share the gradient evenly (as PyTorch's ``amax``/``amin`` and full ``max`` do);
     the total gradient is conserved.
     """
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, axes, keepdims, largest):
@@ -132,6 +143,8 @@ class LogSumExp(Function):
 
     All −inf gives −inf, and a gradient of 0.
     """
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
@@ -167,9 +180,11 @@ class LogSoftmax(Function):
     A primitive because log(softmax(x)) underflows to −inf for large |x|.
     """
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x, *, axis):
-        ctx.axis = axis
+        ctx.axis = axis - x.ndim  # counted from the end: extra leading axes do not move it
         y = x - _logsumexp_array(x, axis)
         ctx.save_for_backward(y)
         return y
@@ -183,9 +198,11 @@ class LogSoftmax(Function):
 class Softmax(Function):
     """yᵢ = exp xᵢ / Σⱼ exp xⱼ along one axis;  ∂L/∂x = y ∘ (g − Σⱼ gⱼyⱼ)."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x, *, axis):
-        ctx.axis = axis
+        ctx.axis = axis - x.ndim  # counted from the end: extra leading axes do not move it
         y = np.exp(x - _logsumexp_array(x, axis))
         ctx.save_for_backward(y)
         return y

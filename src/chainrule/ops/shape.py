@@ -23,31 +23,42 @@ __all__ = [
 class Reshape(Function):
     """y = x viewed with another shape;  the gradient is reshaped back."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x, *, shape):
-        ctx.shape = x.shape
-        return x.reshape(shape)
+        y = x.reshape(shape)
+        ctx.shape, ctx.out_ndim = x.shape, y.ndim
+        return y
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out.reshape(ctx.shape)
+        return grad_out.reshape(_lead(grad_out, ctx.out_ndim) + ctx.shape)
 
 
 class Transpose(Function):
     """y = x with its axes permuted;  the gradient is permuted back."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x, *, axes):
-        ctx.inverse = None if axes is None else tuple(np.argsort(axes))
+        order = tuple(range(x.ndim))[::-1] if axes is None else tuple(axes)
+        ctx.inverse = tuple(int(i) for i in np.argsort(order))
         return np.transpose(x, axes)
 
     @staticmethod
     def backward(ctx, grad_out):
+        extra = grad_out.ndim - len(ctx.inverse)
+        if extra:
+            return grad_out.transpose(tuple(range(extra)) + tuple(extra + i for i in ctx.inverse))
         return grad_out.transpose(ctx.inverse)
 
 
 class BroadcastTo(Function):
     """y = x repeated along broadcast axes;  the engine sums the gradient back to x's shape."""
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, *, shape):
@@ -61,14 +72,20 @@ class BroadcastTo(Function):
 class GetItem(Function):
     """y = x[index];  ∂L/∂x = zeros with ∂L/∂y added at index (repeats accumulate)."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, x, *, index):
-        ctx.shape, ctx.index = x.shape, index
-        return x[index]
+        y = x[index]
+        ctx.shape, ctx.index, ctx.out_ndim = x.shape, index, y.ndim
+        if _splits_advanced(index):
+            ctx.batchable = False  # a leading batch slice would move NumPy's advanced axes
+        return y
 
     @staticmethod
     def backward(ctx, grad_out):
-        return either.scatter_add(grad_out, ctx.shape, ctx.index)
+        lead = _lead(grad_out, ctx.out_ndim)
+        return either.scatter_add(grad_out, lead + ctx.shape, _batched(ctx.index, len(lead)))
 
 
 class ScatterAdd(Function):
@@ -77,32 +94,56 @@ class ScatterAdd(Function):
     The transpose of indexing: the backward of ``GetItem``, recorded under create_graph.
     """
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, g, *, shape, index):
-        ctx.index = index
+        ctx.index, ctx.out_ndim = index, len(shape)
+        if _splits_advanced(index):
+            ctx.batchable = False
         return either.scatter_add_array(g, shape, index)
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out[ctx.index]
+        return grad_out[_batched(ctx.index, grad_out.ndim - ctx.out_ndim)]
 
 
 class Concatenate(Function):
     """y = [x₁, x₂, …] joined along an axis;  each xᵢ gets its slice of the gradient."""
 
+    batchable = True
+
     @staticmethod
     def forward(ctx, *xs, axis):
-        ctx.axis = axis
+        ctx.trailing = (slice(None),) * (xs[0].ndim - 1 - axis)  # axes after the joined one
         ctx.bounds = np.cumsum([0] + [x.shape[axis] for x in xs]).tolist()
         return np.concatenate(xs, axis=axis)
 
     @staticmethod
     def backward(ctx, grad_out):
-        lead = (slice(None),) * ctx.axis
         return tuple(
-            grad_out[lead + (slice(start, stop),)]
+            grad_out[(Ellipsis, slice(start, stop)) + ctx.trailing]
             for start, stop in zip(ctx.bounds[:-1], ctx.bounds[1:])
         )
+
+
+def _lead(grad_out: Any, out_ndim: int) -> tuple[int, ...]:
+    """The extra leading axes of a batch of cotangents (empty on the ordinary path)."""
+    return tuple(grad_out.shape[: grad_out.ndim - out_ndim])
+
+
+def _batched(index: Any, extra: int) -> Any:
+    """``index`` applied below ``extra`` leading batch axes."""
+    if not extra:
+        return index
+    return (slice(None),) * extra + (index if isinstance(index, tuple) else (index,))
+
+
+def _splits_advanced(index: Any) -> bool:
+    """True when array indices are separated by a slice (NumPy then moves their axes first)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    advanced = [i for i, p in enumerate(parts) if isinstance(p, (np.ndarray, list))]
+    return bool(advanced) and advanced[-1] - advanced[0] + 1 != len(advanced)
 
 
 # ------------------------------------------------------------------------- wrappers
