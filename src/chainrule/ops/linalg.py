@@ -38,13 +38,25 @@ class MatMul(Function):
             grad_a = grad_out[..., None] * b if need_a else None
             grad_b = grad_out[..., None] * a if need_b else None
             return grad_a, grad_b
+        # A vector operand: with a matrix on the other side, one matrix product serves a
+        # single cotangent and a whole batch of them alike (rows of grad_out).
         if a.ndim == 1:  # (k,) @ (..., k, n) -> (..., n)
-            grad_a = (b @ grad_out[..., None])[..., 0] if need_a else None
+            if not need_a:
+                grad_a = None
+            elif b.ndim == 2:
+                grad_a = grad_out @ b.swapaxes(-1, -2)
+            else:
+                grad_a = (b @ grad_out[..., None])[..., 0]
             grad_b = a[:, None] * grad_out[..., None, :] if need_b else None
             return grad_a, grad_b
         if b.ndim == 1:  # (..., m, k) @ (k,) -> (..., m)
             grad_a = grad_out[..., None] * b if need_a else None
-            grad_b = (a.swapaxes(-1, -2) @ grad_out[..., None])[..., 0] if need_b else None
+            if not need_b:
+                grad_b = None
+            elif a.ndim == 2:
+                grad_b = grad_out @ a
+            else:
+                grad_b = (a.swapaxes(-1, -2) @ grad_out[..., None])[..., 0]
             return grad_a, grad_b
         grad_a = grad_out @ b.swapaxes(-1, -2) if need_a else None
         grad_b = a.swapaxes(-1, -2) @ grad_out if need_b else None
