@@ -120,6 +120,7 @@ def _walk(
     stored: set[int] = set()
     grads = {id(root): seed}
     anomaly = STATE.anomaly
+    expected = Tensor if create_graph else np.ndarray  # the type gradients must have
     for node in toposort(root):
         grad_out = grads.pop(id(node), None)
         if wanted is not None and id(node) in wanted:
@@ -139,10 +140,15 @@ def _walk(
             node._release()
         if anomaly:
             _check_backward(node, grad_out, input_grads)
-        for parent, pg, meta in zip(node.parents, input_grads, node.input_meta):
+        for index, parent in enumerate(node.parents):
+            if parent is None:
+                continue
+            pg = input_grads[index]
             if pg is None:
                 continue
-            shape, dtype = meta
+            shape, dtype = node.input_meta[index]
+            if type(pg) is not expected or (pg.shape != shape and not batch):
+                pg = node.check_gradient(index, pg, create_graph, grad_out, batch)
             if batch:
                 if pg.shape[batch:] != shape or pg.ndim != batch + len(shape):
                     pg = sum_to_shape(pg, shape, batch)

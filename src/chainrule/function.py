@@ -36,16 +36,19 @@ class Context:
     Function may also store plain values on it (``ctx.axis = axis``).
     """
 
+    # Class-level defaults: a Context is made for every op call, so __init__ sets only
+    # what differs (this keeps the per-op overhead small).
+    needs_input_grad: tuple[bool, ...] = ()
+    parents: tuple[Any, ...] = ()  # per input: None, a leaf Tensor or a Context
+    input_meta: tuple[Any, ...] = ()  # per input: (shape, dtype); dtype None: no gradient
+    _saved: tuple[Any, ...] | None = ()
+    _saved_tags: tuple[int | None, ...] = ()
+    _tensor_mode = False  # True while backward runs under create_graph
+    _retained: Any = None  # weakref to a non-leaf Tensor that called retain_grad()
+    origin: str | None = None  # user code line, kept in anomaly mode only
+
     def __init__(self, function: type[Function]) -> None:
         self.function = function
-        self.needs_input_grad: tuple[bool, ...] = ()
-        self.parents: tuple[Any, ...] = ()  # per input: None, a leaf Tensor or a Context
-        self.input_meta: tuple[Any, ...] = ()  # per input: (shape, dtype); dtype None: no grad
-        self._saved: tuple[Any, ...] | None = ()
-        self._saved_tags: tuple[int | None, ...] = ()
-        self._tensor_mode = False  # True while backward runs under create_graph
-        self._retained: Any = None  # weakref to a non-leaf Tensor that called retain_grad()
-        self.origin: str | None = None  # user code line, kept in anomaly mode only
 
     @property
     def name(self) -> str:
@@ -111,29 +114,21 @@ class Context:
                 self._tensor_mode = False
         else:
             grads = self.function.backward(self, grad_out)
-        return self._check_grads(grads, grad_out, create_graph, batch)
-
-    def _check_grads(
-        self, grads: Any, grad_out: Any, create_graph: bool, batch: int = 0
-    ) -> tuple[Any, ...]:
-        if not isinstance(grads, tuple):
+        if type(grads) is not tuple:
             grads = (grads,)
         if len(grads) != len(self.parents):
             raise RuntimeError(
                 f"{self.name}.backward returned {len(grads)} gradient(s), but forward "
                 f"took {len(self.parents)} input(s): return one per input (None where none)"
             )
-        checked = []
-        for index, (grad, parent, meta) in enumerate(zip(grads, self.parents, self.input_meta)):
-            if parent is None or grad is None:
-                checked.append(None)
-                continue
-            checked.append(self._check_one(index, grad, meta, create_graph, grad_out, batch))
-        return tuple(checked)
+        return grads
 
-    def _check_one(
-        self, index: int, grad: Any, meta: Any, create_graph: bool, grad_out: Any, batch: int
+    def check_gradient(
+        self, index: int, grad: Any, create_graph: bool, grad_out: Any, batch: int
     ) -> Any:
+        """The gradient for input ``index`` as the engine needs it (an ndarray, or a Tensor
+        under create_graph), with a clear error when it cannot be one. The engine calls this
+        only off its fast path: when the type or the shape is not the expected one."""
         if create_graph:
             if not isinstance(grad, Tensor):
                 grad = np.asarray(grad)
@@ -148,7 +143,7 @@ class Context:
             grad = grad.data
         elif type(grad) is not np.ndarray:
             grad = np.asarray(grad)
-        shape = meta[0]
+        shape = self.input_meta[index][0]
         if grad.shape != shape and not self._reduces_to(grad.shape, shape, grad_out.ndim, batch):
             raise RuntimeError(
                 f"{self.name}.backward returned a gradient of shape {grad.shape} for input "
@@ -167,7 +162,8 @@ class Context:
         if len(shape) + batch > len(grad_shape):
             return False
         ndim = len(grad_shape)
-        if ndim > out_ndim and ndim - batch > max(len(meta[0]) for meta in self.input_meta):
+        in_ndim = max(len(meta[0]) for meta in self.input_meta)
+        if ndim > out_ndim and ndim - batch > in_ndim:
             return False
         tail = grad_shape[len(grad_shape) - len(shape) :]
         return all(s == g or s == 1 for s, g in zip(shape, tail))
@@ -218,19 +214,21 @@ class Function:
         arrays = []
         parents = []
         record = False
-        grad_enabled = STATE.grad_enabled
-        for x in inputs:
-            if isinstance(x, Tensor):
-                arrays.append(x.data)
-                if grad_enabled and x._requires_grad:
-                    parents.append(x if x._node is None else x._node)
-                    record = True
-                    continue
-            else:
-                arrays.append(x)
-            parents.append(None)
+        if STATE.grad_enabled:
+            for x in inputs:
+                if isinstance(x, Tensor):
+                    arrays.append(x.data)
+                    if x._requires_grad:
+                        parents.append(x if x._node is None else x._node)
+                        record = True
+                        continue
+                else:
+                    arrays.append(x)
+                parents.append(None)
+        else:
+            arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         if record:
-            ctx.needs_input_grad = tuple(p is not None for p in parents)
+            ctx.needs_input_grad = tuple([p is not None for p in parents])
         else:
             ctx.needs_input_grad = (False,) * len(arrays)
         out = cls.forward(ctx, *arrays, **options)
@@ -249,8 +247,10 @@ class Function:
             return Tensor._make(out, None)
         ctx.parents = tuple(parents)
         ctx.input_meta = tuple(
-            (a.shape, a.dtype) if p is not None else (getattr(a, "shape", ()), None)
-            for a, p in zip(arrays, parents)
+            [
+                (a.shape, a.dtype) if p is not None else (getattr(a, "shape", ()), None)
+                for a, p in zip(arrays, parents)
+            ]
         )
         if ctx._saved:
             if returned is not out:
