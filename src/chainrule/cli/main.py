@@ -40,8 +40,8 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "fashion-mnist": {"epochs": 10, "batch_size": 128},
     "diabetes": {"epochs": 100, "batch_size": 32, "hidden": (64,)},
 }
-#: the CNN learns more per epoch from smaller batches (more steps); a 5-epoch LeNet-5 run
-#: on Fashion-MNIST reaches about 87% at batch 128 and over 88% at 64
+#: the CNN learns more per epoch from smaller batches (more steps): 5 epochs of LeNet-5 on
+#: Fashion-MNIST gave 86.8% test accuracy at batch 128 and 87.5% at 64 (seed 0)
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cnn": {"batch_size": 64}}
 OPTIMIZER_LR = {"adam": 1e-3, "sgd": 0.05}
 
