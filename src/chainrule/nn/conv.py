@@ -2,9 +2,9 @@
 
 The slide's filter convolution W * X (multiply each window by the filter and sum; what
 deep-learning libraries call cross-correlation) is computed by im2col: every window of the
-padded input is copied once into a column of ``cols`` (N, C·kh·kw, Ho·Wo), and one batched
-matrix product with the filters (O, C·kh·kw) gives all outputs. No Python loop runs over
-pixels or over the batch; the loops that remain run over the kh·kw kernel offsets.
+padded input is copied once into a column of ``cols`` (C·kh·kw, Ho·Wo·N), and one matrix
+product with the filters (O, C·kh·kw) gives all outputs of the whole batch. No Python loop
+runs over pixels or over the batch; the loops that remain run over the kh·kw offsets.
 
 Convolution is bilinear in (x, w), so its two gradients are bilinear too, and the three
 maps are each other's adjoints: ∂/∂x of ``conv2d`` is ``conv2d_input`` (the transposed
@@ -37,13 +37,24 @@ Pair = tuple[int, int]
 
 # ----------------------------------------------------------------------- array kernels
 def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarray:
-    """cols[n, (c, i, j), (oy, ox)] = x_padded[n, c, oy·sh + i, ox·sw + j]."""
+    """cols[(c, i, j), (oy, ox, n)] = x_padded[n, c, oy·sh + i, ox·sw + j].
+
+    Channels and kernel offsets index the rows, pixels and batch the columns, so that a
+    whole batch is one matrix product with the filters (O, C·kh·kw) @ cols. The batch is
+    innermost: every copy moves contiguous runs of N values, several times faster than
+    gathering single pixels from NCHW.
+    """
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
-    n, c, ho, wo = windows.shape[:4]
-    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, ho * wo)
+    x = x.transpose(1, 2, 3, 0)  # (C, H, W, N)
+    x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else np.ascontiguousarray(x)
+    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
+    c, ho, wo, n = windows.shape[:4]
+    return windows.transpose(0, 4, 5, 1, 2, 3).reshape(c * kh * kw, ho * wo * n)
+
+
+def _rows_of(g: np.ndarray) -> np.ndarray:
+    """(N, O, Ho, Wo) -> (O, Ho·Wo·N): the outputs in the column order of ``_im2col``."""
+    return g.transpose(1, 2, 3, 0).reshape(g.shape[1], -1)
 
 
 def _col2im(cols: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair) -> np.ndarray:
@@ -69,19 +80,26 @@ def _offsets(kernel: Pair, stride: Pair, out_hw: Pair) -> list[tuple]:
 
 def _conv_cols(cols: np.ndarray, x_shape: tuple, w: np.ndarray, stride: Pair, padding: Pair):
     ho, wo = _out_hw(x_shape, w.shape[2:], stride, padding)
-    y = w.reshape(w.shape[0], -1) @ cols  # (O, C·kh·kw) @ (N, C·kh·kw, Ho·Wo)
-    return y.reshape(x_shape[0], w.shape[0], ho, wo)
+    y = w.reshape(w.shape[0], -1) @ cols  # (O, C·kh·kw) @ (C·kh·kw, Ho·Wo·N): one product
+    y = y.reshape(w.shape[0], ho, wo, x_shape[0]).transpose(3, 0, 1, 2)
+    return np.ascontiguousarray(y)
 
 
 def _input_array(g: np.ndarray, w: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair):
+    """conv2d_input: the columns w2ᵀ g2 added back onto the input's positions (col2im)."""
     n, o, ho, wo = g.shape
-    cols = w.reshape(o, -1).T @ g.reshape(n, o, ho * wo)  # (N, C·kh·kw, Ho·Wo)
-    return _col2im(cols.reshape(n, w.shape[1], *w.shape[2:], ho, wo), x_shape, stride, padding)
+    c, kh, kw = w.shape[1:]
+    cols = (w.reshape(o, -1).T @ _rows_of(g)).reshape(c, kh, kw, ho, wo, n)
+    (ph, pw), height, width = padding, x_shape[2], x_shape[3]
+    out = np.zeros((c, height + 2 * ph, width + 2 * pw, n), dtype=cols.dtype)
+    for k, (_, _, rows, columns) in enumerate(_offsets((kh, kw), stride, (ho, wo))):
+        out[:, rows, columns] += cols[:, k // kw, k % kw]
+    out = out[:, ph : ph + height, pw : pw + width]
+    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
 
 
 def _weight_array(cols: np.ndarray, g: np.ndarray, w_shape: tuple) -> np.ndarray:
-    n, o = g.shape[:2]
-    return (g.reshape(n, o, -1) @ cols.transpose(0, 2, 1)).sum(axis=0).reshape(w_shape)
+    return (_rows_of(g) @ cols.T).reshape(w_shape)
 
 
 def _out_hw(x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
