@@ -237,7 +237,8 @@ def dropout(
         return x
     rng = generator if generator is not None else creation.default_generator()
     keep = rng.random(x.shape) >= p
-    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - p)))
+    # float(p): a NumPy float64 p would promote a float32 mask (and x) to float64
+    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - float(p))))
 
 
 # ----------------------------------------------------------------------- losses
@@ -300,6 +301,12 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
             f"{labels.dtype} and shape {labels.shape}"
         )
     probabilities = _target(target, logits)
+    # Shift by the row's (finite) maximum first, a constant with no effect on the gradient:
+    # log_softmax then never rounds a log-sum-exp at the logits' scale, which in float32
+    # would cost ~1e-3 absolute at logits of 1e4.
+    if logits.size:
+        shift = np.max(logits.data, axis=axis, keepdims=True)
+        logits = logits - np.where(np.isfinite(shift), shift, 0).astype(logits.dtype)
     log_p = log_softmax(logits, axis=axis)
     # 0·log 0 = 0: where the probability is 0 and log p is −inf, the term is dropped
     keep = (probabilities.data != 0) | np.isfinite(log_p.data)

@@ -1,0 +1,1 @@
+"""Reliability tests (issue 8): one module per area of the issue."""
