@@ -229,6 +229,10 @@ def _grad_of(p: Tensor) -> np.ndarray:
     grad = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
     if grad.shape != p.data.shape:
         raise ValueError(f"gradient of shape {grad.shape} for a parameter of shape {p.shape}")
+    if grad.dtype != p.data.dtype:
+        # a gradient set by hand in another dtype must not turn the state (momentum,
+        # moments) into that dtype: the state follows the parameter, as it does on load
+        grad = grad.astype(p.data.dtype)
     return grad
 
 
