@@ -71,6 +71,28 @@ def is_batchable(output: Tensor) -> bool:
     )
 
 
+def _consumers(root: Any) -> dict[int, int]:
+    """For each node reachable from ``root``: how many recorded inputs point at it.
+
+    The walk visits a node once this count drops to zero, i.e. after all its consumers
+    (Kahn's algorithm): one pass to count, none to sort.
+    """
+    counts: dict[int, int] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if type(node) is Context:
+            for parent in node.parents:
+                if parent is not None:
+                    key = id(parent)
+                    if key in counts:
+                        counts[key] += 1
+                    else:
+                        counts[key] = 1
+                        stack.append(parent)
+    return counts
+
+
 def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
     if grad is None:
         if output.data.size != 1:
@@ -121,7 +143,17 @@ def _walk(
     grads = {id(root): seed}
     anomaly = STATE.anomaly
     expected = Tensor if create_graph else np.ndarray  # the type gradients must have
-    for node in toposort(root):
+    pending = _consumers(root)
+    ready = [root]
+    while ready:
+        node = ready.pop()  # every consumer of node has sent its gradient
+        if type(node) is Context:
+            for parent in node.parents:
+                if parent is not None:
+                    key = id(parent)
+                    pending[key] -= 1
+                    if not pending[key]:
+                        ready.append(parent)
         grad_out = grads.pop(id(node), None)
         if wanted is not None and id(node) in wanted:
             captured[id(node)] = grad_out

@@ -42,7 +42,9 @@ class Context:
     parents: tuple[Any, ...] = ()  # per input: None, a leaf Tensor or a Context
     input_meta: tuple[Any, ...] = ()  # per input: (shape, dtype); dtype None: no gradient
     _saved: tuple[Any, ...] | None = ()
-    _saved_tags: tuple[int | None, ...] = ()
+    # ids of the output and the inputs at the call: a saved value with one of these ids is
+    # that very array (both were alive together, so ids cannot have been reused)
+    _saved_ids: tuple[int, ...] = ()
     _tensor_mode = False  # True while backward runs under create_graph
     _retained: Any = None  # weakref to a non-leaf Tensor that called retain_grad()
     origin: str | None = None  # user code line, kept in anomaly mode only
@@ -70,7 +72,12 @@ class Context:
             )
         if not self._tensor_mode:
             return self._saved
-        return tuple(self._as_tensor(v, tag) for v, tag in zip(self._saved, self._saved_tags))
+        ids = self._saved_ids
+        tags = [
+            _OUTPUT if id(v) == ids[0] else ids.index(id(v), 1) - 1 if id(v) in ids else None
+            for v in self._saved
+        ]
+        return tuple(self._as_tensor(v, tag) for v, tag in zip(self._saved, tags))
 
     def _as_tensor(self, value: Any, tag: int | None) -> Any:
         """A saved array as a Tensor on the graph, for differentiating the backward."""
@@ -257,18 +264,8 @@ class Function:
                 # a 0-d forward returns a NumPy scalar: save the output array in its place,
                 # so that it is still recognised as the output under create_graph
                 ctx._saved = tuple(out if value is returned else value for value in ctx._saved)
-            ctx._saved_tags = tuple(_tag(value, arrays, out) for value in ctx._saved)
+            ctx._saved_ids = (id(out), *map(id, arrays))
         return Tensor._make(out, ctx)
-
-
-def _tag(value: Any, arrays: list[Any], out: np.ndarray) -> int | None:
-    """Which input (index), the output (-1) or nothing (None) a saved value is."""
-    if value is out:
-        return _OUTPUT
-    for index, array in enumerate(arrays):
-        if value is array:
-            return index
-    return None
 
 
 def _check_forward(cls: type[Function], arrays: list[Any], out: np.ndarray, ctx: Context) -> None:
