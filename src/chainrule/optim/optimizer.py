@@ -6,6 +6,7 @@ Subclasses implement ``step`` on plain ndarrays: they read ``p.grad.data`` and u
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -237,11 +238,14 @@ def _grad_of(p: Tensor) -> np.ndarray:
 
 
 def _at_least(group: dict[str, Any], name: str, low: float) -> None:
-    """Check ``group[name] >= low`` (NaN fails too) and store it as a Python float."""
+    """Check ``low <= group[name] < inf`` (NaN fails too) and store it as a Python float."""
     value = group[name]
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not value >= low:
         raise ValueError(f"invalid {name}: {value} (must be >= {low})")
+    if value == math.inf:
+        # PyTorch accepts it; one step would turn every weight into inf or NaN
+        raise ValueError(f"invalid {name}: {value} (must be finite)")
     # Python floats keep float32 arithmetic float32 (a NumPy float64 scalar would promote).
     group[name] = float(value)
