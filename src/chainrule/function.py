@@ -235,6 +235,7 @@ class Function:
         else:
             arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
         if record:
+            ctx.parents = parents = tuple(parents)
             ctx.needs_input_grad = tuple([p is not None for p in parents])
         else:
             ctx.needs_input_grad = (False,) * len(arrays)
@@ -252,7 +253,6 @@ class Function:
             _check_forward(cls, arrays, out, ctx)
         if not record or out.dtype.kind not in "fc":
             return Tensor._make(out, None)
-        ctx.parents = tuple(parents)
         ctx.input_meta = tuple(
             [
                 (a.shape, a.dtype) if p is not None else (getattr(a, "shape", ()), None)

@@ -212,25 +212,35 @@ class Tensor:
         return "tensor(" + ", ".join([body, *extras]) + ")"
 
     # ----------------------------------------------------------------- operators
+    # Tensor (op) Tensor goes straight to the op's Function: the most common case, and
+    # the per-op overhead counts on small tensors.
     def __add__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return _elementwise.Add.apply(self, other)
         return _ops.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
         return _ops.add(other, self)
 
     def __sub__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return _elementwise.Sub.apply(self, other)
         return _ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
         return _ops.sub(other, self)
 
     def __mul__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return _elementwise.Mul.apply(self, other)
         return _ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
         return _ops.mul(other, self)
 
     def __truediv__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor):
+            return _elementwise.Div.apply(self, other)
         return _ops.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
@@ -342,7 +352,7 @@ class Tensor:
         return _ops.sqrt(self)
 
     def tanh(self) -> Tensor:
-        return _ops.tanh(self)
+        return _elementwise.Tanh.apply(self)
 
     def sigmoid(self) -> Tensor:
         return _ops.sigmoid(self)
@@ -368,3 +378,4 @@ def _raw(value: Any) -> Any:
 
 
 from chainrule import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
+from chainrule.ops import elementwise as _elementwise  # noqa: E402
