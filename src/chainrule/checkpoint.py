@@ -14,6 +14,7 @@ import json
 import math
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -42,6 +43,7 @@ _DTYPES = {
     "F64": np.dtype("<f8"),
     "C64": np.dtype("<c8"),
 }
+_MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32  # NumPy's NPY_MAXDIMS
 _SAVABLE = {dtype.newbyteorder("=") for dtype in _DTYPES.values()}
 _ENTRY_KEYS = {"dtype", "shape", "data_offsets"}
 
@@ -149,10 +151,12 @@ def load(
     Raises:
         CheckpointError: the file is not a valid safetensors file: empty or truncated, a
             header length beyond the file or above 100 MB, a header that is not UTF-8 JSON
-            of an object, duplicate names, an unknown dtype, a shape that is not a list of
-            non-negative ints, data offsets past the end, overlapping or leaving gaps,
-            byte sizes that do not match shape × dtype size, or a pickle / zip
-            (``torch.save``) file, which is never unpickled.
+            of an object (lone surrogate escapes and numbers Python will not parse
+            included), duplicate names, an unknown dtype, a shape that is not a list of
+            non-negative ints or that no NumPy array can have (too many dimensions, too
+            many elements), data offsets past the end, overlapping or leaving gaps, byte
+            sizes that do not match shape × dtype size, or a pickle / zip (``torch.save``) /
+            ``.npy`` file, which is never unpickled. It is a ``ValueError``.
         OSError: the file cannot be opened (``FileNotFoundError`` if it does not exist).
     """
     with open(path, "rb") as stream:
@@ -205,16 +209,28 @@ def _read_header(stream: IO[bytes], size: int, path: Any) -> tuple[dict[str, Any
         header = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
     except CheckpointError as error:
         raise CheckpointError(f"{path}: {error}") from None
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:
+        # ValueError also covers Python's limit on the digits of an int (a 5,000-digit
+        # number is valid JSON): one documented exception type, whatever the parser says.
         raise CheckpointError(f"{path}: header is not valid JSON ({error}){hint}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"{path}: header must be a JSON object, got {type(header).__name__}")
+    try:
+        json.dumps(header, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # "\ud800" escapes decode to lone surrogates: names that are not text (the
+        # reference safetensors parser rejects them too)
+        raise CheckpointError(
+            f"{path}: header holds a lone surrogate escape (not valid Unicode text)"
+        ) from None
     return header, size - 8 - length
 
 
 def _foreign_format(prefix: bytes) -> str:
     if prefix.startswith(b"PK\x03\x04"):
         return " (it is a zip archive, e.g. a torch.save .pt file; chainrule never unpickles)"
+    if prefix.startswith(b"\x93NUMPY"):
+        return " (it is a NumPy .npy file, which may hold pickles; chainrule never unpickles)"
     if prefix[:1] == b"\x80" and 2 <= prefix[1] <= 5:
         return " (it looks like a pickle; chainrule never unpickles)"
     return ""
@@ -255,6 +271,10 @@ def _validate(
         shape = info["shape"]
         if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
             raise CheckpointError(f"{where}: shape must be a list of ints >= 0, got {shape!r}")
+        if len(shape) > _MAX_DIMS:
+            raise CheckpointError(
+                f"{where}: shape has {len(shape)} dimensions, NumPy allows {_MAX_DIMS}"
+            )
         offsets = info["data_offsets"]
         if (
             not isinstance(offsets, list)
@@ -279,6 +299,10 @@ def _validate(
                 f"{where}: shape {shape} of {code} needs {expected} bytes, data_offsets "
                 f"{offsets} span {end - begin}"
             )
+        # NumPy refuses an array whose nonzero dimensions overflow its index type even when
+        # another dimension is 0 (so it holds no bytes): refuse it here, before any read.
+        if math.prod(n for n in shape if n) * dtype.itemsize > sys.maxsize:
+            raise CheckpointError(f"{where}: shape {shape} is too big for any array")
         entries.append((name, dtype, tuple(shape), begin, end))
     position = 0
     for name, _dtype, _shape, begin, end in sorted(entries, key=_by_offsets):
