@@ -402,3 +402,25 @@ def test_gradgradcheck_catches_a_backward_that_is_first_order_only(rng, function
     assert index == 0
     assert analytic == 0.0  # the x-dependence of 3x² went missing
     assert numeric != 0.0
+
+
+def test_gradgradcheck_catches_a_backward_whose_recorded_path_differs():
+    """First derivatives under create_graph must equal the plain ones."""
+
+    class TwoFaced(cr.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**2
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (x,) = ctx.saved_tensors
+            if isinstance(x, cr.Tensor):  # the recorded path: wrong factor
+                return 3 * x * grad_out
+            return 2 * x * grad_out
+
+    x = np.random.default_rng(0).standard_normal(3)
+    assert cr.gradcheck(TwoFaced.apply, x)
+    with pytest.raises(cr.GradcheckError, match="under create_graph=True differs"):
+        cr.gradgradcheck(TwoFaced.apply, x)

@@ -439,3 +439,16 @@ def test_squeeze_of_an_axis_that_is_not_one_says_so():
 def test_both_axis_and_dim_is_an_error():
     with pytest.raises(TypeError, match="axis= or dim="):
         cr.sum(t(3, 4), axis=0, dim=0)
+
+
+def test_power_zero_has_zero_gradient_at_zero_and_sqrt_at_zero_is_inf_without_warning():
+    import warnings
+
+    x = cr.tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x**0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+    x.grad = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x.sqrt().sum().backward()
+    assert np.isinf(x.grad.data[0]) and np.isclose(x.grad.data[1], 0.5 / np.sqrt(2.0))

@@ -266,4 +266,28 @@ def gradgradcheck(
         return concatenate([reshape(g, (-1,)) for g in grads])
 
     first_derivatives.__name__ = f"the gradient of {_name(f)}"
+    _check_recorded_matches_plain(f, args, cotangent, atol, rtol)
     return _check(first_derivatives, args, eps, atol, rtol, False, 0.0, seed, needs_graph=True)
+
+
+def _check_recorded_matches_plain(
+    f: Callable[..., Any], args: list[Any], cotangent: np.ndarray, atol: float, rtol: float
+) -> None:
+    """The recorded first derivatives (create_graph) must equal the plain ones: a backward
+    whose Tensor path differs from its ndarray path would otherwise pass unnoticed."""
+    diff = [x for x in args if isinstance(x, Tensor) and x.requires_grad]
+    y = f(*args)
+    if not y.requires_grad:
+        return
+    plain = engine.grad(y, diff, grad_outputs=cotangent, retain_graph=True)
+    recorded = engine.grad(y, diff, grad_outputs=Tensor(cotangent), create_graph=True)
+    for position, (p, r) in enumerate(zip(plain, recorded)):
+        p, r = np.asarray(p.data, dtype=np.float64), np.asarray(r.data, dtype=np.float64)
+        if not np.allclose(r, p, atol=atol, rtol=rtol, equal_nan=True):
+            worst = np.unravel_index(int(np.argmax(np.abs(r - p))), p.shape) if p.shape else ()
+            raise GradcheckError(
+                f"gradgradcheck failed for {_name(f)}: the first derivative of input "
+                f"{position} under create_graph=True differs from the plain one at element "
+                f"{tuple(int(i) for i in worst)}: {r[worst]:.8g} vs {p[worst]:.8g} "
+                "(the backward's Tensor path computes something else than its ndarray path)"
+            )

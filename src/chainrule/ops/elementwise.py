@@ -115,8 +115,12 @@ class PowConst(Function):
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
         p = ctx.p
+        if p == 0:
+            return grad_out * 0  # x⁰ = 1 is constant: 0, not 0·x⁻¹ = NaN at x = 0
         if p == 2:
             return grad_out * (2 * x)
+        if p == 1:
+            return grad_out
         return grad_out * (p * x ** (p - 1))
 
 
@@ -186,7 +190,8 @@ class Sqrt(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return grad_out / (2 * y)
+        with np.errstate(divide="ignore"):  # sqrt'(0) = +inf by convention, not a warning
+            return grad_out / (2 * y)
 
 
 class Tanh(Function):
