@@ -11,6 +11,7 @@ from chainrule.creation import (
     arange,
     default_generator,
     eye,
+    from_dlpack,
     from_numpy,
     full,
     manual_seed,
@@ -76,7 +77,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "Context",
     "ops", "nn", "optim", "data", "metrics", "lecture", "viz", "distributed", "onnx",
-    "tensor", "from_numpy", "zeros", "ones", "full", "arange", "eye", "zeros_like",
+    "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
+    "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
     "gradcheck", "gradgradcheck", "GradcheckError",

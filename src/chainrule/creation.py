@@ -9,7 +9,8 @@ import numpy as np
 from chainrule.tensor import DEFAULT_DTYPE, Tensor
 
 __all__ = [
-    "tensor", "from_numpy", "zeros", "ones", "full", "arange", "eye", "zeros_like",
+    "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
+    "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
 ]  # fmt: skip
 
@@ -34,6 +35,28 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     """A tensor that shares memory with ``array`` (writes to one are seen in the other)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects an ndarray, got {type(array).__name__}")
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def from_dlpack(x: Any, requires_grad: bool = False) -> Tensor:
+    """A tensor sharing memory with any DLPack producer on the CPU (a PyTorch, JAX or CuPy
+    array, an ndarray, another Tensor): no copy is made.
+
+    PyTorch refuses to export a tensor that requires grad: pass ``t.detach()``. A producer
+    on another device (a GPU) raises: copy it to the CPU first.
+    """
+    if not hasattr(x, "__dlpack__"):
+        raise TypeError(
+            f"from_dlpack expects an object with __dlpack__ (a DLPack producer), "
+            f"got {type(x).__name__}"
+        )
+    try:
+        array = np.from_dlpack(x)
+    except (BufferError, RuntimeError) as error:
+        raise ValueError(
+            f"from_dlpack: cannot share the memory of this {type(x).__name__} with NumPy on "
+            f"the CPU ({error})"
+        ) from error
     return Tensor(array, requires_grad=requires_grad)
 
 
