@@ -5,7 +5,7 @@ gradient checking) is re-exported here; ``cr.nn``, ``cr.optim``, ``cr.data`` and
 rest are subpackages.
 """
 
-from chainrule import data, distributed, lecture, metrics, nn, onnx, ops, optim, viz
+from chainrule import allocator, data, distributed, lecture, metrics, nn, onnx, ops, optim, viz
 from chainrule.checkpoint import CheckpointError, load, load_metadata, save
 from chainrule.creation import (
     arange,
@@ -77,6 +77,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "Context",
     "ops", "nn", "optim", "data", "metrics", "lecture", "viz", "distributed", "onnx",
+    "allocator",
     "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
     "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
