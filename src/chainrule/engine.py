@@ -34,7 +34,10 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...], keep: int = 0) -> Any:
         keep + lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[keep + lead + i] != 1
     )
     if axes:
-        grad = grad.sum(axis=axes)
+        if isinstance(grad, np.ndarray) and grad.dtype.kind == "f" and grad.dtype.itemsize < 8:
+            grad = np.sum(grad, axis=axes, dtype=np.float64).astype(grad.dtype)
+        else:
+            grad = grad.sum(axis=axes)
     return grad.reshape(target) if grad.shape != target else grad
 
 

@@ -121,7 +121,9 @@ class Context:
                 self._tensor_mode = False
         else:
             grads = self.function.backward(self, grad_out)
-        if type(grads) is not tuple:
+        if type(grads) is list:
+            grads = tuple(grads)
+        elif type(grads) is not tuple:
             grads = (grads,)
         if len(grads) != len(self.parents):
             raise RuntimeError(

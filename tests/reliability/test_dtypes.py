@@ -245,13 +245,6 @@ def test_float32_logsumexp_is_accurate_along_a_long_axis_too():
     np.testing.assert_allclose(cr.logsumexp(x, axis=0).data, np.log(N), rtol=1e-6)
 
 
-_FLOAT32_EXP_SUM = (
-    "ops/reduction.py _logsumexp_array sums exp(x − shift) in float32 "
-    "(not through accurate_sum), ~4e-3 relative off along a long axis"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_FLOAT32_EXP_SUM)
 @pytest.mark.parametrize("name", ["logsumexp", "softmax", "log_softmax"])
 def test_float32_softmax_family_is_accurate_along_a_long_axis(name):
     values = np.zeros((N, 2), dtype=np.float32)
@@ -263,11 +256,6 @@ def test_float32_softmax_family_is_accurate_along_a_long_axis(name):
     np.testing.assert_allclose(result.data, expected[name], rtol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine.py sum_to_shape sums a float32 ndarray gradient in float32: the gradient "
-    "of a bias broadcast over 1,000,000 rows is ~1% off",
-)
 def test_the_gradient_of_a_broadcast_bias_is_accurate(tenths):
     bias = cr.tensor(np.zeros(2, dtype=np.float32), requires_grad=True)
     (cr.tensor(tenths) + bias).sum().backward()

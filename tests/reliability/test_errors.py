@@ -193,11 +193,6 @@ def test_a_wrong_gradient_inside_a_model_names_the_function():
         loss.backward()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="function.py Context.run_backward wraps a list return as ONE gradient, so the "
-    "message miscounts (says 1); it should treat a list like a tuple",
-)
 def test_a_list_of_gradients_is_counted_as_such():
     TwoInputs.returned = staticmethod(lambda g: [g, g, g])
     a, b = leaf(3), leaf(3)

@@ -178,28 +178,13 @@ CASES = [
     Case("rmse", lambda t: F.rmse_loss(t, regression_target(t.data)), _rmse, _scalar),
 ]
 
-# Cases chainrule's ops get wrong today (see the report of issue 8), xfail until fixed:
-# Softmax and LogSoftmax compute x − logsumexp(x), and LogSumExp's backward exp(x − y),
-# with the log-sum-exp y rounded at the logits' scale (an absolute error of ~1e4·eps), so
-# the probabilities lose ~4e-4 relative in float32 (PyTorch: ~5e-8) and ~4e-12 in float64.
-_ROUNDED_SHIFT = "ops/reduction.py: x − logsumexp(x) rounds the shift at the logits' scale"
-KNOWN_IMPRECISE = {
-    ("softmax", np.float32, 1000.0), ("softmax", np.float32, 1e4), ("softmax", np.float64, 1e4),
-    ("log_softmax", np.float32, 1000.0), ("log_softmax", np.float32, 1e4),
-    ("log_softmax", np.float64, 1e4),
-    ("logsumexp-rows", np.float32, 1000.0), ("logsumexp-rows", np.float32, 1e4),
-    ("logsumexp-all", np.float32, 1000.0), ("logsumexp-all", np.float32, 1e4),
-}  # fmt: skip
-
 
 def _params():
     for case in CASES:
         for dtype in DTYPES:
             for scale in SCALES:
-                known = (case.name, dtype, scale) in KNOWN_IMPRECISE
-                marks = [pytest.mark.xfail(strict=True, reason=_ROUNDED_SHIFT)] if known else []
                 name = f"{case.name}-{np.dtype(dtype).name}-{scale:g}"
-                yield pytest.param(case, dtype, scale, id=name, marks=marks)
+                yield pytest.param(case, dtype, scale, id=name)
 
 
 def strict_numpy():
@@ -338,7 +323,6 @@ def test_softmax_of_a_row_with_minus_inf_entries(dtype):
     np.testing.assert_allclose(x.grad.data, [[0, 0, 0], [-0.5, 0, 0.5]], rtol=8 * eps, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason=_ROUNDED_SHIFT)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 def test_softmax_of_a_tie_at_1e4_is_exactly_one_half(dtype):
     """exp(0) / (exp(0) + exp(0)) is exact in any precision; PyTorch gives exactly 1/2."""

@@ -70,6 +70,12 @@ def accurate_sum(x: np.ndarray, axes: Any, keepdims: bool) -> np.ndarray:
     return np.sum(x, axis=axes, keepdims=keepdims)
 
 
+def _sum(a, axis):
+    if isinstance(a, np.ndarray):
+        return accurate_sum(a, axis, True)
+    return a.sum(axis=axis, keepdims=True)
+
+
 def _spread(grad_out: Any, ctx: Any) -> Any:
     """The gradient of a reduction's output, broadcast back over the reduced axes.
 
@@ -158,6 +164,8 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, y = ctx.saved_tensors
+        if isinstance(x, np.ndarray):
+            return _spread(grad_out, ctx) * _softmax_array(x, ctx.axes)
         y = y.reshape(kept_shape(ctx.shape, ctx.axes))
         if isinstance(y, np.ndarray) and np.isneginf(y).any():
             y = np.where(np.isneginf(y), 0, y)  # rows of −inf: exp(x − 0) = 0, no gradient
@@ -168,10 +176,20 @@ def _logsumexp_array(x: np.ndarray, axes: Any) -> np.ndarray:
     """log Σ exp x over ``axes`` with keepdims, shifted by the (finite) max."""
     if x.size == 0:
         return np.log(np.sum(np.exp(x), axis=axes, keepdims=True))
-    shift = np.max(x, axis=axes, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, 0)
+    shift = _finite_max(x, axes)
     with np.errstate(divide="ignore"):
-        return np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True)) + shift
+        return np.log(accurate_sum(np.exp(x - shift), axes, True)) + shift
+
+
+def _finite_max(x, axes):
+    shift = np.max(x, axis=axes, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0).astype(x.dtype)
+
+
+def _softmax_array(x, axes):
+    e = np.exp(x - _finite_max(x, axes))
+    total = accurate_sum(e, axes, True)
+    return e / np.where(total == 0, 1, total)
 
 
 class LogSoftmax(Function):
@@ -185,14 +203,16 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, *, axis):
         ctx.axis = axis - x.ndim  # counted from the end: extra leading axes do not move it
-        y = x - _logsumexp_array(x, axis)
+        shifted = x - _finite_max(x, axis)
+        with np.errstate(divide="ignore"):
+            y = shifted - np.log(accurate_sum(np.exp(shifted), axis, True))
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return grad_out - either.exp(y) * grad_out.sum(axis=ctx.axis, keepdims=True)
+        return grad_out - either.exp(y) * _sum(grad_out, ctx.axis)
 
 
 class Softmax(Function):
@@ -203,14 +223,14 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, *, axis):
         ctx.axis = axis - x.ndim  # counted from the end: extra leading axes do not move it
-        y = np.exp(x - _logsumexp_array(x, axis))
+        y = _softmax_array(x, axis)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
+        return y * (grad_out - _sum(grad_out * y, ctx.axis))
 
 
 # ------------------------------------------------------------------------- wrappers
