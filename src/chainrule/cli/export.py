@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from chainrule.cli.datasets import Splits, load_splits
-from chainrule.cli.models import build_model
+from chainrule.cli.datasets import Splits
+from chainrule.cli.models import load_trained
 from chainrule.cli.rundir import RunDir
 from chainrule.onnx import DEFAULT_OPSET
 from chainrule.onnx import export as export_onnx
@@ -57,16 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not target.parent.is_dir():
         raise FileNotFoundError(f"--onnx {target}: the folder {target.parent} does not exist")
     run_dir = RunDir(args.checkpoint)
-    config = run_dir.read_config()
-    if args.data_dir is not None:
-        config = replace(config, data_dir=args.data_dir)
-    splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
-    model = build_model(
-        config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation
-    )
-    model_state, _, epoch = run_dir.load_checkpoint()
-    model.load_state_dict(model_state)
-    model.eval()
+    config, splits, model, epoch = load_trained(run_dir, args.data_dir)
 
     try:
         onnx_model = export_onnx(model, splits.x_test[:1], target, opset=args.opset)

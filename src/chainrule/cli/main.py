@@ -234,19 +234,11 @@ def _print_results(results: dict[str, float], config: TrainConfig, run: RunDir) 
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from chainrule.cli.models import build_model
+    from chainrule.cli.models import load_trained
     from chainrule.cli.trainer import evaluate_model
 
     run = RunDir(args.checkpoint)
-    config = run.read_config()
-    if args.data_dir is not None:
-        config = replace(config, data_dir=args.data_dir)
-    splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
-    model = build_model(
-        config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation
-    )
-    model_state, _, epoch = run.load_checkpoint()
-    model.load_state_dict(model_state)
+    config, splits, model, epoch = load_trained(run, args.data_dir)
     results = evaluate_model(model, splits, splits.x_test, splits.y_test)
     _print_results(results, replace(config, epochs=epoch), run)
     return 0

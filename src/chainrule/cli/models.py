@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from chainrule import nn
+from dataclasses import replace
 
-__all__ = ["build_model", "ACTIVATIONS"]
+from chainrule import nn
+from chainrule.cli.datasets import Splits, load_splits
+from chainrule.cli.rundir import RunDir, TrainConfig
+
+__all__ = ["build_model", "load_trained", "ACTIVATIONS"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
@@ -70,3 +74,25 @@ def _cnn(input_shape: tuple[int, ...], n_outputs: int, act: type[nn.Module]) -> 
         nn.Linear(flat, 64), act(),
         nn.Linear(64, n_outputs),
     )  # fmt: skip
+
+
+def load_trained(
+    run: RunDir, data_dir: str | None = None
+) -> tuple[TrainConfig, Splits, nn.Module, int]:
+    """A run directory's model rebuilt from its config.json and loaded from its checkpoint.
+
+    Returns (config, the dataset's splits, the model in eval mode, finished epochs).
+    ``data_dir`` overrides the run's Fashion-MNIST folder. A checkpoint that does not fit
+    the configuration raises the model's strict ``load_state_dict`` error.
+    """
+    config = run.read_config()
+    if data_dir is not None:
+        config = replace(config, data_dir=data_dir)
+    splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
+    model = build_model(
+        config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation
+    )
+    model_state, _, epoch = run.load_checkpoint()
+    model.load_state_dict(model_state)
+    model.eval()
+    return config, splits, model, epoch
