@@ -150,50 +150,46 @@ def _walk(
     ready = [root]
     while ready:
         node = ready.pop()  # every consumer of node has sent its gradient
-        if type(node) is Context:
-            for parent in node.parents:
-                if parent is not None:
-                    key = id(parent)
-                    pending[key] -= 1
-                    if not pending[key]:
-                        ready.append(parent)
-        grad_out = grads.pop(id(node), None)
-        if wanted is not None and id(node) in wanted:
-            captured[id(node)] = grad_out
+        node_key = id(node)
+        grad_out = grads.pop(node_key, None)
+        if wanted is not None and node_key in wanted:
+            captured[node_key] = grad_out
         if type(node) is not Context:
             if wanted is None and grad_out is not None:
                 _accumulate(node, grad_out, create_graph, stored)
             continue
-        if grad_out is None:
-            if not retain_graph:
-                node._release()
-            continue
-        if node._retained is not None and wanted is None:
-            _fill_retained(node, grad_out, create_graph)
-        input_grads = node.run_backward(grad_out, create_graph, batch)
+        input_grads = None
+        if grad_out is not None:
+            if node._retained is not None and wanted is None:
+                _fill_retained(node, grad_out, create_graph)
+            input_grads = node.run_backward(grad_out, create_graph, batch)
+            if anomaly:
+                _check_backward(node, grad_out, input_grads)
         if not retain_graph:
-            node._release()
-        if anomaly:
-            _check_backward(node, grad_out, input_grads)
+            node._saved = None  # release the saved arrays
+        # one pass over the inputs: send each its gradient, and mark it ready once all of
+        # its consumers have
         for index, parent in enumerate(node.parents):
             if parent is None:
                 continue
-            pg = input_grads[index]
-            if pg is None:
-                continue
-            shape, dtype = node.input_meta[index]
-            if type(pg) is not expected or (pg.shape != shape and not batch):
-                pg = node.check_gradient(index, pg, create_graph, grad_out, batch)
-            if batch:
-                if pg.shape[batch:] != shape or pg.ndim != batch + len(shape):
-                    pg = sum_to_shape(pg, shape, batch)
-            elif pg.shape != shape:
-                pg = sum_to_shape(pg, shape)
-            if pg.dtype != dtype:
-                pg = pg.astype(dtype)
             key = id(parent)
-            previous = grads.get(key)
-            grads[key] = pg if previous is None else previous + pg
+            pg = None if input_grads is None else input_grads[index]
+            if pg is not None:
+                shape, dtype = node.input_meta[index]
+                if type(pg) is not expected or (pg.shape != shape and not batch):
+                    pg = node.check_gradient(index, pg, create_graph, grad_out, batch)
+                if batch:
+                    if pg.shape[batch:] != shape or pg.ndim != batch + len(shape):
+                        pg = sum_to_shape(pg, shape, batch)
+                elif pg.shape != shape:
+                    pg = sum_to_shape(pg, shape)
+                if pg.dtype != dtype:
+                    pg = pg.astype(dtype)
+                previous = grads.get(key)
+                grads[key] = pg if previous is None else previous + pg
+            pending[key] -= 1
+            if not pending[key]:
+                ready.append(parent)
     return captured
 
 
