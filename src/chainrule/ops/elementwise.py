@@ -241,13 +241,14 @@ class Relu(Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x > 0)
-        return np.maximum(x, 0)
+        y = np.maximum(x, 0)
+        ctx.save_for_backward(y)  # y > 0 exactly where x > 0: no mask to compute or keep
+        return y
 
     @staticmethod
     def backward(ctx, grad_out):
-        (mask,) = ctx.saved_tensors
-        return grad_out * mask
+        (y,) = ctx.saved_tensors
+        return grad_out * (y > 0)  # a comparison: a constant mask on both paths
 
 
 class Abs(Function):
