@@ -212,9 +212,10 @@ class Tanh(Function):
 
 
 def sigmoid_array(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1/(1 + e⁻ˣ) without overflow: e^(−|x|) never exceeds 1."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    """σ(x) = 1/(1 + e⁻ˣ) without overflow: z = e^(−|x|) never exceeds 1, and
+    σ = 1/(1 + z) for x ≥ 0, z/(1 + z) for x < 0 (the numerator is max(z, [x ≥ 0]))."""
+    z = np.exp(-np.abs(x))
+    return np.maximum(z, x >= 0) / (1 + z)
 
 
 class Sigmoid(Function):
