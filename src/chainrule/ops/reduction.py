@@ -65,9 +65,10 @@ def _count(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
 
 def accurate_sum(x: np.ndarray, axes: Any, keepdims: bool) -> np.ndarray:
     """Sum that accumulates low-precision floats in float64, returning the input dtype."""
+    x = np.asarray(x)  # the ndarray method: no Python-level dispatch of np.sum
     if x.dtype.kind == "f" and x.dtype.itemsize < 8:
-        return np.sum(x, axis=axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype)
-    return np.sum(x, axis=axes, keepdims=keepdims)
+        return x.sum(axis=axes, keepdims=keepdims, dtype=np.float64).astype(x.dtype)
+    return x.sum(axis=axes, keepdims=keepdims)
 
 
 def _sum(a, axis):
@@ -81,6 +82,11 @@ def _spread(grad_out: Any, ctx: Any) -> Any:
 
     Leading axes of ``grad_out`` beyond the output's (a batch of cotangents) pass through.
     """
+    if ctx.axes is None and grad_out.size == 1 and type(grad_out) is np.ndarray:
+        if grad_out.ndim == (len(ctx.shape) if ctx.keepdims else 0):  # no batch axes
+            # a full reduction: one value spread everywhere (np.full beats broadcast_to's
+            # Python-level setup on the small tensors where overhead counts)
+            return np.full(ctx.shape, grad_out.reshape(()), dtype=grad_out.dtype)
     out_ndim = len(ctx.shape) if ctx.keepdims else len(reduced_shape(ctx.shape, ctx.axes))
     lead = grad_out.shape[: grad_out.ndim - out_ndim]
     if not ctx.keepdims:
