@@ -64,6 +64,18 @@ def w1_torch(n: int = 16) -> Step:
     return step
 
 
+def training_step(model: Any, optimizer: Any, loss_fn: Any, xb: Any, yb: Any) -> Step:
+    """One SGD step on a fixed batch; the same code drives chainrule and PyTorch models."""
+
+    def step() -> None:
+        loss = loss_fn(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 # ------------------------------------------------------------------ W2: MLP training step
 def _mlp_data(batch: int, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
     rng = _rng()
@@ -81,13 +93,7 @@ def w2_chainrule(batch: int = 128, width: int = 256) -> Step:
     x, y = _mlp_data(batch)
     xb, yb = cr.tensor(x), cr.tensor(y)
 
-    def step() -> None:
-        loss = loss_fn(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return training_step(model, optimizer, loss_fn, xb, yb)
 
 
 def w2_numpy(batch: int = 128, width: int = 256) -> Step:
@@ -136,13 +142,7 @@ def w2_torch(batch: int = 128, width: int = 256) -> Step:
     x, y = _mlp_data(batch)
     xb, yb = torch.from_numpy(x), torch.from_numpy(y)
 
-    def step() -> None:
-        loss = loss_fn(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return training_step(model, optimizer, loss_fn, xb, yb)
 
 
 # ------------------------------------------------------------------ W3: LeNet-5 CNN step
@@ -163,13 +163,7 @@ def w3_chainrule(batch: int = 64) -> Step:
     x, y = _cnn_data(batch)
     xb, yb = cr.tensor(x), cr.tensor(y)
 
-    def step() -> None:
-        loss = loss_fn(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return training_step(model, optimizer, loss_fn, xb, yb)
 
 
 def w3_torch(batch: int = 64) -> Step:
@@ -187,13 +181,7 @@ def w3_torch(batch: int = 64) -> Step:
     x, y = _cnn_data(batch)
     xb, yb = torch.from_numpy(x), torch.from_numpy(y)
 
-    def step() -> None:
-        loss = loss_fn(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return training_step(model, optimizer, loss_fn, xb, yb)
 
 
 # ------------------------------------------------------------------ W5: Jacobian, Hessian
