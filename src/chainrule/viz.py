@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.lecture.network import width_error
+from chainrule.lecture.network import _children, width_error
 from chainrule.lecture.notation import to_ascii
 from chainrule.mode import no_grad
 from chainrule.tensor import Tensor
@@ -178,15 +178,6 @@ def _kind(module: Any) -> str:
 
 def _pair(value: Any) -> tuple[int, int]:
     return (int(value), int(value)) if np.ndim(value) == 0 else (int(value[0]), int(value[1]))
-
-
-def _children(model: Any) -> list[Any]:
-    try:
-        return list(iter(model))
-    except TypeError:
-        raise TypeError(
-            f"expected an nn.Sequential (or a list of modules), got {type(model).__name__}"
-        ) from None
 
 
 @dataclass
