@@ -20,7 +20,8 @@ import numpy as np
 from chainrule import creation
 from chainrule.function import Function
 from chainrule.nn.conv import avg_pool2d, conv2d, max_pool2d
-from chainrule.ops.elementwise import relu, sigmoid, sigmoid_array, tanh, where
+from chainrule.ops.elementwise import sigmoid, sigmoid_array, tanh
+from chainrule.ops.piecewise import relu, where
 from chainrule.ops.reduction import log_softmax, softmax
 from chainrule.tensor import Tensor
 

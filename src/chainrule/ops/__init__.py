@@ -1,31 +1,27 @@
 """The op library: every differentiable operation, as a Function and a lowercase wrapper.
 
-Files by category: ``elementwise`` (arithmetic, activations), ``reduction`` (sum, max,
+Files by category: ``elementwise`` (arithmetic, exp/log, tanh, sigmoid), ``piecewise``
+(relu, abs, clip, maximum, minimum, where: the kinks), ``reduction`` (sum, max,
 logsumexp, softmax), ``shape`` (reshape, indexing, concatenation), ``linalg`` (matmul,
 einsum). ``either`` holds the helpers derivative rules are written with.
 """
 
 from chainrule.ops.elementwise import (
-    abs,
     add,
     astype,
-    clip,
     div,
     exp,
     log,
-    maximum,
-    minimum,
     mul,
     neg,
     power,
-    relu,
     sigmoid,
     sqrt,
     sub,
     tanh,
-    where,
 )
 from chainrule.ops.linalg import dot, einsum, matmul, outer
+from chainrule.ops.piecewise import abs, clip, maximum, minimum, relu, where
 from chainrule.ops.reduction import (
     argmax,
     argmin,

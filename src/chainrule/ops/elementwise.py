@@ -1,4 +1,6 @@
-"""Elementwise ops: arithmetic, exp/log, activations, and the piecewise ones (kinks noted).
+"""Elementwise ops: arithmetic, powers, exp/log/sqrt, tanh and sigmoid, dtype casts.
+
+The ops with kinks (relu, abs, clip, maximum, minimum, where) are in ``piecewise.py``.
 
 All binary ops broadcast as NumPy does; the engine sums gradients back to each input's
 shape, so the rules below are written as if shapes were equal.
@@ -16,7 +18,7 @@ from chainrule.tensor import Tensor
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "power", "exp", "log", "sqrt", "tanh", "sigmoid",
-    "relu", "abs", "clip", "maximum", "minimum", "where", "astype",
+    "astype",
 ]  # fmt: skip
 
 
@@ -235,119 +237,6 @@ class Sigmoid(Function):
         return grad_out * (y * (1 - y))
 
 
-class Relu(Function):
-    """y = max(x, 0);  dy/dx = 1 for x > 0, else 0 (relu'(0) = 0, as in PyTorch)."""
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, x):
-        y = np.maximum(x, 0)
-        ctx.save_for_backward(y)  # y > 0 exactly where x > 0: no mask to compute or keep
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (y,) = ctx.saved_tensors
-        return grad_out * (y > 0)  # a comparison: a constant mask on both paths
-
-
-class Abs(Function):
-    """y = |x|;  dy/dx = sign(x), with abs'(0) = 0 (the subgradient PyTorch uses)."""
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(np.sign(x))
-        return np.abs(x)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (sign,) = ctx.saved_tensors
-        return grad_out * sign
-
-
-class Clip(Function):
-    """y = min(max(x, lo), hi);  dy/dx = 1 for lo ≤ x ≤ hi (bounds included), else 0."""
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, x, *, lo, hi):
-        y = np.clip(x, lo, hi)
-        inside = np.ones(y.shape, dtype=bool)  # array bounds may broadcast x
-        if lo is not None:
-            inside &= x >= lo
-        if hi is not None:
-            inside &= x <= hi
-        ctx.save_for_backward(inside)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (inside,) = ctx.saved_tensors
-        return grad_out * inside
-
-
-class Maximum(Function):
-    """y = max(a, b) elementwise;  the gradient goes to the larger input, split 1/2 on ties."""
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, a, b):
-        y = np.maximum(a, b)
-        ctx.save_for_backward(_share_of_first(a > b, a == b, y.dtype))
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (share_a,) = ctx.saved_tensors
-        return grad_out * share_a, grad_out * (1 - share_a)
-
-
-class Minimum(Function):
-    """y = min(a, b) elementwise;  the gradient goes to the smaller input, split 1/2 on ties."""
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, a, b):
-        y = np.minimum(a, b)
-        ctx.save_for_backward(_share_of_first(a < b, a == b, y.dtype))
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (share_a,) = ctx.saved_tensors
-        return grad_out * share_a, grad_out * (1 - share_a)
-
-
-def _share_of_first(wins: Any, ties: Any, dtype: np.dtype) -> np.ndarray:
-    """1 where the first input wins, 1/2 on ties, 0 where it loses."""
-    return np.asarray(wins, dtype=dtype) + np.asarray(ties, dtype=dtype) * 0.5
-
-
-class Where(Function):
-    """y = a where cond else b;  ∂y/∂a = cond, ∂y/∂b = not cond (cond is a constant)."""
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, a, b, *, cond):
-        ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (cond,) = ctx.saved_tensors
-        cond = cond.data if isinstance(cond, Tensor) else cond  # a constant on both paths
-        grad_a = grad_out * cond if ctx.needs_input_grad[0] else None
-        grad_b = grad_out * ~cond if ctx.needs_input_grad[1] else None
-        return grad_a, grad_b
-
-
 class Astype(Function):
     """y = x converted to another float dtype;  dy/dx = 1 (the engine casts grads back)."""
 
@@ -423,54 +312,6 @@ def tanh(x: Any) -> Tensor:
 def sigmoid(x: Any) -> Tensor:
     """Elementwise logistic function σ(x) = 1/(1 + e⁻ˣ), stable for any |x|."""
     return Sigmoid.apply(x)
-
-
-def relu(x: Any) -> Tensor:
-    """Elementwise max(x, 0); relu′(0) = 0."""
-    return Relu.apply(x)
-
-
-def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
-    """Elementwise |x|; abs′(0) = 0."""
-    return Abs.apply(x)
-
-
-def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-    """Elementwise min(max(x, min), max); gradient 1 inside [min, max] (bounds included).
-
-    The bounds are constants (numbers or arrays); no gradient flows to them, and they do
-    not change x's float dtype.
-    """
-    if min is None and max is None:
-        raise ValueError("clip: give at least one of min and max")
-    dtype = x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
-    return Clip.apply(x, lo=_bound(min, dtype), hi=_bound(max, dtype))
-
-
-def _bound(value: Any, dtype: np.dtype) -> Any:
-    """A clip bound as a constant: a Python number, or an array in x's float dtype."""
-    if value is None:
-        return None
-    value = np.asarray(value.data if isinstance(value, Tensor) else value)
-    if value.ndim == 0:
-        return value.item()
-    return value.astype(dtype) if dtype.kind == "f" else value
-
-
-def maximum(a: Any, b: Any) -> Tensor:
-    """Elementwise max(a, b); on ties each input gets half the gradient."""
-    return Maximum.apply(_const(a), _const(b))
-
-
-def minimum(a: Any, b: Any) -> Tensor:
-    """Elementwise min(a, b); on ties each input gets half the gradient."""
-    return Minimum.apply(_const(a), _const(b))
-
-
-def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """a where ``cond`` is true, else b (broadcasting). ``cond`` gets no gradient."""
-    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
-    return Where.apply(_const(a), _const(b), cond=cond)
 
 
 def astype(x: Any, dtype: Any) -> Tensor:
