@@ -99,7 +99,22 @@ def _input_array(g: np.ndarray, w: np.ndarray, x_shape: tuple, stride: Pair, pad
 
 
 def _weight_array(cols: np.ndarray, g: np.ndarray, w_shape: tuple) -> np.ndarray:
-    return (_rows_of(g) @ cols.T).reshape(w_shape)
+    return _gram(_rows_of(g), cols).reshape(w_shape)
+
+
+_GRAM_BLOCK = 4096  # columns per block: both operands' blocks stay in cache
+
+
+def _gram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ bᵀ for short, very wide a (m, K) and b (n, K), summed over blocks of K.
+
+    BLAS handles a product with K in the tens of thousands and m, n in the tens badly
+    (the weight gradient of a first conv layer: 4× slower than blocks that fit in cache).
+    """
+    total = a[:, :_GRAM_BLOCK] @ b[:, :_GRAM_BLOCK].T
+    for start in range(_GRAM_BLOCK, a.shape[1], _GRAM_BLOCK):
+        total += a[:, start : start + _GRAM_BLOCK] @ b[:, start : start + _GRAM_BLOCK].T
+    return total
 
 
 def _out_hw(x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
