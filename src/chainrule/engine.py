@@ -41,37 +41,19 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...], keep: int = 0) -> Any:
     return grad.reshape(target) if grad.shape != target else grad
 
 
-def toposort(root: Any) -> list[Any]:
-    """Nodes reachable from ``root``, each before every node it depends on."""
-    order: list[Any] = []
-    seen: set[int] = set()
-    stack = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)  # after every node it depends on (post-order)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        if type(node) is Context:
-            for parent in node.parents:
-                if parent is not None and id(parent) not in seen:
-                    stack.append((parent, False))
-    order.reverse()
-    return order
-
-
 def is_batchable(output: Tensor) -> bool:
     """True when every op behind ``output`` accepts a batch of cotangents (leading axes)."""
-    if output._node is None:
-        return True
-    return all(
-        node.__dict__.get("batchable", node.function.batchable)
-        for node in toposort(output._node)
-        if type(node) is Context
-    )
+    stack = [output._node]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if type(node) is not Context or id(node) in seen:
+            continue  # a leaf, None, or a node already looked at
+        seen.add(id(node))
+        if not node.__dict__.get("batchable", node.function.batchable):
+            return False
+        stack.extend(node.parents)
+    return True
 
 
 def _consumers(root: Any) -> dict[int, int]:

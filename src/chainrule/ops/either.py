@@ -14,7 +14,7 @@ import numpy as np
 
 from chainrule.tensor import Tensor
 
-__all__ = ["exp", "log", "broadcast_to", "scatter_add", "einsum", "zeros_like_shape"]
+__all__ = ["exp", "log", "broadcast_to", "scatter_add", "einsum"]
 
 
 def exp(a: Any) -> Any:
@@ -61,9 +61,3 @@ def einsum(subscripts: str, *operands: Any) -> Any:
 
         return tensor_einsum(subscripts, *operands)
     return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
-
-
-def zeros_like_shape(like: Any, shape: tuple[int, ...]) -> Any:
-    """A zero array of ``shape`` with the dtype of ``like`` (a constant either way)."""
-    zeros = np.zeros(shape, dtype=like.dtype)
-    return Tensor._make(zeros, None) if isinstance(like, Tensor) else zeros

@@ -71,7 +71,8 @@ def accurate_sum(x: np.ndarray, axes: Any, keepdims: bool) -> np.ndarray:
     return x.sum(axis=axes, keepdims=keepdims)
 
 
-def _sum(a, axis):
+def _sum(a: Any, axis: int) -> Any:
+    """Σ over one axis with keepdims, for an ndarray (accurately) or a Tensor (recorded)."""
     if isinstance(a, np.ndarray):
         return accurate_sum(a, axis, True)
     return a.sum(axis=axis, keepdims=True)
