@@ -2,12 +2,10 @@
 all by reference counting (no cycle collector), and a training loop's memory stays flat."""
 
 import contextlib
-import gc
 import tracemalloc
 import weakref
 
 import numpy as np
-import pytest
 
 import chainrule as cr
 
@@ -20,19 +18,6 @@ def one_blas_thread():
     except ImportError:
         return contextlib.nullcontext()
     return threadpool_limits(1)
-
-
-@pytest.fixture
-def no_cycle_collector():
-    """Run the test with the cycle collector off: only reference counting may free."""
-    gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def make_graph(rng):

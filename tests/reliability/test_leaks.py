@@ -22,18 +22,8 @@ import chainrule as cr
 from chainrule import engine, nn, optim
 from chainrule.nn import functional as F
 
-
-@pytest.fixture(autouse=True)
-def no_cycle_collector():
-    """Only reference counting may free anything in these tests."""
-    gc.collect()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+# only reference counting may free anything in these tests (the fixture: tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("no_cycle_collector")
 
 
 def graph_nodes(output: cr.Tensor) -> list[cr.Context]:
