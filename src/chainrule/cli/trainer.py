@@ -239,10 +239,12 @@ class Trainer:
                     if self.is_main:
                         _plot(self.run)
                     raise Interrupted
-        if not self.is_main:
-            return {}
-        _plot(self.run)
-        return evaluate_model(self.model, self.splits, self.splits.x_test, self.splits.y_test)
+            # still under the flag: a Ctrl-C after the last epoch lets the finished run
+            # report its results instead of dying in the middle of the plot
+            if not self.is_main:
+                return {}
+            _plot(self.run)
+            return evaluate_model(self.model, self.splits, self.splits.x_test, self.splits.y_test)
 
     def _end_epoch(self, train_loss: float, seen: int, seconds: float) -> None:
         val = evaluate_model(self.model, self.splits, self.splits.x_val, self.splits.y_val)
