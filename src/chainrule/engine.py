@@ -17,6 +17,7 @@ import numpy as np
 
 from chainrule.function import Context
 from chainrule.mode import STATE, enable_grad
+from chainrule.ops.reduction import filled
 from chainrule.tensor import Tensor
 
 __all__ = ["backward", "grad", "sum_to_shape"]
@@ -63,18 +64,19 @@ def _consumers(root: Any) -> dict[int, int]:
     (Kahn's algorithm): one pass to count, none to sort.
     """
     counts: dict[int, int] = {}
-    stack = [root]
+    seen = counts.get
+    stack = [root] if type(root) is Context else []
     while stack:
-        node = stack.pop()
-        if type(node) is Context:
-            for parent in node.parents:
-                if parent is not None:
-                    key = id(parent)
-                    if key in counts:
-                        counts[key] += 1
-                    else:
-                        counts[key] = 1
+        for parent in stack.pop().parents:
+            if parent is not None:
+                key = id(parent)
+                count = seen(key)
+                if count is None:
+                    counts[key] = 1
+                    if type(parent) is Context:
                         stack.append(parent)
+                else:
+                    counts[key] = count + 1
     return counts
 
 
@@ -85,7 +87,8 @@ def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
                 f"backward() without a grad needs a scalar output, got shape {output.shape}: "
                 "reduce it (e.g. .sum() or .mean()) or pass grad= shaped like the output"
             )
-        seed = np.ones_like(output.data)
+        # np.ones_like's Python-level setup costs more than a whole small op
+        seed = filled(output.shape, 1, output.dtype)
     else:
         seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
         if seed.shape[batch:] != output.shape or seed.ndim != batch + output.ndim:
@@ -140,22 +143,30 @@ def _walk(
             if wanted is None and grad_out is not None:
                 _accumulate(node, grad_out, create_graph, stored)
             continue
-        input_grads = None
-        if grad_out is not None:
+        parents = node.parents
+        if grad_out is None:
+            input_grads = (None,) * len(parents)
+        else:
             if node._retained is not None and wanted is None:
                 _fill_retained(node, grad_out, create_graph)
-            input_grads = node.run_backward(grad_out, create_graph, batch)
-            if anomaly:
-                _check_backward(node, grad_out, input_grads)
+            if create_graph or node._saved is None or anomaly:
+                input_grads = node.run_backward(grad_out, create_graph, batch)
+                if anomaly:
+                    _check_backward(node, grad_out, input_grads)
+            else:  # the first-order fast path of run_backward
+                input_grads = node.function.backward(node, grad_out)
+                if type(input_grads) is np.ndarray and len(parents) == 1:
+                    input_grads = (input_grads,)
+                elif type(input_grads) is not tuple or len(input_grads) != len(parents):
+                    input_grads = node.as_gradient_tuple(input_grads)
         if not retain_graph:
             node._saved = None  # release the saved arrays
         # one pass over the inputs: send each its gradient, and mark it ready once all of
         # its consumers have
-        for index, parent in enumerate(node.parents):
+        for index, (parent, pg) in enumerate(zip(parents, input_grads)):
             if parent is None:
                 continue
             key = id(parent)
-            pg = None if input_grads is None else input_grads[index]
             if pg is not None:
                 shape, dtype = node.input_meta[index]
                 if type(pg) is not expected or (pg.shape != shape and not batch):
@@ -169,8 +180,9 @@ def _walk(
                     pg = pg.astype(dtype)
                 previous = grads.get(key)
                 grads[key] = pg if previous is None else previous + pg
-            pending[key] -= 1
-            if not pending[key]:
+            count = pending[key] - 1
+            pending[key] = count
+            if not count:
                 ready.append(parent)
     return captured
 

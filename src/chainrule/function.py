@@ -26,6 +26,7 @@ from chainrule.tensor import Tensor
 __all__ = ["Function", "Context"]
 
 _OUTPUT = -1  # tag of a saved array that is the forward's output
+_new_context = object.__new__
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -121,6 +122,10 @@ class Context:
                 self._tensor_mode = False
         else:
             grads = self.function.backward(self, grad_out)
+        return self.as_gradient_tuple(grads)
+
+    def as_gradient_tuple(self, grads: Any) -> tuple[Any, ...]:
+        """What backward returned as a tuple of one gradient per input, or a clear error."""
         if type(grads) is list:
             grads = tuple(grads)
         elif type(grads) is not tuple:
@@ -219,27 +224,40 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **options: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record a graph node if needed."""
-        ctx = Context(cls)
+        # The hot path of every op: one pass over the inputs collects the arrays, the
+        # parents, needs_input_grad and the (shape, dtype) the engine checks gradients by.
+        ctx = _new_context(Context)
+        ctx.function = cls
         arrays = []
-        parents = []
         record = False
         if STATE.grad_enabled:
+            parents = []
+            needs = []
+            meta = []
             for x in inputs:
                 if isinstance(x, Tensor):
-                    arrays.append(x.data)
+                    array = x.data
+                    arrays.append(array)
                     if x._requires_grad:
-                        parents.append(x if x._node is None else x._node)
+                        node = x._node
+                        parents.append(x if node is None else node)
+                        needs.append(True)
+                        meta.append((array.shape, array.dtype))
                         record = True
                         continue
                 else:
+                    array = x
                     arrays.append(x)
                 parents.append(None)
+                needs.append(False)
+                meta.append((getattr(array, "shape", ()), None))
+            if record:
+                ctx.parents = tuple(parents)
+                ctx.needs_input_grad = tuple(needs)
         else:
-            arrays = [x.data if isinstance(x, Tensor) else x for x in inputs]
-        if record:
-            ctx.parents = parents = tuple(parents)
-            ctx.needs_input_grad = tuple([p is not None for p in parents])
-        else:
+            for x in inputs:
+                arrays.append(x.data if isinstance(x, Tensor) else x)
+        if not record:
             ctx.needs_input_grad = (False,) * len(arrays)
         out = cls.forward(ctx, *arrays, **options)
         returned = out
@@ -255,12 +273,7 @@ class Function:
             _check_forward(cls, arrays, out, ctx)
         if not record or out.dtype.kind not in "fc":
             return Tensor._make(out, None)
-        ctx.input_meta = tuple(
-            [
-                (a.shape, a.dtype) if p is not None else (getattr(a, "shape", ()), None)
-                for a, p in zip(arrays, parents)
-            ]
-        )
+        ctx.input_meta = tuple(meta)
         if ctx._saved:
             if returned is not out:
                 # a 0-d forward returns a NumPy scalar: save the output array in its place,

@@ -13,6 +13,7 @@ whose derivative at a perfect fit is taken as 0 instead of 0·∞ = NaN).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from chainrule.function import Function
 from chainrule.nn.conv import avg_pool2d, conv2d, max_pool2d
 from chainrule.ops.elementwise import sigmoid, sigmoid_array, tanh
 from chainrule.ops.piecewise import relu, where
-from chainrule.ops.reduction import log_softmax, softmax
+from chainrule.ops.reduction import accurate_sum, log_softmax, softmax
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
 ]  # fmt: skip
 
 REDUCTIONS = ("mean", "sum", "none")
+_add_reduce = np.add.reduce
+_max_reduce = np.maximum.reduce
 
 
 # ----------------------------------------------------------------------- primitives
@@ -73,39 +76,65 @@ class SafeSqrt(Function):
 
 
 class CrossEntropyWithLabels(Function):
-    """ℓ = log Σ_c exp x_c − x_label along the class axis;  ∂ℓ/∂x = softmax(x) − onehot(label).
+    """ℓᵢ = log Σ_c exp x_ic − x_i,labelᵢ along the class axis;
+    ∂ℓᵢ/∂xᵢ = softmax(xᵢ) − onehot(labelᵢ).
 
-    Fused log-softmax + negative log-likelihood: the log-sum-exp is shifted by the row's
-    maximum, so logits of ±1e4 give a finite loss and gradient.
+    Fused log-softmax + negative log-likelihood + the reduction ("mean": ℓ = (1/N) Σᵢ ℓᵢ,
+    "sum", or "none"): one graph node for the whole loss. The log-sum-exp is shifted by the
+    row's maximum, so logits of ±1e4 give a finite loss and gradient.
     """
 
     @staticmethod
-    def forward(ctx, x, *, labels, axis):
-        ctx.labels, ctx.axis = labels, axis
-        shift = np.max(x, axis=axis, keepdims=True)
-        shift = np.where(np.isfinite(shift), shift, 0)
+    def forward(ctx, x, *, labels, axis, reduction):
+        ctx.labels, ctx.axis, ctx.reduction = labels, axis, reduction
+        shift = x.max(axis=axis, keepdims=True)
+        if not math.isfinite(_add_reduce(shift, None)):  # a row with ±inf (or overflow)
+            shift = np.where(np.isfinite(shift), shift, 0)
         exps = np.exp(x - shift)
-        total = exps.sum(axis=axis, keepdims=True)
-        picked = np.take_along_axis(x, np.expand_dims(labels, axis), axis)
+        total = accurate_sum(exps, axis, True)
         # softmax is saved for the fast first-order path; under create_graph it is
         # recomputed from x (a saved intermediate would come back as a constant).
         # Dividing by the sum (not subtracting a rounded log-sum-exp) keeps softmax
         # exact in float32 even for logits of 1e4.
         ctx.save_for_backward(x, exps / total)
-        return np.squeeze(np.log(total) + (shift - picked), axis=axis)
+        losses = np.squeeze(np.log(total) + (shift - _pick(x, labels, axis)), axis=axis)
+        if reduction == "none":
+            return losses
+        ctx.count = losses.size
+        loss = accurate_sum(losses, None, False)
+        if reduction == "sum":
+            return loss
+        return loss / ctx.count if ctx.count else loss * np.nan
 
     @staticmethod
     def backward(ctx, grad_out):
         x, probabilities = ctx.saved_tensors
         if isinstance(x, Tensor):
             probabilities = softmax(x, axis=ctx.axis)
+        if ctx.reduction == "mean":
+            grad_out = grad_out / ctx.count
+        elif ctx.reduction == "none":
+            kept = list(x.shape)
+            kept[ctx.axis] = 1
+            grad_out = grad_out.reshape(tuple(kept))
+        if type(probabilities) is np.ndarray and x.ndim == 2 and ctx.axis == 1:
+            # softmax − onehot without building the one-hot matrix
+            grad = probabilities.copy()
+            grad[np.arange(len(ctx.labels)), ctx.labels] -= 1
+            grad *= grad_out
+            return grad
         classes = np.arange(x.shape[ctx.axis]).reshape(
             [-1 if a == ctx.axis else 1 for a in range(x.ndim)]
         )
         onehot = (classes == np.expand_dims(ctx.labels, ctx.axis)).astype(x.dtype)
-        kept = list(x.shape)
-        kept[ctx.axis] = 1
-        return (probabilities - onehot) * grad_out.reshape(tuple(kept))
+        return (probabilities - onehot) * grad_out
+
+
+def _pick(x: np.ndarray, labels: np.ndarray, axis: int) -> np.ndarray:
+    """x at each example's label along ``axis``, keeping that axis (length 1)."""
+    if x.ndim == 2 and axis == 1:
+        return x[np.arange(len(labels)), labels][:, None]
+    return np.take_along_axis(x, np.expand_dims(labels, axis), axis)
 
 
 # ----------------------------------------------------------------------- helpers
@@ -292,8 +321,7 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
     if labels.dtype.kind in "iu":
         _check_labels(logits.shape, axis, labels)
-        loss = CrossEntropyWithLabels.apply(logits, labels=labels, axis=axis)
-        return _reduce(loss, reduction)
+        return CrossEntropyWithLabels.apply(logits, labels=labels, axis=axis, reduction=reduction)
     if labels.dtype.kind != "f" or labels.shape != logits.shape:
         expected = logits.shape[:axis] + logits.shape[axis + 1 :]
         raise ValueError(
@@ -323,7 +351,9 @@ def _check_labels(shape: tuple[int, ...], axis: int, labels: np.ndarray) -> None
             f"{shape}, got {labels.shape}"
         )
     classes = shape[axis]
-    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+    # one reduction finds both kinds of bad label: as unsigned, a negative one is huge
+    unsigned = labels.view(labels.dtype.str.replace("i", "u"))
+    if labels.size and _max_reduce(unsigned, None) >= classes:
         bad = np.unique(labels[(labels < 0) | (labels >= classes)])[:5].tolist()
         raise ValueError(
             f"cross_entropy: labels must be in the range [0, {classes - 1}] for {classes} "
