@@ -217,3 +217,23 @@ def test_containers_reject_non_modules():
 def test_forward_must_be_defined():
     with pytest.raises(NotImplementedError, match="forward"):
         nn.Module()(1)
+
+
+def test_sequential_names_the_layer_whose_width_does_not_fit():
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(5, 2))
+    x = cr.tensor(np.ones((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"^layer 2: f\[2\] = W\[2\]ᵀ a\[1\] needs a\[1\] with 5"):
+        model(x)
+    with pytest.raises(ValueError, match=r"^layer 1: .* needs a\[0\] with 4 features, got 6"):
+        model(cr.tensor(np.ones((2, 6), np.float32)))
+
+
+def test_sequential_passes_other_errors_through_unchanged():
+    class Fails(nn.Module):
+        in_features = 4
+
+        def forward(self, x):
+            raise ValueError("something else")
+
+    with pytest.raises(ValueError, match="^something else$"):
+        nn.Sequential(Fails())(cr.tensor(np.ones((2, 4), np.float32)))

@@ -97,7 +97,7 @@ class CrossEntropyWithLabels(Function):
         # Dividing by the sum (not subtracting a rounded log-sum-exp) keeps softmax
         # exact in float32 even for logits of 1e4.
         ctx.save_for_backward(x, exps / total)
-        losses = np.squeeze(np.log(total) + (shift - _pick(x, labels, axis)), axis=axis)
+        losses = (np.log(total) + (shift - _pick(x, labels, axis))).reshape(labels.shape)
         if reduction == "none":
             return losses
         ctx.count = losses.size
@@ -239,16 +239,17 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
         (..., out).
     """
     x, w = _as_tensor(x), _as_tensor(w)
-    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[0]:
+    x_shape, w_shape = x.data.shape, w.data.shape
+    if len(w_shape) != 2 or not x_shape or x_shape[-1] != w_shape[0]:
         raise ValueError(
-            f"linear: input of shape {x.shape} does not fit a weight of shape {w.shape} "
+            f"linear: input of shape {x_shape} does not fit a weight of shape {w_shape} "
             "(the weight is (in_features, out_features) and the input (..., in_features))"
         )
     if b is None:
         return Linear.apply(x, w)
     b = _as_tensor(b)
-    if b.shape != (w.shape[1],):
-        raise ValueError(f"linear: bias must have shape ({w.shape[1]},), got {b.shape}")
+    if b.data.shape != w_shape[1:]:
+        raise ValueError(f"linear: bias must have shape ({w_shape[1]},), got {b.shape}")
     return Linear.apply(x, w, b)
 
 

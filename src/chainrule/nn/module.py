@@ -348,16 +348,18 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def forward(self, x: Any) -> Any:
-        layer = 0  # the lecture's l: counts the layers with weights
-        for module in self._modules:
-            width = getattr(module, "in_features", None)
-            if width is not None:
-                layer += 1
-                if x.shape[-1] != width:
-                    from chainrule.lecture.network import width_error
+        for index, module in enumerate(self._modules):
+            try:
+                x = module(x)
+            except ValueError as error:
+                width = getattr(module, "in_features", None)
+                if width is None or getattr(x, "shape", (width,))[-1:] == (width,):
+                    raise
+                # the error in the lecture's words; looked for only once a layer failed
+                from chainrule.lecture.network import width_error
 
-                    raise width_error(layer, width, x.shape[-1])
-            x = module(x)
+                layer = sum(hasattr(m, "in_features") for m in self._modules[: index + 1])
+                raise width_error(layer, width, x.shape[-1]) from error
         return x
 
     def check(self, input_shape: tuple[int, ...]) -> Any:
