@@ -33,20 +33,37 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 SECTIONS = ("w1", "w2", "w3", "w4", "w5", "scaling", "jacobian", "memory")
 
 
-def interleaved(steps: dict[str, Callable[[], object]], rounds: int, budget: float) -> dict:
+# PyTorch's OpenMP workers keep spinning for a while after its last op (about 0.2 s here),
+# and OpenBLAS's do the same after NumPy's: whatever runs next loses a core, and NumPy ran
+# 2-3x slower right after PyTorch. So every timed block starts on a quiet machine, and the
+# order rotates from round to round.
+SETTLE_SECONDS = 0.25
+
+
+def interleaved(
+    steps: dict[str, Callable[[], object]],
+    rounds: int,
+    budget: float,
+    settle: float = SETTLE_SECONDS,
+) -> dict:
     """Median seconds per call for each named step, timed round-robin."""
     for step in steps.values():  # warm up (allocations, caches, lazy imports)
         for _ in range(3):
             step()
     numbers = {}
     for name, step in steps.items():
+        time.sleep(settle)
         started = time.perf_counter()
         step()
         once = max(time.perf_counter() - started, 1e-7)
         numbers[name] = max(1, int(budget / once))
     samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
+    names = list(steps)
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            step = steps[name]
+            time.sleep(settle)
             started = time.perf_counter()
             for _ in range(numbers[name]):
                 step()
@@ -114,7 +131,7 @@ def section_scaling(rounds: int) -> None:
                          (128, 1024)]:  # fmt: skip
         times = interleaved(
             {"chainrule": W.w2_chainrule(batch, width), "numpy": W.w2_numpy(batch, width)},
-            rounds, budget=0.05,
+            rounds, budget=0.05, settle=0,  # no PyTorch here: nothing spins in between
         )  # fmt: skip
         print(f"{batch:>7} {width:>6} {_fmt(times['numpy']):>11} {_fmt(times['chainrule']):>11}"
               f" {times['chainrule'] / times['numpy']:>6.2f}× "
@@ -136,7 +153,9 @@ def section_jacobian_cost(rounds: int) -> None:
                 v = cr.tensor(x, requires_grad=True)
                 (wt @ v).tanh()[k].backward()
 
-        times = interleaved({"jacobian": lambda jac=jac, x=x: jac(x), "rows": rows}, rounds, 0.05)
+        times = interleaved(
+            {"jacobian": lambda jac=jac, x=x: jac(x), "rows": rows}, rounds, 0.05, settle=0
+        )
         print(
             f"  n={n:<4} cr.jacobian {_fmt(times['jacobian']):>10}   n backward passes "
             f"{_fmt(times['rows']):>10}   ({times['rows'] / times['jacobian']:.1f}× faster)"
