@@ -531,3 +531,29 @@ def test_engine_grad_frees_the_graph_unless_retained(rng):
     engine.grad(y, [x])
     with pytest.raises(RuntimeError, match=r"retain_graph=True"):
         engine.grad(y, [x])
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv"])
+@pytest.mark.parametrize("shapes", [((3, 1), (4,)), ((), ()), ((2,), ())])
+@pytest.mark.parametrize("needs", [(True, True), (True, False), (False, True)])
+def test_operator_fast_path_records_what_apply_records(op, shapes, needs):
+    """Tensor ⊕ Tensor takes function.apply_pair, an unrolled Function.apply: same node."""
+    from chainrule.ops import elementwise
+
+    rng = np.random.default_rng(0)
+    a, b = (
+        cr.tensor(rng.uniform(1, 2, shape).astype(np.float32), requires_grad=need)
+        for shape, need in zip(shapes, needs)
+    )
+    function = {"add": elementwise.Add, "sub": elementwise.Sub, "mul": elementwise.Mul,
+                "truediv": elementwise.Div}[op]  # fmt: skip
+    fast = getattr(a, f"__{op}__")(b)
+    general = function.apply(a, b)
+    np.testing.assert_array_equal(fast.data, general.data)
+    assert type(fast.data) is np.ndarray and fast.dtype == np.float32
+    for name in ("function", "needs_input_grad", "parents", "input_meta"):
+        assert getattr(fast.grad_fn, name) == getattr(general.grad_fn, name), name
+    (fast.sum() + general.sum()).backward()
+    for leaf in (a, b):
+        if leaf.requires_grad:
+            assert leaf.grad.shape == leaf.shape and leaf.grad.dtype == np.float32

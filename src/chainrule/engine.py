@@ -240,9 +240,12 @@ def backward(
     """Accumulate d(output)/d(leaf) into ``.grad`` of every leaf that requires grad."""
     root = _root(output)
     seed = _seed(output, grad, create_graph)
+    if not create_graph:
+        _walk(root, seed, retain_graph, False, None)
+        return
     # create_graph records the backward pass even when called inside no_grad()
-    with enable_grad() if create_graph else nullcontext():
-        _walk(root, seed, retain_graph or create_graph, create_graph, None)
+    with enable_grad():
+        _walk(root, seed, True, True, None)
 
 
 def grad(

@@ -27,6 +27,7 @@ __all__ = ["Function", "Context"]
 
 _OUTPUT = -1  # tag of a saved array that is the forward's output
 _new_context = object.__new__
+_make_tensor = Tensor._make
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -260,27 +261,60 @@ class Function:
         if not record:
             ctx.needs_input_grad = (False,) * len(arrays)
         out = cls.forward(ctx, *arrays, **options)
-        returned = out
         if type(out) is not np.ndarray:
-            if isinstance(out, (tuple, list)):
-                # np.asarray would silently stack several outputs into one array
-                raise TypeError(
-                    f"{cls.__name__}.forward returned a {type(out).__name__}: a Function "
-                    "has exactly one output array"
-                )
-            out = np.asarray(out)
+            out = _output_array(cls, ctx, out)
         if STATE.anomaly:
             _check_forward(cls, arrays, out, ctx)
         if not record or out.dtype.kind not in "fc":
-            return Tensor._make(out, None)
+            return _make_tensor(out, None)
         ctx.input_meta = tuple(meta)
         if ctx._saved:
-            if returned is not out:
-                # a 0-d forward returns a NumPy scalar: save the output array in its place,
-                # so that it is still recognised as the output under create_graph
-                ctx._saved = tuple(out if value is returned else value for value in ctx._saved)
             ctx._saved_ids = (id(out), *map(id, arrays))
-        return Tensor._make(out, ctx)
+        return _make_tensor(out, ctx)
+
+
+def _output_array(cls: type[Function], ctx: Context, out: Any) -> np.ndarray:
+    """What forward returned, as an array (a 0-d forward returns a NumPy scalar)."""
+    if isinstance(out, (tuple, list)):
+        # np.asarray would silently stack several outputs into one array
+        raise TypeError(
+            f"{cls.__name__}.forward returned a {type(out).__name__}: a Function "
+            "has exactly one output array"
+        )
+    returned, out = out, np.asarray(out)
+    if ctx._saved:
+        # save the output array in the scalar's place, so that it is still recognised as
+        # the output under create_graph
+        ctx._saved = tuple(out if value is returned else value for value in ctx._saved)
+    return out
+
+
+def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
+    """``cls.apply(a, b)`` for two Tensors and no options: the arithmetic operators' path.
+
+    The same steps as ``Function.apply`` unrolled for two inputs; anything unusual (no
+    recording, anomaly mode, a non-array or non-float output) goes through ``apply``.
+    """
+    grad_a, grad_b = a._requires_grad, b._requires_grad
+    if not (grad_a or grad_b) or not STATE.grad_enabled or STATE.anomaly:
+        return cls.apply(a, b)
+    x, y = a.data, b.data
+    ctx = _new_context(Context)
+    ctx.function = cls
+    ctx.needs_input_grad = (grad_a, grad_b)
+    ctx.parents = (a._node or a if grad_a else None, b._node or b if grad_b else None)
+    ctx.input_meta = (
+        (x.shape, x.dtype if grad_a else None),
+        (y.shape, y.dtype if grad_b else None),
+    )
+    out = cls.forward(ctx, x, y)
+    if type(out) is not np.ndarray:
+        out = _output_array(cls, ctx, out)
+    if out.dtype.kind not in "fc":
+        return _make_tensor(out, None)
+    if ctx._saved:
+        ctx._saved_ids = (id(out), id(x), id(y))
+    return _make_tensor(out, ctx)
 
 
 def _check_forward(cls: type[Function], arrays: list[Any], out: np.ndarray, ctx: Context) -> None:

@@ -156,9 +156,7 @@ class Tensor:
             create_graph: record the backward pass itself, so the gradients can be
                 differentiated (implies ``retain_graph``).
         """
-        from chainrule import engine
-
-        engine.backward(self, grad, retain_graph=retain_graph, create_graph=create_graph)
+        _engine.backward(self, grad, retain_graph, create_graph)
 
     # ----------------------------------------------------------------- conversions
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
@@ -216,7 +214,7 @@ class Tensor:
     # the per-op overhead counts on small tensors.
     def __add__(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
-            return _elementwise.Add.apply(self, other)
+            return _apply_pair(_elementwise.Add, self, other)
         return _ops.add(self, other)
 
     def __radd__(self, other: Any) -> Tensor:
@@ -224,7 +222,7 @@ class Tensor:
 
     def __sub__(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
-            return _elementwise.Sub.apply(self, other)
+            return _apply_pair(_elementwise.Sub, self, other)
         return _ops.sub(self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
@@ -232,7 +230,7 @@ class Tensor:
 
     def __mul__(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
-            return _elementwise.Mul.apply(self, other)
+            return _apply_pair(_elementwise.Mul, self, other)
         return _ops.mul(self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
@@ -240,7 +238,7 @@ class Tensor:
 
     def __truediv__(self, other: Any) -> Tensor:
         if isinstance(other, Tensor):
-            return _elementwise.Div.apply(self, other)
+            return _apply_pair(_elementwise.Div, self, other)
         return _ops.div(self, other)
 
     def __rtruediv__(self, other: Any) -> Tensor:
@@ -377,5 +375,7 @@ def _raw(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
+from chainrule import engine as _engine  # noqa: E402
 from chainrule import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
+from chainrule.function import apply_pair as _apply_pair  # noqa: E402
 from chainrule.ops import elementwise as _elementwise  # noqa: E402
