@@ -557,3 +557,22 @@ def test_operator_fast_path_records_what_apply_records(op, shapes, needs):
     for leaf in (a, b):
         if leaf.requires_grad:
             assert leaf.grad.shape == leaf.shape and leaf.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs"])
+@pytest.mark.parametrize("shape", [(3, 2), ()])
+def test_unary_fast_path_records_what_apply_records(name, shape):
+    """The unary ops take function.apply_one, an unrolled Function.apply: same node."""
+    from chainrule.ops import elementwise, piecewise
+
+    x = cr.tensor(np.random.default_rng(1).uniform(0.5, 2, shape), requires_grad=True)
+    function = getattr(elementwise, name.capitalize(), None) or getattr(
+        piecewise, name.capitalize()
+    )
+    fast = getattr(cr, name)(x)
+    general = function.apply(x)
+    np.testing.assert_array_equal(fast.data, general.data)
+    assert type(fast.data) is np.ndarray
+    for attribute in ("function", "needs_input_grad", "parents", "input_meta"):
+        assert getattr(fast.grad_fn, attribute) == getattr(general.grad_fn, attribute)
+    assert cr.gradcheck(getattr(cr, name), (x,))

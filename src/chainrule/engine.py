@@ -128,17 +128,15 @@ def _walk(
     return the gradients arriving at those nodes instead (touching no ``.grad``)."""
     captured: dict[int, Any] = {}
     stored: set[int] = set()
-    grads = {id(root): seed}
+    grads: dict[int, Any] = {}  # partial sums for nodes still waiting on a consumer
     anomaly = STATE.anomaly
     expected = Tensor if create_graph else np.ndarray  # the type gradients must have
     pending = _consumers(root)
-    ready = [root]
+    ready = [(root, seed)]
     while ready:
-        node = ready.pop()  # every consumer of node has sent its gradient
-        node_key = id(node)
-        grad_out = grads.pop(node_key, None)
-        if wanted is not None and node_key in wanted:
-            captured[node_key] = grad_out
+        node, grad_out = ready.pop()  # every consumer of node has sent its gradient
+        if wanted is not None and id(node) in wanted:
+            captured[id(node)] = grad_out
         if type(node) is not Context:
             if wanted is None and grad_out is not None:
                 _accumulate(node, grad_out, create_graph, stored)
@@ -161,12 +159,11 @@ def _walk(
                     input_grads = node.as_gradient_tuple(input_grads)
         if not retain_graph:
             node._saved = None  # release the saved arrays
-        # one pass over the inputs: send each its gradient, and mark it ready once all of
-        # its consumers have
+        # one pass over the inputs: send each its gradient; an input whose last consumer
+        # this is becomes ready with the sum of what it received
         for index, (parent, pg) in enumerate(zip(parents, input_grads)):
             if parent is None:
                 continue
-            key = id(parent)
             if pg is not None:
                 shape, dtype = node.input_meta[index]
                 if type(pg) is not expected or (pg.shape != shape and not batch):
@@ -178,12 +175,18 @@ def _walk(
                     pg = sum_to_shape(pg, shape)
                 if pg.dtype != dtype:
                     pg = pg.astype(dtype)
-                previous = grads.get(key)
-                grads[key] = pg if previous is None else previous + pg
+            key = id(parent)
             count = pending[key] - 1
-            pending[key] = count
-            if not count:
-                ready.append(parent)
+            if count:  # other consumers have yet to send theirs
+                pending[key] = count
+                if pg is not None:
+                    previous = grads.get(key)
+                    grads[key] = pg if previous is None else previous + pg
+                continue
+            previous = grads.pop(key, None)
+            if previous is not None:
+                pg = previous if pg is None else previous + pg
+            ready.append((parent, pg))
     return captured
 
 

@@ -289,6 +289,30 @@ def _output_array(cls: type[Function], ctx: Context, out: Any) -> np.ndarray:
     return out
 
 
+def apply_one(cls: type[Function], a: Any) -> Tensor:
+    """``cls.apply(a)`` for one input and no options: the unary ops' path.
+
+    ``Function.apply`` unrolled for a single Tensor that requires grad; any other case goes
+    through ``apply``.
+    """
+    if type(a) is not Tensor or not a._requires_grad or not STATE.grad_enabled or STATE.anomaly:
+        return cls.apply(a)
+    x = a.data
+    ctx = _new_context(Context)
+    ctx.function = cls
+    ctx.needs_input_grad = (True,)
+    ctx.parents = (a._node or a,)
+    ctx.input_meta = ((x.shape, x.dtype),)
+    out = cls.forward(ctx, x)
+    if type(out) is not np.ndarray:
+        out = _output_array(cls, ctx, out)
+    if out.dtype.kind not in "fc":
+        return _make_tensor(out, None)
+    if ctx._saved:
+        ctx._saved_ids = (id(out), id(x))
+    return _make_tensor(out, ctx)
+
+
 def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
     """``cls.apply(a, b)`` for two Tensors and no options: the arithmetic operators' path.
 

@@ -289,6 +289,8 @@ class Tensor:
 
     # ----------------------------------------------------------------- methods
     def sum(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        if axis is None and dim is None:  # the loss's reduction: no axes to normalise
+            return _reduction.Sum.apply(self, axes=None, keepdims=keepdims)
         return _ops.sum(self, axis, keepdims, dim=dim)
 
     def mean(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
@@ -350,7 +352,7 @@ class Tensor:
         return _ops.sqrt(self)
 
     def tanh(self) -> Tensor:
-        return _elementwise.Tanh.apply(self)
+        return _apply_one(_elementwise.Tanh, self)
 
     def sigmoid(self) -> Tensor:
         return _ops.sigmoid(self)
@@ -377,5 +379,7 @@ def _raw(value: Any) -> Any:
 
 from chainrule import engine as _engine  # noqa: E402
 from chainrule import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
+from chainrule.function import apply_one as _apply_one  # noqa: E402
 from chainrule.function import apply_pair as _apply_pair  # noqa: E402
 from chainrule.ops import elementwise as _elementwise  # noqa: E402
+from chainrule.ops import reduction as _reduction  # noqa: E402

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.function import Function
+from chainrule.function import Function, apply_one
 from chainrule.ops import either
 from chainrule.tensor import Tensor
 
@@ -279,7 +279,7 @@ def div(a: Any, b: Any) -> Tensor:
 
 def neg(x: Any) -> Tensor:
     """−x."""
-    return Neg.apply(x)
+    return apply_one(Neg, x)
 
 
 def power(a: Any, b: Any) -> Tensor:
@@ -291,27 +291,27 @@ def power(a: Any, b: Any) -> Tensor:
 
 def exp(x: Any) -> Tensor:
     """Elementwise eˣ."""
-    return Exp.apply(x)
+    return apply_one(Exp, x)
 
 
 def log(x: Any) -> Tensor:
     """Elementwise natural logarithm."""
-    return Log.apply(x)
+    return apply_one(Log, x)
 
 
 def sqrt(x: Any) -> Tensor:
     """Elementwise √x; its derivative at 0 is +inf."""
-    return Sqrt.apply(x)
+    return apply_one(Sqrt, x)
 
 
 def tanh(x: Any) -> Tensor:
     """Elementwise hyperbolic tangent; tanh′ = 1 − tanh²."""
-    return Tanh.apply(x)
+    return apply_one(Tanh, x)
 
 
 def sigmoid(x: Any) -> Tensor:
     """Elementwise logistic function σ(x) = 1/(1 + e⁻ˣ), stable for any |x|."""
-    return Sigmoid.apply(x)
+    return apply_one(Sigmoid, x)
 
 
 def astype(x: Any, dtype: Any) -> Tensor:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.function import Function
+from chainrule.function import Function, apply_one
 from chainrule.ops.elementwise import _const
 from chainrule.tensor import Tensor
 
@@ -134,12 +134,12 @@ class Where(Function):
 # ------------------------------------------------------------------------- wrappers
 def relu(x: Any) -> Tensor:
     """Elementwise max(x, 0); relu′(0) = 0."""
-    return Relu.apply(x)
+    return apply_one(Relu, x)
 
 
 def abs(x: Any) -> Tensor:  # noqa: A001 (NumPy's name)
     """Elementwise |x|; abs′(0) = 0."""
-    return Abs.apply(x)
+    return apply_one(Abs, x)
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
