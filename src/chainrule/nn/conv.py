@@ -117,6 +117,20 @@ def _gram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return total
 
 
+def _layout(x: np.ndarray) -> tuple[int, ...]:
+    """x's axes from the slowest-varying in memory to the fastest (C order: 0, 1, 2, 3)."""
+    return tuple(sorted(range(x.ndim), key=lambda axis: -x.strides[axis]))
+
+
+def _empty(shape: tuple, layout: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised array of ``shape`` whose memory order is ``layout``."""
+    return np.empty([shape[axis] for axis in layout], dtype).transpose(np.argsort(layout))
+
+
+def _zeros(shape: tuple, layout: tuple[int, ...], dtype: Any) -> np.ndarray:
+    return np.zeros([shape[axis] for axis in layout], dtype).transpose(np.argsort(layout))
+
+
 def _out_hw(x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
     ho = (x_shape[2] + 2 * padding[0] - kernel[0]) // stride[0] + 1
     wo = (x_shape[3] + 2 * padding[1] - kernel[1]) // stride[1] + 1
@@ -239,10 +253,11 @@ class MaxPool2dFunction(Function):
 
     @staticmethod
     def forward(ctx, x, *, kernel, stride):
-        ctx.shape = x.shape
+        ctx.shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
         ctx.offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, (0, 0)))
+        ctx.layout = _layout(x)
         views = [x[index] for index in ctx.offsets]
-        y = views[0].copy()
+        y = views[0].copy(order="K")
         for view in views[1:]:
             np.maximum(y, view, out=y)
         # winner = the first offset holding the maximum = how many offsets before it miss
@@ -261,9 +276,18 @@ class MaxPool2dFunction(Function):
         if isinstance(grad_out, Tensor):
             parts = [grad_out * (ctx.winner == k) for k in range(len(ctx.offsets))]
             return _scatter_sum(parts, ctx.shape, ctx.offsets)
-        grad_x = np.zeros(ctx.shape, dtype=grad_out.dtype)
+        (kh, kw), (sh, sw) = ctx.kernel, ctx.stride
+        if sh < kh or sw < kw:  # overlapping windows: their gradients add up
+            grad_x = _zeros(ctx.shape, ctx.layout, grad_out.dtype)
+            for k, index in enumerate(ctx.offsets):
+                grad_x[index] += grad_out * (ctx.winner == k)
+            return grad_x
+        # disjoint windows: each element of x is written once, by its window's offset
+        ho, wo = grad_out.shape[2:]
+        covered = (sh, sw) == (kh, kw) and ctx.shape[2:] == (ho * kh, wo * kw)
+        grad_x = (_empty if covered else _zeros)(ctx.shape, ctx.layout, grad_out.dtype)
         for k, index in enumerate(ctx.offsets):
-            grad_x[index] += grad_out * (ctx.winner == k)
+            np.multiply(grad_out, ctx.winner == k, out=grad_x[index])
         return grad_x
 
 

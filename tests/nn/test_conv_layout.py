@@ -1,0 +1,83 @@
+"""Conv and pooling kernels: any memory layout gives the same values and gradients, the
+disjoint-window max-pool path keeps the tie and NaN rules, and the fused conv bias is
+differentiable (once and twice)."""
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.nn import functional as F
+
+
+def batch_innermost(x):
+    """The same NCHW values, stored with the batch innermost (C, H, W, N memory)."""
+    return np.ascontiguousarray(x.transpose(1, 2, 3, 0)).transpose(3, 0, 1, 2)
+
+
+def values_and_grads(f, *arrays):
+    """f's output and the gradients of Σ f·u (u fixed) with respect to every input."""
+    inputs = [cr.tensor(a, requires_grad=True) for a in arrays]
+    y = f(*inputs)
+    u = np.random.default_rng(7).standard_normal(y.shape).astype(y.dtype)
+    (y * u).sum().backward()
+    return [y.data] + [t.grad.data for t in inputs]
+
+
+def assert_same(first, second, **tolerance):
+    assert len(first) == len(second)
+    for a, b in zip(first, second):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, **tolerance)
+
+
+# ----------------------------------------------------------------------- max pooling
+POOLS = [(2, None), (3, None), (2, 3), (3, 1), ((2, 3), (2, 3))]
+
+
+@pytest.mark.parametrize("k, s", POOLS)
+@pytest.mark.parametrize("shape", [(3, 2, 8, 9), (2, 3, 7, 7)])  # cropped and not
+def test_max_pool_layout_does_not_change_values_or_gradients(rng, k, s, shape):
+    x = rng.standard_normal(shape).astype(np.float32)
+    expected = values_and_grads(lambda t: F.max_pool2d(t, k, s), x)
+    got = values_and_grads(lambda t: F.max_pool2d(t, k, s), batch_innermost(x))
+    assert_same(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layout", [np.ascontiguousarray, batch_innermost])
+def test_max_pool_ties_go_to_the_first_maximum_in_row_major_order(layout):
+    # every 2x2 and 3x3 window is constant or has its maximum several times
+    x = np.array([[1, 1, 0, 2, 2, 2], [1, 1, 2, 0, 2, 2]] * 3, dtype=np.float64)
+    x = layout(np.stack([x, x[::-1]])[:, None])  # (2, 1, 6, 6)
+    for k in (2, 3):
+        t = cr.tensor(x, requires_grad=True)
+        F.max_pool2d(t, k).sum().backward()
+        grad = t.grad.data
+        for n in range(2):
+            for oy in range(6 // k):
+                for ox in range(6 // k):
+                    window = x[n, 0, oy * k : oy * k + k, ox * k : ox * k + k]
+                    first = np.zeros(k * k)
+                    first[np.argmax(window.ravel())] = 1  # argmax: the first maximum
+                    g = grad[n, 0, oy * k : oy * k + k, ox * k : ox * k + k]
+                    np.testing.assert_array_equal(g.ravel(), first)
+
+
+@pytest.mark.parametrize("layout", [np.ascontiguousarray, batch_innermost])
+def test_max_pool_propagates_nan_and_crops_the_remainder(layout):
+    x = np.arange(2 * 2 * 5 * 5, dtype=np.float32).reshape(2, 2, 5, 5)
+    x[1, 0, 2, 3] = np.nan
+    t = cr.tensor(layout(x), requires_grad=True)
+    y = F.max_pool2d(t, 2)
+    assert y.shape == (2, 2, 2, 2)
+    assert np.isnan(y.data[1, 0, 1, 1]) and np.isnan(y.data).sum() == 1
+    y.sum().backward()
+    grad = t.grad.data
+    assert np.all(grad[:, :, 4, :] == 0) and np.all(grad[:, :, :, 4] == 0)  # cropped
+    assert grad.sum() == 2 * 2 * 2 * 2  # one winner per window, NaN window included
+    assert np.all(grad[0, 0, 1::2, 1:4:2] == 1)  # the bottom-right of each window
+
+
+def test_max_pool_twice_differentiable_on_the_disjoint_path(rng):
+    x = rng.standard_normal((2, 2, 4, 6))
+    assert cr.gradgradcheck(lambda x: F.max_pool2d(x, 2) ** 2, x)
+    assert cr.gradgradcheck(lambda x: F.max_pool2d(x, (2, 3), (3, 3)) ** 2, x)
