@@ -81,3 +81,38 @@ def test_max_pool_twice_differentiable_on_the_disjoint_path(rng):
     x = rng.standard_normal((2, 2, 4, 6))
     assert cr.gradgradcheck(lambda x: F.max_pool2d(x, 2) ** 2, x)
     assert cr.gradgradcheck(lambda x: F.max_pool2d(x, (2, 3), (3, 3)) ** 2, x)
+
+
+# ----------------------------------------------------------------------- fused conv bias
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 1), ((2, 1), (0, 2))])
+def test_conv2d_with_bias_is_differentiable_once_and_twice(rng, stride, padding):
+    x = rng.standard_normal((2, 2, 5, 4))
+    w = rng.standard_normal((3, 2, 3, 2))
+    b = rng.standard_normal(3)
+
+    def f(x, w, b):
+        return F.conv2d(x, w, b, stride, padding)
+
+    assert cr.gradcheck(f, (x, w, b))
+    assert cr.gradgradcheck(lambda x, w, b: f(x, w, b) ** 2, (x, w, b))
+
+
+def test_conv2d_bias_gradient_alone_and_in_float32(rng):
+    x = rng.standard_normal((4, 2, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(3).astype(np.float32)
+    u = rng.standard_normal((4, 3, 4, 4)).astype(np.float32)
+    bias = cr.tensor(b, requires_grad=True)  # only the bias needs a gradient
+    y = F.conv2d(x, w, bias)
+    (y * u).sum().backward()
+    assert bias.grad.dtype == np.float32 and bias.grad.shape == (3,)
+    np.testing.assert_allclose(bias.grad.data, u.astype(np.float64).sum(axis=(0, 2, 3)), rtol=1e-5)
+    without = F.conv2d(x, w).data
+    np.testing.assert_allclose(y.data, without + b.reshape(1, -1, 1, 1), rtol=1e-6, atol=1e-6)
+
+
+def test_conv2d_float64_bias_on_float32_input_promotes_as_an_add_would(rng):
+    x = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)
+    w = rng.standard_normal((2, 1, 2, 2)).astype(np.float32)
+    b = rng.standard_normal(2)
+    assert F.conv2d(x, w, b).dtype == (F.conv2d(x, w) + b.reshape(1, -1, 1, 1)).dtype

@@ -78,18 +78,32 @@ def _offsets(kernel: Pair, stride: Pair, out_hw: Pair) -> list[tuple]:
     ]  # fmt: skip
 
 
-def _conv_cols(cols: np.ndarray, x_shape: tuple, w: np.ndarray, stride: Pair, padding: Pair):
+def _conv_cols(
+    cols: np.ndarray, x_shape: tuple, w: np.ndarray, stride: Pair, padding: Pair, b: Any = None
+) -> np.ndarray:
     ho, wo = _out_hw(x_shape, w.shape[2:], stride, padding)
     y = w.reshape(w.shape[0], -1) @ cols  # (O, C·kh·kw) @ (C·kh·kw, Ho·Wo·N): one product
+    if b is not None:
+        b = b.reshape(-1, 1)
+        if np.result_type(y, b) == y.dtype:
+            y += b
+        else:
+            y = y + b
     y = y.reshape(w.shape[0], ho, wo, x_shape[0]).transpose(3, 0, 1, 2)
     return np.ascontiguousarray(y)
 
 
-def _input_array(g: np.ndarray, w: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair):
-    """conv2d_input: the columns w2ᵀ g2 added back onto the input's positions (col2im)."""
+def _input_array(
+    g: np.ndarray, w: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair, rows: Any = None
+) -> np.ndarray:
+    """conv2d_input: the columns w2ᵀ g2 added back onto the input's positions (col2im).
+
+    ``rows`` is ``_rows_of(g)`` when the caller already has it.
+    """
     n, o, ho, wo = g.shape
     c, kh, kw = w.shape[1:]
-    cols = (w.reshape(o, -1).T @ _rows_of(g)).reshape(c, kh, kw, ho, wo, n)
+    rows = _rows_of(g) if rows is None else rows
+    cols = (w.reshape(o, -1).T @ rows).reshape(c, kh, kw, ho, wo, n)
     (ph, pw), height, width = padding, x_shape[2], x_shape[3]
     out = np.zeros((c, height + 2 * ph, width + 2 * pw, n), dtype=cols.dtype)
     for k, (_, _, rows, columns) in enumerate(_offsets((kh, kw), stride, (ho, wo))):
@@ -139,29 +153,44 @@ def _out_hw(x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
 
 # ----------------------------------------------------------------------- the three Functions
 class Conv2dFunction(Function):
-    """y[n, o] = Σ_c w[o, c] ⋆ x[n, c] (cross-correlation);  ∂L/∂x = conv2d_input(g, w),
-    ∂L/∂w = conv2d_weight(x, g)."""
+    """y[n, o] = Σ_c w[o, c] ⋆ x[n, c] + b[o] (cross-correlation; b optional);
+    ∂L/∂x = conv2d_input(g, w), ∂L/∂w = conv2d_weight(x, g), ∂L/∂b[o] = Σ_{n,y,x} g[n, o].
+
+    The bias is fused (added in place to the product, its gradient one reduction of the
+    rows that ∂L/∂w uses) rather than a separate broadcast add and its sum-to-shape.
+    """
 
     @staticmethod
-    def forward(ctx, x, w, *, stride, padding):
+    def forward(ctx, x, w, b=None, *, stride, padding):
         ctx.stride, ctx.padding = stride, padding
         cols = _im2col(x, w.shape[2:], stride, padding)
         # the columns are reused by the first-order ∂L/∂w, sparing a second im2col
         ctx.save_for_backward(x, w, cols if ctx.needs_input_grad[1] else None)
-        return _conv_cols(cols, x.shape, w, stride, padding)
+        return _conv_cols(cols, x.shape, w, stride, padding, b)
 
     @staticmethod
     def backward(ctx, grad_out):
         x, w, cols = ctx.saved_tensors
-        grad_x = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = conv2d_input(grad_out, w, x.shape, ctx.stride, ctx.padding)
-        if ctx.needs_input_grad[1]:
-            if isinstance(grad_out, Tensor):
+        needs = ctx.needs_input_grad
+        need_b = len(needs) == 3 and needs[2]
+        grad_x = grad_w = grad_b = None
+        if isinstance(grad_out, Tensor) or isinstance(w, Tensor):
+            # create_graph: recorded, so that the gradients can be differentiated again
+            if needs[0]:
+                grad_x = conv2d_input(grad_out, w, x.shape, ctx.stride, ctx.padding)
+            if needs[1]:
                 grad_w = conv2d_weight(x, grad_out, w.shape, ctx.stride, ctx.padding)
-            else:
-                grad_w = _weight_array(cols, grad_out, w.shape)
-        return grad_x, grad_w
+            if need_b:
+                grad_b = grad_out.sum(axis=(0, 2, 3))
+        else:
+            rows = _rows_of(grad_out)
+            if needs[0]:
+                grad_x = _input_array(grad_out, w, x.shape, ctx.stride, ctx.padding, rows)
+            if needs[1]:
+                grad_w = _gram(rows, cols).reshape(w.shape)
+            if need_b:
+                grad_b = rows.sum(axis=1)
+        return (grad_x, grad_w) if len(needs) == 2 else (grad_x, grad_w, grad_b)
 
 
 class Conv2dInputFunction(Function):
@@ -361,13 +390,12 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: Any = 1, padding: Any = 0) -> 
             f"conv2d: the input has {x.shape[1]} channels (shape {x.shape}) but the weight "
             f"expects {w.shape[1]} (weight shape {w.shape})"
         )
-    y = Conv2dFunction.apply(x, w, stride=stride, padding=padding)
     if b is None:
-        return y
+        return Conv2dFunction.apply(x, w, stride=stride, padding=padding)
     b = _as_tensor(b)
     if b.shape != (w.shape[0],):
         raise ValueError(f"conv2d: bias must have shape ({w.shape[0]},), got {b.shape}")
-    return y + b.reshape(1, -1, 1, 1)
+    return Conv2dFunction.apply(x, w, b, stride=stride, padding=padding)
 
 
 def _pool(name: str, function: type[Function], x: Any, kernel_size: Any, stride: Any) -> Tensor:
