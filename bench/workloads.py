@@ -237,3 +237,129 @@ def w5_hessian_torch(n: int = 100) -> Step:
     wt, xt = torch.from_numpy(w), torch.from_numpy(x)
     hess = torch.func.hessian(lambda v: torch.tanh(wt @ v).sum())
     return lambda: hess(xt)
+
+
+# ------------------------------------------------------------------ W4: one training epoch
+class Epoch:
+    """One epoch over the training set, batch 128, each framework with its own idiomatic
+    data pipeline (what a user writes): chainrule's DataLoader, PyTorch's DataLoader over a
+    TensorDataset, and a permutation with fancy indexing for the NumPy floor. ``accuracy()``
+    is the test accuracy after the epochs run so far, to show the work was the same."""
+
+    def __init__(self, run: Callable[[], None], accuracy: Callable[[], float]) -> None:
+        self.run, self.accuracy = run, accuracy
+
+    def __call__(self) -> None:
+        self.run()
+
+
+def fashion_mnist_rows() -> tuple[tuple[np.ndarray, ...], str]:
+    """(x_train, y_train, x_test, y_test) as float32 rows in [0, 1] and int64 labels: the
+    real Fashion-MNIST when installed, else random data of its shape (said in the name)."""
+    try:
+        (x, y), (xt, yt) = cr.data.load_fashion_mnist()
+        name = "Fashion-MNIST"
+    except FileNotFoundError:
+        rng = _rng()
+        x, xt = rng.integers(0, 256, (60_000, 28, 28)), rng.integers(0, 256, (10_000, 28, 28))
+        y, yt = rng.integers(0, 10, 60_000), rng.integers(0, 10, 10_000)
+        name = "random data (dataset-fashion-mnist is not installed)"
+    rows = [(a.reshape(len(a), -1) / np.float32(255)).astype(F32) for a in (x, xt)]
+    return (rows[0], y.astype(np.int64), rows[1], yt.astype(np.int64)), name
+
+
+def w4_chainrule(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
+    x, y, xt, yt = data
+    cr.manual_seed(0)
+    model = nn.Sequential(
+        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
+    )  # fmt: skip
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = cr.data.DataLoader(
+        cr.data.TensorDataset(x, y), batch_size=batch, shuffle=True, seed=0
+    )
+
+    def run() -> None:
+        for xb, yb in loader:
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def accuracy() -> float:
+        with cr.no_grad():
+            return float((model(cr.tensor(xt)).data.argmax(axis=1) == yt).mean())
+
+    return Epoch(run, accuracy)
+
+
+def w4_numpy(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
+    x, y, xt, yt = data
+    rng = _rng()
+    sizes = [784, 256, 128, 10]
+    ws = [rng.uniform(-0.05, 0.05, (i, o)).astype(F32) for i, o in zip(sizes, sizes[1:])]
+    bs = [np.zeros(o, F32) for o in sizes[1:]]
+    lr = F32(0.1)
+
+    def forward(h: np.ndarray) -> list[np.ndarray]:
+        activations = [h]
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            h = h @ w + b
+            if i < 2:
+                h = np.maximum(h, 0)
+            activations.append(h)
+        return activations
+
+    def run() -> None:
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch):
+            index = order[start : start + batch]
+            activations = forward(x[index])
+            logits = activations[-1]
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(len(index)), y[index]] -= 1
+            delta = p / len(index)
+            for i in range(2, -1, -1):
+                grad_w = activations[i].T @ delta
+                grad_b = delta.sum(axis=0)
+                if i > 0:
+                    delta = (delta @ ws[i].T) * (activations[i] > 0)
+                ws[i] -= lr * grad_w
+                bs[i] -= lr * grad_b
+
+    def accuracy() -> float:
+        return float((forward(xt)[-1].argmax(axis=1) == yt).mean())
+
+    return Epoch(run, accuracy)
+
+
+def w4_torch(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
+    import torch
+
+    x, y, xt, yt = data
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
+        torch.nn.ReLU(), torch.nn.Linear(128, 10),
+    )  # fmt: skip
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+
+    def run() -> None:
+        for xb, yb in loader:
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def accuracy() -> float:
+        with torch.no_grad():
+            return float((model(torch.from_numpy(xt)).argmax(1).numpy() == yt).mean())
+
+    return Epoch(run, accuracy)
