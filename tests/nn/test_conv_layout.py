@@ -116,3 +116,56 @@ def test_conv2d_float64_bias_on_float32_input_promotes_as_an_add_would(rng):
     w = rng.standard_normal((2, 1, 2, 2)).astype(np.float32)
     b = rng.standard_normal(2)
     assert F.conv2d(x, w, b).dtype == (F.conv2d(x, w) + b.reshape(1, -1, 1, 1)).dtype
+
+
+# ----------------------------------------------------------------------- conv layouts
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 2), (2, 1), ((2, 1), (0, 2))])
+def test_conv2d_layout_does_not_change_values_or_gradients(rng, stride, padding):
+    x = rng.standard_normal((3, 2, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 2, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+
+    def f(x, w, b):
+        return F.conv2d(x, w, b, stride, padding)
+
+    expected = values_and_grads(f, x, w, b)
+    assert_same(values_and_grads(f, batch_innermost(x), w, b), expected, rtol=0, atol=0)
+
+
+def test_a_cnn_on_batch_innermost_activations_matches_one_on_contiguous_copies(rng):
+    """conv -> relu -> max pool -> conv -> relu -> max pool -> flatten -> linear, once as
+    the layers hand their outputs on and once with every activation copied to C order."""
+    x = rng.standard_normal((5, 2, 12, 12)).astype(np.float32)
+    w1 = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b1 = rng.standard_normal(3).astype(np.float32)
+    w2 = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    b2 = rng.standard_normal(4).astype(np.float32)
+    w3 = rng.standard_normal((36, 2)).astype(np.float32)
+
+    def net(contiguous):
+        def f(x, w1, b1, w2, b2, w3):
+            h = x
+            for w, b in ((w1, b1), (w2, b2)):
+                h = F.conv2d(h, w, b, padding=1)
+                h = h.relu()
+                if contiguous:
+                    h = h.reshape(-1).reshape(h.shape)  # a C-order copy
+                    assert h.data.flags.c_contiguous
+                h = F.max_pool2d(h, 2)
+            return F.linear(h.reshape(h.shape[0], -1), w3)
+
+        return f
+
+    expected = values_and_grads(net(True), x, w1, b1, w2, b2, w3)
+    got = values_and_grads(net(False), x, w1, b1, w2, b2, w3)
+    for a, b in zip(got, expected):  # float32 rounding (BLAS may sum in another order)
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+
+
+def test_conv_outputs_stay_batch_innermost_through_relu_and_max_pool(rng):
+    """The speed contract: no transposing copies between the layers of a CNN."""
+    x = cr.tensor(rng.standard_normal((4, 2, 8, 8)).astype(np.float32))
+    y = F.max_pool2d(F.conv2d(x, rng.standard_normal((3, 2, 3, 3)), padding=1).relu(), 2)
+    assert y.shape == (4, 3, 4, 4)
+    assert np.argmin(y.data.strides) == 0  # the batch axis varies fastest in memory

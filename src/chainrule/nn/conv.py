@@ -42,18 +42,26 @@ def _im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndar
     Channels and kernel offsets index the rows, pixels and batch the columns, so that a
     whole batch is one matrix product with the filters (O, C·kh·kw) @ cols. The batch is
     innermost: every copy moves contiguous runs of N values, several times faster than
-    gathering single pixels from NCHW.
+    gathering single pixels from NCHW. An x stored batch-innermost (as conv outputs are)
+    needs no transposing copy.
     """
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     x = x.transpose(1, 2, 3, 0)  # (C, H, W, N)
-    x = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0))) if ph or pw else np.ascontiguousarray(x)
+    if ph or pw:
+        c, height, width, n = x.shape
+        padded = np.zeros((c, height + 2 * ph, width + 2 * pw, n), dtype=x.dtype)
+        padded[:, ph : ph + height, pw : pw + width] = x
+        x = padded
+    else:
+        x = np.ascontiguousarray(x)
     windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
     c, ho, wo, n = windows.shape[:4]
     return windows.transpose(0, 4, 5, 1, 2, 3).reshape(c * kh * kw, ho * wo * n)
 
 
 def _rows_of(g: np.ndarray) -> np.ndarray:
-    """(N, O, Ho, Wo) -> (O, Ho·Wo·N): the outputs in the column order of ``_im2col``."""
+    """(N, O, Ho, Wo) -> (O, Ho·Wo·N): the outputs in the column order of ``_im2col``
+    (a view, no copy, when g is stored batch-innermost)."""
     return g.transpose(1, 2, 3, 0).reshape(g.shape[1], -1)
 
 
@@ -89,8 +97,9 @@ def _conv_cols(
             y += b
         else:
             y = y + b
-    y = y.reshape(w.shape[0], ho, wo, x_shape[0]).transpose(3, 0, 1, 2)
-    return np.ascontiguousarray(y)
+    # an NCHW view of the (O, Ho, Wo, N) product: elementwise ops downstream keep this
+    # memory order, so the next im2col and this layer's _rows_of(g) need no transposing copy
+    return y.reshape(w.shape[0], ho, wo, x_shape[0]).transpose(3, 0, 1, 2)
 
 
 def _input_array(
@@ -109,7 +118,7 @@ def _input_array(
     for k, (_, _, rows, columns) in enumerate(_offsets((kh, kw), stride, (ho, wo))):
         out[:, rows, columns] += cols[:, k // kw, k % kw]
     out = out[:, ph : ph + height, pw : pw + width]
-    return np.ascontiguousarray(out.transpose(3, 0, 1, 2))
+    return out.transpose(3, 0, 1, 2)  # NCHW view of (C, H, W, N) memory, like conv outputs
 
 
 def _weight_array(cols: np.ndarray, g: np.ndarray, w_shape: tuple) -> np.ndarray:
@@ -143,6 +152,16 @@ def _empty(shape: tuple, layout: tuple[int, ...], dtype: Any) -> np.ndarray:
 
 def _zeros(shape: tuple, layout: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.zeros([shape[axis] for axis in layout], dtype).transpose(np.argsort(layout))
+
+
+def _in_layout(a: np.ndarray, layout: tuple[int, ...]) -> np.ndarray:
+    """a itself when its memory order is ``layout``, else a copy in that order. Ufuncs on
+    operands of different memory orders are several times slower than one copy."""
+    if _layout(a) == layout:
+        return a
+    out = _empty(a.shape, layout, a.dtype)
+    np.copyto(out, a)
+    return out
 
 
 def _out_hw(x_shape: tuple, kernel: Pair, stride: Pair, padding: Pair) -> Pair:
@@ -305,6 +324,7 @@ class MaxPool2dFunction(Function):
         if isinstance(grad_out, Tensor):
             parts = [grad_out * (ctx.winner == k) for k in range(len(ctx.offsets))]
             return _scatter_sum(parts, ctx.shape, ctx.offsets)
+        grad_out = _in_layout(grad_out, ctx.layout)  # the layout of the winners and of x
         (kh, kw), (sh, sw) = ctx.kernel, ctx.stride
         if sh < kh or sw < kw:  # overlapping windows: their gradients add up
             grad_x = _zeros(ctx.shape, ctx.layout, grad_out.dtype)
