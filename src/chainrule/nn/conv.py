@@ -133,11 +133,13 @@ def _gram(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     BLAS handles a product with K in the tens of thousands and m, n in the tens badly
     (the weight gradient of a first conv layer: 4× slower than blocks that fit in cache).
+    Each block is computed as (b aᵀ)ᵀ: with a = the gradient rows (16, 6400) and b = the
+    columns (150, 6400) of a second conv layer, OpenBLAS is 2× faster that way round.
     """
-    total = a[:, :_GRAM_BLOCK] @ b[:, :_GRAM_BLOCK].T
+    total = b[:, :_GRAM_BLOCK] @ a[:, :_GRAM_BLOCK].T
     for start in range(_GRAM_BLOCK, a.shape[1], _GRAM_BLOCK):
-        total += a[:, start : start + _GRAM_BLOCK] @ b[:, start : start + _GRAM_BLOCK].T
-    return total
+        total += b[:, start : start + _GRAM_BLOCK] @ a[:, start : start + _GRAM_BLOCK].T
+    return total.T
 
 
 def _layout(x: np.ndarray) -> tuple[int, ...]:
