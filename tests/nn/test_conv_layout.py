@@ -169,3 +169,14 @@ def test_conv_outputs_stay_batch_innermost_through_relu_and_max_pool(rng):
     y = F.max_pool2d(F.conv2d(x, rng.standard_normal((3, 2, 3, 3)), padding=1).relu(), 2)
     assert y.shape == (4, 3, 4, 4)
     assert np.argmin(y.data.strides) == 0  # the batch axis varies fastest in memory
+
+
+# ----------------------------------------------------------------------- edge cases
+def test_conv2d_empty_batch_and_mixed_dtypes(rng):
+    x = np.zeros((0, 2, 5, 5), dtype=np.float32)
+    w = rng.standard_normal((3, 2, 3, 3))
+    assert F.conv2d(x, w).shape == (0, 3, 3, 3)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    y = F.conv2d(x, w)  # float32 input, float64 filters: computed in float64
+    assert y.dtype == np.float64
+    np.testing.assert_allclose(y.data, F.conv2d(x.astype(np.float64), w).data, rtol=1e-12)
