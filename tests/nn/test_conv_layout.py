@@ -43,6 +43,14 @@ def test_max_pool_layout_does_not_change_values_or_gradients(rng, k, s, shape):
     assert_same(got, expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("k, s", POOLS)
+def test_avg_pool_layout_does_not_change_values_or_gradients(rng, k, s):
+    x = rng.standard_normal((3, 2, 8, 9)).astype(np.float32)
+    expected = values_and_grads(lambda t: F.avg_pool2d(t, k, s), x)
+    got = values_and_grads(lambda t: F.avg_pool2d(t, k, s), batch_innermost(x))
+    assert_same(got, expected, rtol=1e-6)
+
+
 @pytest.mark.parametrize("layout", [np.ascontiguousarray, batch_innermost])
 def test_max_pool_ties_go_to_the_first_maximum_in_row_major_order(layout):
     # every 2x2 and 3x3 window is constant or has its maximum several times

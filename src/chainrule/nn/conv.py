@@ -5,6 +5,9 @@ deep-learning libraries call cross-correlation) is computed by im2col: every win
 padded input is copied once into a column of ``cols`` (C·kh·kw, Ho·Wo·N), and one matrix
 product with the filters (O, C·kh·kw) gives all outputs of the whole batch. No Python loop
 runs over pixels or over the batch; the loops that remain run over the kh·kw offsets.
+The batch is innermost in that product, and a conv output is returned as an NCHW-shaped
+view of it: shapes are NCHW everywhere, but activations between conv layers are stored
+(C, H, W, N), which is what the next im2col and the gradient rows want.
 
 Convolution is bilinear in (x, w), so its two gradients are bilinear too, and the three
 maps are each other's adjoints: ∂/∂x of ``conv2d`` is ``conv2d_input`` (the transposed
@@ -298,7 +301,8 @@ class MaxPool2dFunction(Function):
 
     Ties: the first maximum in row-major order within the window gets the whole gradient
     (as PyTorch). Windows may overlap (stride < kernel): gradients then accumulate. A NaN
-    in a window propagates to its output.
+    in a window propagates to its output (and the window's last element gets its
+    gradient). Outputs and gradients keep the memory order of x.
     """
 
     @staticmethod
@@ -350,7 +354,7 @@ class AvgPool2dFunction(Function):
         ctx.shape, ctx.kernel, ctx.stride = x.shape, kernel, stride
         ctx.offsets = _offsets(kernel, stride, _out_hw(x.shape, kernel, stride, (0, 0)))
         views = [x[index] for index in ctx.offsets]
-        y = views[0].copy()
+        y = views[0].copy(order="K")
         for view in views[1:]:
             y += view
         return y / (kernel[0] * kernel[1])
