@@ -273,8 +273,23 @@ def grad(
     """
     if isinstance(inputs, Tensor):
         inputs = (inputs,)
-    root = _root(outputs)
     seed = _seed(outputs, grad_outputs, create_graph, batch)
+    return grad_from_seed(outputs, inputs, seed, retain_graph, create_graph, allow_unused, batch)
+
+
+def grad_from_seed(
+    outputs: Tensor,
+    inputs: Sequence[Tensor],
+    seed: Any,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    allow_unused: bool = True,
+    batch: int = 0,
+) -> tuple[Tensor | None, ...]:
+    """``grad`` for a seed that is already an array of the outputs' dtype (a Tensor under
+    create_graph) with the right shape, and that nobody else holds: the transforms build
+    their seeds (e.g. blocks of the identity) and skip ``grad``'s checking copy."""
+    root = _root(outputs)
     keys = []
     for tensor in inputs:
         if not isinstance(tensor, Tensor) or not tensor._requires_grad:

@@ -184,13 +184,13 @@ def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[An
         for start in range(0, n, chunk):
             rows = min(chunk, n - start)
             seed = np.zeros((rows, n), dtype=out.dtype)
-            seed[np.arange(rows), start + np.arange(rows)] = 1
-            grads = engine.grad(
-                out, inputs, seed.reshape((rows,) + out.shape), retain_graph=True, batch=1
-            )
+            seed.ravel()[start :: n + 1] = 1  # the identity's rows start .. start + rows
+            seed = seed.reshape((rows,) + out.shape)
+            grads = engine.grad_from_seed(out, inputs, seed, retain_graph=True, batch=1)
             for block, g in zip(blocks, grads):
                 block.append(g.data)
-        return [Tensor(np.concatenate(block)) for block in blocks]
+        # one block (the usual case) is the Jacobian already: no concatenating copy
+        return [Tensor._make(b[0] if len(b) == 1 else np.concatenate(b), None) for b in blocks]
     stacks: list[list[Any]] = [[] for _ in inputs]
     seed = np.zeros(n, dtype=out.dtype)
     for k in range(n):
