@@ -1,0 +1,79 @@
+"""Two steps timed in alternation, with pauses: a quick, fair ratio for one workload.
+
+    python bench/paired.py w1            # chainrule vs PyTorch eager
+    python bench/paired.py w2 --against numpy
+    python bench/paired.py w3 --allocator
+
+Each round times a block of calls of one step, pauses (PyTorch's OpenMP workers spin for
+about 0.2 s after its last op), then the other, alternating which goes first. Prints both
+medians and the median of the per-round ratios, which is steadier than a ratio of
+medians when the machine's speed drifts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import workloads as W  # noqa: E402
+
+import chainrule as cr  # noqa: E402
+
+WORKLOADS = {
+    "w1": (W.w1_chainrule, W.w1_numpy, W.w1_torch, 500),
+    "w2": (W.w2_chainrule, W.w2_numpy, W.w2_torch, 100),
+    "w3": (W.w3_chainrule, None, W.w3_torch, 20),
+    "jacobian": (W.w5_jacobian_chainrule, W.w5_jacobian_numpy, W.w5_jacobian_torch, 50),
+    "hessian": (W.w5_hessian_chainrule, W.w5_hessian_numpy, W.w5_hessian_torch, 50),
+}
+
+
+def paired(
+    a: Callable[[], object], b: Callable[[], object], calls: int, rounds: int, pause: float
+) -> tuple[float, float, float]:
+    """(median seconds per call of a, of b, median of the per-round ratios a/b)."""
+    for step in (a, b):
+        for _ in range(5):
+            step()
+    times: tuple[list[float], list[float]] = ([], [])
+    for round_number in range(rounds):
+        order = (0, 1) if round_number % 2 == 0 else (1, 0)
+        for which in order:
+            step = (a, b)[which]
+            time.sleep(pause)
+            started = time.perf_counter()
+            for _ in range(calls):
+                step()
+            times[which].append((time.perf_counter() - started) / calls)
+    ratios = [x / y for x, y in zip(*times)]
+    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("--against", choices=("torch", "numpy"), default="torch")
+    parser.add_argument("--allocator", action="store_true", help="keep_freed_memory() first")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--pause", type=float, default=0.25, help="seconds before each block")
+    args = parser.parse_args()
+    ours, floor, torch, calls = WORKLOADS[args.workload]
+    other = torch if args.against == "torch" else floor
+    if other is None:
+        parser.error(f"{args.workload} has no {args.against} version")
+    if args.allocator:
+        cr.allocator.keep_freed_memory()
+    mine, theirs, ratio = paired(ours(), other(), calls, args.rounds, args.pause)
+    print(
+        f"{args.workload}: chainrule {mine * 1e6:.1f} µs, {args.against} {theirs * 1e6:.1f} µs, "
+        f"median ratio {ratio:.3f} ({args.rounds} rounds of {calls} calls)"
+    )
+
+
+if __name__ == "__main__":
+    main()
