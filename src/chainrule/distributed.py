@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn
@@ -59,6 +60,7 @@ __all__ = [
 
 #: variables that MPI launchers set in each process they start (MPICH's Hydra, Open MPI)
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+_ABORT_GRACE_SECONDS = 0.25  # see abort()
 
 _initialized = False
 _mpi: Any = None  # the mpi4py.MPI module, once joined to a world of more than one process
@@ -169,6 +171,10 @@ def abort(exit_code: int = 1) -> NoReturn:
         except (AttributeError, OSError, ValueError):
             pass
     if _comm is not None:
+        # the launcher forwards each rank's output through its own pipes and kills every
+        # rank on MPI_Abort: a moment's wait lets it forward what was just flushed (once in
+        # a full test run, the traceback of the failing rank was lost without it)
+        time.sleep(_ABORT_GRACE_SECONDS)
         _comm.Abort(int(exit_code))
     raise SystemExit(exit_code)
 
