@@ -349,10 +349,11 @@ def test_an_uncaught_exception_on_one_rank_aborts_the_whole_job(mpiexec, tmp_pat
     script = tmp_path / "uncaught.py"
     script.write_text(textwrap.dedent(UNCAUGHT))
     result = mpiexec(sys.executable, script)
-    assert result.returncode != 0
-    assert "Traceback" in result.stderr
-    assert "ValueError: rank 1 fails on purpose at step 3" in result.stderr
-    assert "rank 1 of 2 raised ValueError; aborting every rank" in result.stderr
+    shown = f"return code {result.returncode}; stderr:\n{result.stderr}"
+    assert result.returncode != 0, shown
+    assert "Traceback" in result.stderr, shown
+    assert "ValueError: rank 1 fails on purpose at step 3" in result.stderr, shown
+    assert "rank 1 of 2 raised ValueError; aborting every rank" in result.stderr, shown
 
 
 def test_the_worker_scripts_run_on_one_process_too(tmp_path):
