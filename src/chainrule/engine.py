@@ -17,8 +17,7 @@ import numpy as np
 
 from chainrule.function import Context
 from chainrule.mode import STATE, enable_grad
-from chainrule.ops.reduction import filled
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, filled
 
 __all__ = ["backward", "grad", "sum_to_shape"]
 

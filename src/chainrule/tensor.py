@@ -31,6 +31,13 @@ def as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return array
 
 
+def filled(shape: tuple[int, ...], value: Any, dtype: Any) -> np.ndarray:
+    """np.full without its Python-level setup (a third of the time on small tensors)."""
+    out = np.empty(shape, dtype)
+    out.fill(value)
+    return out
+
+
 class Tensor:
     """A NumPy array that records the operations applied to it, for reverse-mode autodiff.
 
