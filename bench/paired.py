@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads as W  # noqa: E402
+from run import timed_rounds  # noqa: E402
 
 import chainrule as cr  # noqa: E402
 
@@ -37,21 +37,13 @@ def paired(
     a: Callable[[], object], b: Callable[[], object], calls: int, rounds: int, pause: float
 ) -> tuple[float, float, float]:
     """(median seconds per call of a, of b, median of the per-round ratios a/b)."""
-    for step in (a, b):
-        for _ in range(5):
-            step()
-    times: tuple[list[float], list[float]] = ([], [])
-    for round_number in range(rounds):
-        order = (0, 1) if round_number % 2 == 0 else (1, 0)
-        for which in order:
-            step = (a, b)[which]
-            time.sleep(pause)
-            started = time.perf_counter()
-            for _ in range(calls):
-                step()
-            times[which].append((time.perf_counter() - started) / calls)
-    ratios = [x / y for x, y in zip(*times)]
-    return statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios)
+    samples = timed_rounds({"a": a, "b": b}, rounds, {"a": calls, "b": calls}, pause, warmup=5)
+    ratios = [x / y for x, y in zip(samples["a"], samples["b"])]
+    return (
+        statistics.median(samples["a"]),
+        statistics.median(samples["b"]),
+        statistics.median(ratios),
+    )
 
 
 def main() -> None:

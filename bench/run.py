@@ -40,24 +40,18 @@ SECTIONS = ("w1", "w2", "w3", "w4", "w5", "scaling", "jacobian", "memory")
 SETTLE_SECONDS = 0.25
 
 
-def interleaved(
+def timed_rounds(
     steps: dict[str, Callable[[], object]],
     rounds: int,
-    budget: float,
+    calls: dict[str, int],
     settle: float = SETTLE_SECONDS,
     warmup: int = 3,
-) -> dict:
-    """Median seconds per call for each named step, timed round-robin."""
+) -> dict[str, list[float]]:
+    """Seconds per call of each named step in each round: blocks of ``calls[name]`` calls,
+    timed round-robin, each after a ``settle`` pause, the order rotating every round."""
     for step in steps.values():  # warm up (allocations, caches, lazy imports)
         for _ in range(warmup):
             step()
-    numbers = {}
-    for name, step in steps.items():
-        time.sleep(settle)
-        started = time.perf_counter()
-        step()
-        once = max(time.perf_counter() - started, 1e-7)
-        numbers[name] = max(1, int(budget / once))
     samples: dict[str, list[float]] = {name: [] for name in steps}
     names = list(steps)
     for round_number in range(rounds):
@@ -66,9 +60,32 @@ def interleaved(
             step = steps[name]
             time.sleep(settle)
             started = time.perf_counter()
-            for _ in range(numbers[name]):
+            for _ in range(calls[name]):
                 step()
-            samples[name].append((time.perf_counter() - started) / numbers[name])
+            samples[name].append((time.perf_counter() - started) / calls[name])
+    return samples
+
+
+def interleaved(
+    steps: dict[str, Callable[[], object]],
+    rounds: int,
+    budget: float,
+    settle: float = SETTLE_SECONDS,
+    warmup: int = 3,
+) -> dict:
+    """Median seconds per call for each named step, each block sized to about ``budget``
+    seconds by timing one call (after the warm-up)."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    calls = {}
+    for name, step in steps.items():
+        time.sleep(settle)
+        started = time.perf_counter()
+        step()
+        once = max(time.perf_counter() - started, 1e-7)
+        calls[name] = max(1, int(budget / once))
+    samples = timed_rounds(steps, rounds, calls, settle, warmup=0)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

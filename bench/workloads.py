@@ -64,16 +64,17 @@ def w1_torch(n: int = 16) -> Step:
     return step
 
 
+def train_on(model: Any, optimizer: Any, loss_fn: Any, xb: Any, yb: Any) -> None:
+    """One optimizer step on one batch; the same code drives chainrule and PyTorch models."""
+    loss = loss_fn(model(xb), yb)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+
 def training_step(model: Any, optimizer: Any, loss_fn: Any, xb: Any, yb: Any) -> Step:
-    """One SGD step on a fixed batch; the same code drives chainrule and PyTorch models."""
-
-    def step() -> None:
-        loss = loss_fn(model(xb), yb)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    """``train_on`` a fixed batch, as a zero-argument step."""
+    return lambda: train_on(model, optimizer, loss_fn, xb, yb)
 
 
 # ------------------------------------------------------------------ W2: MLP training step
@@ -82,12 +83,63 @@ def _mlp_data(batch: int, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
     return rng.random((batch, 784), dtype=F32), rng.integers(0, 10, batch)
 
 
-def w2_chainrule(batch: int = 128, width: int = 256) -> Step:
+def _mlp_chainrule(width: int) -> Any:
     cr.manual_seed(0)
-    model = nn.Sequential(
+    return nn.Sequential(
         nn.Linear(784, width), nn.ReLU(), nn.Linear(width, width // 2), nn.ReLU(),
         nn.Linear(width // 2, 10),
     )  # fmt: skip
+
+
+def _mlp_torch(width: int) -> Any:
+    import torch
+
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(784, width), torch.nn.ReLU(), torch.nn.Linear(width, width // 2),
+        torch.nn.ReLU(), torch.nn.Linear(width // 2, 10),
+    )  # fmt: skip
+
+
+class NumpyMLP:
+    """The same MLP written by hand: forward, softmax-CE, backward, SGD (the floor)."""
+
+    def __init__(self, width: int, lr: float) -> None:
+        rng = _rng()
+        sizes = [784, width, width // 2, 10]
+        self.ws = [rng.uniform(-0.05, 0.05, (i, o)).astype(F32) for i, o in zip(sizes, sizes[1:])]
+        self.bs = [np.zeros(o, F32) for o in sizes[1:]]
+        self.lr = F32(lr)
+
+    def forward(self, h: np.ndarray) -> list[np.ndarray]:
+        """The activations a[0] = x, ..., a[3] = the logits."""
+        activations = [h]
+        for i, (w, b) in enumerate(zip(self.ws, self.bs)):
+            h = h @ w + b
+            if i < 2:
+                h = np.maximum(h, 0)
+            activations.append(h)
+        return activations
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> None:
+        ws, bs, lr = self.ws, self.bs, self.lr
+        activations = self.forward(x)
+        logits = activations[-1]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(x)), y] -= 1
+        delta = p / len(x)
+        for i in range(2, -1, -1):
+            grad_w = activations[i].T @ delta
+            grad_b = delta.sum(axis=0)
+            if i > 0:
+                delta = (delta @ ws[i].T) * (activations[i] > 0)
+            ws[i] -= lr * grad_w
+            bs[i] -= lr * grad_b
+
+
+def w2_chainrule(batch: int = 128, width: int = 256) -> Step:
+    model = _mlp_chainrule(width)
     optimizer = cr.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
     x, y = _mlp_data(batch)
@@ -97,46 +149,16 @@ def w2_chainrule(batch: int = 128, width: int = 256) -> Step:
 
 
 def w2_numpy(batch: int = 128, width: int = 256) -> Step:
-    """The same step written by hand: forward, softmax-CE, backward, SGD."""
-    rng = _rng()
-    sizes = [784, width, width // 2, 10]
-    ws = [rng.uniform(-0.05, 0.05, (i, o)).astype(F32) for i, o in zip(sizes, sizes[1:])]
-    bs = [np.zeros(o, F32) for o in sizes[1:]]
+    """The same step written by hand (``NumpyMLP``)."""
+    mlp = NumpyMLP(width, lr=0.01)
     x, y = _mlp_data(batch)
-    lr = F32(0.01)
-
-    def step() -> None:
-        activations = [x]
-        h = x
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w + b
-            if i < 2:
-                h = np.maximum(h, 0)
-            activations.append(h)
-        logits = activations[-1]
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        p[np.arange(batch), y] -= 1
-        delta = p / batch
-        for i in range(2, -1, -1):
-            grad_w = activations[i].T @ delta
-            grad_b = delta.sum(axis=0)
-            if i > 0:
-                delta = (delta @ ws[i].T) * (activations[i] > 0)
-            ws[i] -= lr * grad_w
-            bs[i] -= lr * grad_b
-
-    return step
+    return lambda: mlp.step(x, y)
 
 
 def w2_torch(batch: int = 128, width: int = 256) -> Step:
     import torch
 
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, width), torch.nn.ReLU(), torch.nn.Linear(width, width // 2),
-        torch.nn.ReLU(), torch.nn.Linear(width // 2, 10),
-    )  # fmt: skip
+    model = _mlp_torch(width)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = torch.nn.CrossEntropyLoss()
     x, y = _mlp_data(batch)
@@ -270,10 +292,7 @@ def fashion_mnist_rows() -> tuple[tuple[np.ndarray, ...], str]:
 
 def w4_chainrule(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
     x, y, xt, yt = data
-    cr.manual_seed(0)
-    model = nn.Sequential(
-        nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)
-    )  # fmt: skip
+    model = _mlp_chainrule(256)
     optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
     loss_fn = nn.CrossEntropyLoss()
     loader = cr.data.DataLoader(
@@ -282,10 +301,7 @@ def w4_chainrule(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
 
     def run() -> None:
         for xb, yb in loader:
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            train_on(model, optimizer, loss_fn, xb, yb)
 
     def accuracy() -> float:
         with cr.no_grad():
@@ -296,41 +312,17 @@ def w4_chainrule(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
 
 def w4_numpy(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
     x, y, xt, yt = data
+    mlp = NumpyMLP(256, lr=0.1)
     rng = _rng()
-    sizes = [784, 256, 128, 10]
-    ws = [rng.uniform(-0.05, 0.05, (i, o)).astype(F32) for i, o in zip(sizes, sizes[1:])]
-    bs = [np.zeros(o, F32) for o in sizes[1:]]
-    lr = F32(0.1)
-
-    def forward(h: np.ndarray) -> list[np.ndarray]:
-        activations = [h]
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = h @ w + b
-            if i < 2:
-                h = np.maximum(h, 0)
-            activations.append(h)
-        return activations
 
     def run() -> None:
         order = rng.permutation(len(x))
         for start in range(0, len(x), batch):
             index = order[start : start + batch]
-            activations = forward(x[index])
-            logits = activations[-1]
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(len(index)), y[index]] -= 1
-            delta = p / len(index)
-            for i in range(2, -1, -1):
-                grad_w = activations[i].T @ delta
-                grad_b = delta.sum(axis=0)
-                if i > 0:
-                    delta = (delta @ ws[i].T) * (activations[i] > 0)
-                ws[i] -= lr * grad_w
-                bs[i] -= lr * grad_b
+            mlp.step(x[index], y[index])
 
     def accuracy() -> float:
-        return float((forward(xt)[-1].argmax(axis=1) == yt).mean())
+        return float((mlp.forward(xt)[-1].argmax(axis=1) == yt).mean())
 
     return Epoch(run, accuracy)
 
@@ -339,11 +331,7 @@ def w4_torch(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
     import torch
 
     x, y, xt, yt = data
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
-        torch.nn.ReLU(), torch.nn.Linear(128, 10),
-    )  # fmt: skip
+    model = _mlp_torch(256)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     loss_fn = torch.nn.CrossEntropyLoss()
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
@@ -353,10 +341,7 @@ def w4_torch(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
 
     def run() -> None:
         for xb, yb in loader:
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            train_on(model, optimizer, loss_fn, xb, yb)
 
     def accuracy() -> float:
         with torch.no_grad():
