@@ -832,6 +832,12 @@ SHAPE = [
         "expand_dims", lambda x: x.expand_dims(1), lambda x: np.expand_dims(x, 1), ((4,),),
         label="method", torch=lambda T, x: x.unsqueeze(1), via="method",
     ),
+    OpSpec("clone", cr.clone, np.copy, ((3, 4),), torch=lambda T, x: x.clone()),
+    OpSpec("clone", cr.clone, np.copy, ((),), torch=lambda T, x: x.clone()),
+    OpSpec(
+        "clone", lambda x: x.clone(), np.copy, ((2, 3),), label="method",
+        torch=lambda T, x: x.clone(), via="method",
+    ),
 ]  # fmt: skip
 
 

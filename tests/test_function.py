@@ -392,14 +392,25 @@ def test_raw_numpy_backward_works_first_order(rng):
 
 @pytest.mark.parametrize("function", [SinRawNumpy, OuterRawNumpy])
 def test_raw_numpy_backward_under_create_graph_names_the_function(rng, function):
+    # create_graph still gives the right first-order gradient (as PyTorch's
+    # once_differentiable does); differentiating that gradient again raises, naming it
     x = leaf(rng, 3)
+    function.apply(x).sum().backward(create_graph=True)
+    expected = leaf(rng, 3)
+    expected.data[...] = x.data
+    function.apply(expected).sum().backward()
+    np.testing.assert_allclose(x.grad.data, expected.grad.data, rtol=1e-12)
+    assert x.grad.requires_grad
     with pytest.raises(RuntimeError, match=rf"{function.__name__}\.backward .*raw NumPy"):
-        function.apply(x).sum().backward(create_graph=True)
+        x.grad.sum().backward()
     x2 = leaf(rng, 3)
+    (g,) = engine.grad(function.apply(x2).sum(), [x2], create_graph=True)
     with pytest.raises(RuntimeError, match=rf"{function.__name__}\.backward .*raw NumPy"):
-        engine.grad(function.apply(x2).sum(), [x2], create_graph=True)
+        engine.grad((g * g).sum(), [x2])
     with pytest.raises(RuntimeError, match=rf"{function.__name__}\.backward .*raw NumPy"):
         cr.gradgradcheck(function.apply, x.data)
+    with pytest.raises(RuntimeError, match=rf"{function.__name__}\.backward .*raw NumPy"):
+        cr.hessian(lambda t: function.apply(t).sum())(x.data)
 
 
 def test_operator_backward_works_twice(rng):

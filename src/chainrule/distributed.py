@@ -42,6 +42,7 @@ from chainrule.mode import enable_grad
 from chainrule.nn import Module
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
+from chainrule.versions import bump
 
 __all__ = [
     "init",
@@ -233,6 +234,7 @@ def broadcast_parameters(module: Module, root: int = 0) -> None:
         for t, part in zip(bucket, _split(flat, bucket)):
             if t.data.flags.writeable:
                 t.data[...] = part
+                bump(t.data, "broadcast_parameters()")
             else:
                 t.data = part.copy()
 

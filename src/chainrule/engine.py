@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.function import Context
+from chainrule.function import Context, check_versions
 from chainrule.mode import STATE, enable_grad
 from chainrule.tensor import Tensor, filled
+from chainrule.versions import WRITES
 
 __all__ = ["backward", "grad", "sum_to_shape"]
 
@@ -34,8 +35,12 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...], keep: int = 0) -> Any:
         keep + lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[keep + lead + i] != 1
     )
     if axes:
-        if isinstance(grad, np.ndarray) and grad.dtype.kind == "f" and grad.dtype.itemsize < 8:
-            grad = np.sum(grad, axis=axes, dtype=np.float64).astype(grad.dtype)
+        if isinstance(grad, np.ndarray):
+            # a 0-d result of np.sum is a NumPy scalar: keep it an array
+            if grad.dtype.kind == "f" and grad.dtype.itemsize < 8:
+                grad = np.asarray(np.sum(grad, axis=axes, dtype=np.float64), grad.dtype)
+            else:
+                grad = np.asarray(np.sum(grad, axis=axes))
         else:
             grad = grad.sum(axis=axes)
     return grad.reshape(target) if grad.shape != target else grad
@@ -56,11 +61,12 @@ def is_batchable(output: Tensor) -> bool:
     return True
 
 
-def _consumers(root: Any) -> dict[int, int]:
+def _consumers(root: Any, useful: set[int] | None = None) -> dict[int, int]:
     """For each node reachable from ``root``: how many recorded inputs point at it.
 
     The walk visits a node once this count drops to zero, i.e. after all its consumers
-    (Kahn's algorithm): one pass to count, none to sort.
+    (Kahn's algorithm): one pass to count, none to sort. With ``useful`` (see
+    ``_leading_to``), only the edges into those nodes count.
     """
     counts: dict[int, int] = {}
     seen = counts.get
@@ -69,6 +75,8 @@ def _consumers(root: Any) -> dict[int, int]:
         for parent in stack.pop().parents:
             if parent is not None:
                 key = id(parent)
+                if useful is not None and key not in useful:
+                    continue
                 count = seen(key)
                 if count is None:
                     counts[key] = 1
@@ -77,6 +85,59 @@ def _consumers(root: Any) -> dict[int, int]:
                 else:
                     counts[key] = count + 1
     return counts
+
+
+def _leading_to(root: Any, targets: dict[int, Any]) -> set[int]:
+    """The ids of the nodes from which some node of ``targets`` can be reached (targets
+    included): the only part of the graph a gradient with respect to them flows through.
+
+    An iterative depth-first search in post-order: a node is decided after its inputs.
+    """
+    useful: set[int] = set()
+    visited: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        key = id(node)
+        parents = node.parents if type(node) is Context else ()
+        if inputs_done:
+            if key in targets or any(id(p) in useful for p in parents if p is not None):
+                useful.add(key)
+            continue
+        if key in visited:
+            continue
+        visited.add(key)
+        stack.append((node, True))
+        stack.extend((p, False) for p in parents if p is not None and id(p) not in visited)
+    return useful
+
+
+def is_connected_beyond(output: Tensor, inputs: Sequence[Tensor]) -> bool:
+    """True when the graph of ``output`` reaches a tensor that requires grad other than
+    ``inputs``: a leaf it closed over, or, through an input, the graph that made it.
+
+    A transform asks this to decide whether an enclosing differentiation (an outer
+    transform, or a later ``backward``) can see through its result, so that it must
+    record its own backward pass.
+    """
+    own = {id(x._node) if x._node is not None else id(x) for x in inputs}
+    stack = [output._node if output._node is not None else output]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        key = id(node)
+        if key in seen:
+            continue
+        seen.add(key)
+        if type(node) is not Context:
+            if key not in own and node._requires_grad:
+                return True  # a leaf that requires grad and is not ours
+            continue  # ours, or a retired variable of a transform that has returned
+        if key in own:
+            # one of our inputs made by an op: an outer tensor that was passed in
+            return True
+        stack.extend(p for p in node.parents if p is not None)
+    return False
 
 
 def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
@@ -124,13 +185,15 @@ def _walk(
     batch: int = 0,
 ) -> dict[int, Any]:
     """Propagate ``seed`` from ``root``. Fill leaf ``.grad``, or, when ``wanted`` is given,
-    return the gradients arriving at those nodes instead (touching no ``.grad``)."""
+    return the gradients arriving at those nodes instead (touching no ``.grad``, and
+    walking only the paths that lead to them)."""
     captured: dict[int, Any] = {}
     stored: set[int] = set()
     grads: dict[int, Any] = {}  # partial sums for nodes still waiting on a consumer
     anomaly = STATE.anomaly
     expected = Tensor if create_graph else np.ndarray  # the type gradients must have
-    pending = _consumers(root)
+    useful = None if wanted is None else _leading_to(root, wanted)
+    pending = _consumers(root, useful)
     ready = [(root, seed)]
     while ready:
         node, grad_out = ready.pop()  # every consumer of node has sent its gradient
@@ -144,6 +207,8 @@ def _walk(
         if grad_out is None:
             input_grads = (None,) * len(parents)
         else:
+            if node._epoch < WRITES.epoch:  # something was written in place since
+                check_versions(node)
             if node._retained is not None and wanted is None:
                 _fill_retained(node, grad_out, create_graph)
             if create_graph or node._saved is None or anomaly:
@@ -156,12 +221,14 @@ def _walk(
                     input_grads = (input_grads,)
                 elif type(input_grads) is not tuple or len(input_grads) != len(parents):
                     input_grads = node.as_gradient_tuple(input_grads)
-        if not retain_graph:
-            node._saved = None  # release the saved arrays
+        if not retain_graph:  # release what backward needed
+            node._saved = None
+            if node._view_root is not None:
+                node._view_root = None
         # one pass over the inputs: send each its gradient; an input whose last consumer
         # this is becomes ready with the sum of what it received
         for index, (parent, pg) in enumerate(zip(parents, input_grads)):
-            if parent is None:
+            if parent is None or (useful is not None and id(parent) not in useful):
                 continue
             if pg is not None:
                 shape, dtype = node.input_meta[index]
@@ -180,13 +247,19 @@ def _walk(
                 pending[key] = count
                 if pg is not None:
                     previous = grads.get(key)
-                    grads[key] = pg if previous is None else previous + pg
+                    grads[key] = pg if previous is None else _added(previous, pg)
                 continue
             previous = grads.pop(key, None)
             if previous is not None:
-                pg = previous if pg is None else previous + pg
+                pg = previous if pg is None else _added(previous, pg)
             ready.append((parent, pg))
     return captured
+
+
+def _added(a: Any, b: Any) -> Any:
+    """a + b for two gradients; for 0-d arrays NumPy returns a scalar: keep an array."""
+    total = a + b
+    return total if type(total) is type(a) else np.asarray(total)
 
 
 def _own(grad: Any, stored: set[int]) -> Any:
@@ -205,11 +278,11 @@ def _accumulate(leaf: Tensor, grad: Any, create_graph: bool, stored: set[int]) -
     """leaf.grad += grad, never aliasing an array that another tensor or gradient uses."""
     if create_graph:
         # always a fresh tensor: the incoming one may be the user's seed or go elsewhere too
-        leaf.grad = grad + 0.0 if leaf.grad is None else leaf.grad + grad
-    elif leaf.grad is None:
-        leaf.grad = Tensor._make(_own(grad, stored), None)
+        leaf._grad = grad + 0.0 if leaf._grad is None else leaf._grad + grad
+    elif leaf._grad is None:
+        leaf._grad = Tensor._make(_own(grad, stored), None)
     else:
-        leaf.grad = Tensor._make(leaf.grad.data + grad, None)
+        leaf._grad = Tensor._make(_added(leaf._grad.data, grad), None)
 
 
 def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
@@ -219,7 +292,7 @@ def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
             grad = grad + 0.0
         else:
             grad = Tensor._make(np.array(grad), None)
-        tensor.grad = grad if tensor.grad is None else tensor.grad + grad
+        tensor._grad = grad if tensor._grad is None else tensor._grad + grad
 
 
 def _check_backward(node: Context, grad_out: Any, input_grads: tuple[Any, ...]) -> None:

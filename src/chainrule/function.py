@@ -22,8 +22,9 @@ import numpy as np
 
 from chainrule.mode import STATE, enable_grad
 from chainrule.tensor import Tensor
+from chainrule.versions import WRITES, last_writer, root_of, written_since
 
-__all__ = ["Function", "Context"]
+__all__ = ["Function", "Context", "check_versions"]
 
 _OUTPUT = -1  # tag of a saved array that is the forward's output
 _new_context = object.__new__
@@ -48,6 +49,10 @@ class Context:
     # that very array (both were alive together, so ids cannot have been reused)
     _saved_ids: tuple[int, ...] = ()
     _tensor_mode = False  # True while backward runs under create_graph
+    # the epoch of in-place writes (chainrule.versions) when the op ran; its saved arrays,
+    # and the memory its output views (``_view_root``), must not be written after it
+    _epoch = 0
+    _view_root: Any = None
     _retained: Any = None  # weakref to a non-leaf Tensor that called retain_grad()
     origin: str | None = None  # user code line, kept in anomaly mode only
 
@@ -95,9 +100,6 @@ class Context:
             return Tensor._make(value, None)
         return value  # Python scalars stay weakly typed, so float32 stays float32
 
-    def _release(self) -> None:
-        self._saved = None
-
     def run_backward(self, grad_out: Any, create_graph: bool, batch: int = 0) -> tuple[Any, ...]:
         """Call the Function's backward and check what it returns."""
         if self._saved is None:
@@ -112,18 +114,43 @@ class Context:
                 with enable_grad():
                     grads = self.function.backward(self, grad_out)
             except TypeError as error:
-                if "does not support ufuncs" in str(error) or "__array_ufunc__" in str(error):
-                    raise RuntimeError(
-                        f"{self.name}.backward uses raw NumPy calls, so it can only be "
-                        "differentiated once; write it with operators and chainrule "
-                        "functions to support create_graph=True"
-                    ) from error
-                raise
+                if "does not support ufuncs" not in str(error) and "__array_ufunc__" not in str(
+                    error
+                ):
+                    raise
+                return self._once_differentiable(grad_out)
             finally:
                 self._tensor_mode = False
         else:
             grads = self.function.backward(self, grad_out)
         return self.as_gradient_tuple(grads)
+
+    def _once_differentiable(self, grad_out: Tensor) -> tuple[Any, ...]:
+        """Under create_graph, a backward written with raw NumPy calls: run it on arrays,
+        and give each gradient a node that raises if something differentiates through it.
+
+        So the first-order gradient is right, and a second derivative that would need this
+        backward's own derivative fails loudly instead of treating it as a constant.
+        """
+        self._tensor_mode = False  # saved values as the arrays they are
+        grads = self.as_gradient_tuple(self.function.backward(self, grad_out.data))
+        return tuple(None if g is None else self.once_differentiable(g, grad_out) for g in grads)
+
+    def once_differentiable(self, grad: Any, grad_out: Tensor) -> Tensor:
+        """The array ``grad`` as a Tensor whose node depends on everything this backward
+        read (the incoming gradient and the forward's inputs) and refuses to be
+        differentiated, naming this Function."""
+        node = _new_context(Context)
+        node.function = _NotTwiceDifferentiable
+        node.origin_name = self.name
+        node.parents = (grad_out._node or (grad_out if grad_out._requires_grad else None),)
+        node.parents += self.parents
+        node.needs_input_grad = tuple(p is not None for p in node.parents)
+        node.input_meta = ((grad_out.shape, grad_out.dtype), *self.input_meta)
+        array = np.asarray(grad)
+        if not any(node.needs_input_grad):
+            return Tensor._make(array, None)
+        return Tensor._make(array, node)
 
     def as_gradient_tuple(self, grads: Any) -> tuple[Any, ...]:
         """What backward returned as a tuple of one gradient per input, or a clear error."""
@@ -146,14 +173,10 @@ class Context:
         only off its fast path: when the type or the shape is not the expected one."""
         if create_graph:
             if not isinstance(grad, Tensor):
+                # an ndarray under create_graph: computed with raw NumPy calls, so its own
+                # derivative is unknown (a zero gradient is a constant, exactly)
                 grad = np.asarray(grad)
-                if np.any(grad):
-                    raise RuntimeError(
-                        f"{self.name}.backward returned an ndarray for input {index} under "
-                        "create_graph=True: it uses raw NumPy calls, so it can only be "
-                        "differentiated once"
-                    )
-                grad = Tensor._make(grad, None)
+                grad = self.once_differentiable(grad, grad_out) if np.any(grad) else Tensor(grad)
         elif isinstance(grad, Tensor):
             grad = grad.data
         elif type(grad) is not np.ndarray:
@@ -270,7 +293,47 @@ class Function:
         ctx.input_meta = tuple(meta)
         if ctx._saved:
             ctx._saved_ids = (id(out), *map(id, arrays))
+            ctx._epoch = WRITES.epoch
+        if out.base is not None:  # a view (reshape, slice): see check_versions
+            ctx._view_root = root_of(out)
+            ctx._epoch = WRITES.epoch
         return _make_tensor(out, ctx)
+
+
+class _NotTwiceDifferentiable(Function):
+    """The node of a gradient computed by a backward written with raw NumPy calls."""
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: Any) -> Any:
+        raise RuntimeError(
+            f"{ctx.origin_name}.backward uses raw NumPy calls, so it can only be "
+            "differentiated once: a second derivative through it is unknown. Write its "
+            "backward with operators and chainrule functions (they work on both ndarrays "
+            "and Tensors) to differentiate it twice."
+        )
+
+
+def check_versions(ctx: Context) -> None:
+    """Raise if what ``ctx``'s backward relies on was modified in place after it ran.
+
+    Its saved arrays must hold the values it saw; and when its output is a view, the
+    memory it views must not have been rewritten by a recorded in-place op on another
+    tensor (the graph would then describe old values). Never a silently wrong gradient.
+    """
+    for index, value in enumerate(ctx._saved or ()):
+        if written_since(value, ctx._epoch):
+            raise RuntimeError(
+                f"{ctx.name}: a value it saved for backward (saved value {index}, shape "
+                f"{value.shape}) was modified in place by {last_writer(value)} after "
+                f"{ctx.name} ran, so its gradient would be wrong. Use an out-of-place op "
+                "instead (x = x + y, not x += y), or call backward() before modifying it."
+            )
+    if ctx._view_root is not None and written_since(ctx._view_root, ctx._epoch, True):
+        raise RuntimeError(
+            f"{ctx.name}: its output is a view of memory that {last_writer(ctx._view_root)} "
+            "later modified in place through another tensor, so the recorded graph no longer "
+            "describes the values. Take the view after the in-place op, or clone it first."
+        )
 
 
 def _output_array(cls: type[Function], ctx: Context, out: Any) -> np.ndarray:
@@ -310,6 +373,7 @@ def apply_one(cls: type[Function], a: Any) -> Tensor:
         return _make_tensor(out, None)
     if ctx._saved:
         ctx._saved_ids = (id(out), id(x))
+        ctx._epoch = WRITES.epoch
     return _make_tensor(out, ctx)
 
 
@@ -338,6 +402,7 @@ def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
         return _make_tensor(out, None)
     if ctx._saved:
         ctx._saved_ids = (id(out), id(x), id(y))
+        ctx._epoch = WRITES.epoch
     return _make_tensor(out, ctx)
 
 

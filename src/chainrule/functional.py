@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import engine
-from chainrule.mode import enable_grad
-from chainrule.ops.shape import Reshape
+from chainrule.mode import enable_grad, is_grad_enabled
+from chainrule.ops.shape import Reshape, concatenate, stack
 from chainrule.tensor import Tensor
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian"]
@@ -37,37 +37,63 @@ def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]
     return tuple(i % n_args for i in nums)
 
 
-def _as_input(value: Any) -> tuple[Tensor, bool]:
-    """A tensor to differentiate with respect to, and whether it is nested in an outer
-    transform (then it must stay connected to the outer graph)."""
+def _as_input(value: Any) -> Tensor:
+    """A tensor to differentiate with respect to: a fresh leaf holding ``value``, or, for a
+    tensor that requires grad (from an enclosing transform or a user's graph), a node of
+    its own that stays connected to that graph."""
     if isinstance(value, Tensor) and value.requires_grad:
-        return Reshape.apply(value, shape=value.shape), True  # a node of its own
-    data = value.data if isinstance(value, Tensor) else value
+        return Reshape.apply(value, shape=value.shape)
+    if isinstance(value, Tensor):
+        data = value.data
+    elif isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)):
+        data = value
+    else:
+        raise TypeError(
+            "a transform can only differentiate with respect to a Tensor, an ndarray or a "
+            f"number, got {type(value).__name__}"
+        )
     tensor = Tensor(data)
     if tensor.dtype.kind not in "fc":
         raise TypeError(
             f"can only differentiate with respect to floating-point inputs, got {tensor.dtype}"
         )
-    return tensor.requires_grad_(), False
+    return tensor.requires_grad_()
 
 
 def _trace(
     f: Callable[..., Any], args: Sequence[Any], argnums: tuple[int, ...]
 ) -> tuple[Tensor, list[Tensor], bool]:
-    """Run f once with the chosen arguments as graph inputs."""
+    """Run f once with the chosen arguments as graph inputs.
+
+    Returns the output, the inputs, and whether the transform must record its own
+    backward pass (``create_graph``): nesting by levels. That is the case when gradients
+    are being recorded and the output's graph reaches a tensor that requires grad other
+    than the inputs: an outer transform's variable, passed in or closed over, or a user's
+    parameter. An enclosing differentiation can then see through the result, which must
+    stay connected to what it depends on. Otherwise nothing outside can, and the cheaper
+    first-order pass is exact.
+    """
+    recording = is_grad_enabled()  # the caller's mode: a transform inside no_grad() is cut
     args = list(args)
     inputs = []
-    nested = False
     for i in argnums:
-        tensor, inner = _as_input(args[i])
-        nested = nested or inner
+        tensor = _as_input(args[i])
         args[i] = tensor
         inputs.append(tensor)
     with enable_grad():
         out = f(*args)
     if not isinstance(out, Tensor):
-        out = Tensor(out)
+        out = _as_output(out)
+    nested = recording and out.requires_grad and engine.is_connected_beyond(out, inputs)
     return out, inputs, nested
+
+
+def _as_output(value: Any) -> Tensor:
+    if isinstance(value, (np.ndarray, np.generic, int, float)):
+        return Tensor(value)
+    raise TypeError(
+        f"the function given to a transform must return a Tensor, got {type(value).__name__}"
+    )
 
 
 def _gradients(
@@ -96,6 +122,7 @@ def value_and_grad(
                 "for vector outputs"
             )
         grads = _gradients(out, inputs, None, nested, retain=False)
+        _retire(inputs)
         value = out if nested else out.detach()
         return value, grads[0] if isinstance(argnums, int) else grads
 
@@ -146,22 +173,26 @@ def jvp(
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    out, inputs, _ = _trace(f, primals, tuple(range(len(primals))))
+    out, inputs, nested = _trace(f, primals, tuple(range(len(primals))))
     for x, v in zip(inputs, tangents):
         if np.shape(v.data if isinstance(v, Tensor) else v) != x.shape:
             raise ValueError(f"jvp: tangent of shape {np.shape(v)} for a primal of {x.shape}")
+    value = out if nested else out.detach()
     if not out.requires_grad:
-        return out, Tensor(np.zeros_like(out.data))
+        return value, Tensor(np.zeros_like(out.data))
     dummy = Tensor(np.zeros_like(out.data), requires_grad=True)
     grads = engine.grad(out, inputs, grad_outputs=dummy, create_graph=True)
     inner = None
     for g, v in zip(grads, tangents):
-        term = (g * (v.data if isinstance(v, Tensor) else np.asarray(v))).sum()
+        term = (g * v).sum()  # a tangent that requires grad keeps J·v differentiable in v
         inner = term if inner is None else inner + term
     if not inner.requires_grad:  # f is constant in the direction's support
-        return out.detach(), Tensor(np.zeros_like(out.data))
-    (tangent_out,) = engine.grad(inner, [dummy])
-    return out.detach(), tangent_out
+        tangent_out = Tensor(np.zeros_like(out.data))
+    else:
+        nested = nested or engine.is_connected_beyond(inner, [dummy, *inputs])
+        (tangent_out,) = engine.grad(inner, [dummy], create_graph=nested)
+    _retire([*inputs, dummy])
+    return value, tangent_out
 
 
 #: how many Jacobian entries one batched backward walk may hold (64 MiB of float32)
@@ -173,22 +204,29 @@ def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[An
 
     When every op behind ``out`` is batchable (all built-in ops are), the rows come from a
     few batched backward walks, each seeded with a block of the identity (vmap-style);
-    otherwise, and under a nested transform, from one walk per output element.
+    otherwise from one walk per output element. Under nesting the walks are recorded, so
+    the rows stay differentiable.
     """
     n = out.size
     if not out.requires_grad:
         return [Tensor(np.zeros((n,) + x.shape, dtype=x.dtype)) for x in inputs]
-    if not nested and engine.is_batchable(out):
+    if engine.is_batchable(out):
         chunk = max(1, min(n, _BATCH_ELEMENTS // max([n, *(x.size for x in inputs)])))
-        blocks: list[list[np.ndarray]] = [[] for _ in inputs]
+        blocks: list[list[Any]] = [[] for _ in inputs]
         for start in range(0, n, chunk):
             rows = min(chunk, n - start)
             seed = np.zeros((rows, n), dtype=out.dtype)
             seed.ravel()[start :: n + 1] = 1  # the identity's rows start .. start + rows
             seed = seed.reshape((rows,) + out.shape)
-            grads = engine.grad_from_seed(out, inputs, seed, retain_graph=True, batch=1)
+            if nested:
+                seed = Tensor._make(seed, None)
+            grads = engine.grad_from_seed(
+                out, inputs, seed, retain_graph=True, create_graph=nested, batch=1
+            )
             for block, g in zip(blocks, grads):
-                block.append(g.data)
+                block.append(g if nested else g.data)
+        if nested:
+            return [b[0] if len(b) == 1 else concatenate(b) for b in blocks]
         # one block (the usual case) is the Jacobian already: no concatenating copy
         return [Tensor._make(b[0] if len(b) == 1 else np.concatenate(b), None) for b in blocks]
     stacks: list[list[Any]] = [[] for _ in inputs]
@@ -204,12 +242,19 @@ def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[An
 
 def _stack(rows: list[Any], x: Tensor) -> Tensor:
     if any(isinstance(r, Tensor) and r.requires_grad for r in rows):
-        from chainrule.ops.shape import stack
-
         return stack(rows)  # differentiable, for nested transforms
     if not rows:
         return Tensor(np.zeros((0,) + x.shape, dtype=x.dtype))
     return Tensor(np.stack([np.asarray(r.data) for r in rows]))
+
+
+def _retire(inputs: Sequence[Tensor]) -> None:
+    """A transform's own variables leave scope when it returns: nothing differentiates
+    with respect to them again, so they no longer count as connecting its result to an
+    enclosing differentiation (``engine.is_connected_beyond``)."""
+    for x in inputs:
+        if x._node is None:
+            x._requires_grad = False
 
 
 def _assemble(stacked: Tensor, out_shape: tuple, in_shape: tuple, layout: str) -> Tensor:
@@ -242,6 +287,7 @@ def jacobian(
         nums = _argnums_tuple(argnums, len(args))
         out, inputs, nested = _trace(f, args, nums)
         stacks = _jacobian_stacks(out, inputs, nested)
+        _retire(inputs)
         jacs = tuple(_assemble(m, out.shape, x.shape, layout) for m, x in zip(stacks, inputs))
         return jacs[0] if isinstance(argnums, int) else jacs
 
@@ -267,6 +313,7 @@ def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable
             return Tensor(np.zeros(x.shape + x.shape, dtype=x.dtype))
         (g,) = engine.grad(out, [x], create_graph=True)
         (stacked,) = _jacobian_stacks(g, [x], nested)
+        _retire([x])
         return _assemble(stacked, x.shape, x.shape, "numerator")
 
     hessian_f.__name__ = f"hessian({getattr(f, '__name__', 'f')})"

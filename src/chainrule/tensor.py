@@ -50,12 +50,12 @@ class Tensor:
             Only floating-point tensors can require grad.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_node", "__weakref__")
+    __slots__ = ("data", "_grad", "_requires_grad", "_node", "__weakref__")
     __array_ufunc__ = None  # ndarray (op) Tensor defers to the Tensor's reflected operator
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
         self.data = as_array(data, dtype)
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self._node: Any = None
         self._requires_grad = False
         if requires_grad:
@@ -66,7 +66,7 @@ class Tensor:
         """Fast internal constructor: no checks, no copies."""
         tensor = object.__new__(cls)
         tensor.data = data
-        tensor.grad = None
+        tensor._grad = None
         tensor._node = node
         tensor._requires_grad = node is not None
         return tensor
@@ -94,6 +94,20 @@ class Tensor:
         """Set ``requires_grad`` in place and return self."""
         self.requires_grad = flag
         return self
+
+    @property
+    def grad(self) -> Tensor | None:
+        """∂L/∂self after ``backward`` (accumulated across calls, on leaves), or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Any) -> None:
+        self._grad = None if value is None else _checked_grad(self, value)
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (shared with its views)."""
+        return _versions.version_of(self.data)
 
     @property
     def is_leaf(self) -> bool:
@@ -275,6 +289,56 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return _ops.getitem(self, index)
 
+    # In place: the same memory is written and ``self`` returned (chainrule.inplace has
+    # the rules: refused on a leaf that requires grad unless inside no_grad()).
+    def __iadd__(self, other: Any) -> Tensor:
+        return _inplace.arithmetic(self, "+=", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _inplace.arithmetic(self, "-=", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _inplace.arithmetic(self, "*=", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _inplace.arithmetic(self, "/=", other)
+
+    def __ipow__(self, other: Any) -> Tensor:
+        return _inplace.arithmetic(self, "**=", other)
+
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """In place: self ← self + alpha·other. Returns self."""
+        return _inplace.arithmetic(self, "add_", other, alpha)
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        """In place: self ← self − alpha·other. Returns self."""
+        return _inplace.arithmetic(self, "sub_", other, alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        """In place: self ← self ∘ other. Returns self."""
+        return _inplace.arithmetic(self, "mul_", other)
+
+    def div_(self, other: Any) -> Tensor:
+        """In place: self ← self / other. Returns self."""
+        return _inplace.arithmetic(self, "div_", other)
+
+    def zero_(self) -> Tensor:
+        """In place: every element set to 0. Returns self."""
+        return _inplace.fill(self, "zero_", 0)
+
+    def fill_(self, value: Any) -> Tensor:
+        """In place: every element set to ``value``. Returns self."""
+        return _inplace.fill(self, "fill_", value)
+
+    def copy_(self, src: Any) -> Tensor:
+        """In place: self's elements replaced by ``src`` (broadcast, cast to self's
+        dtype). Returns self."""
+        return _inplace.fill(self, "copy_", src)
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch's names)
+        """In place: every element clipped into [min, max]. Returns self."""
+        return _inplace.clamp(self, min, max)
+
     # Comparisons are not differentiable: they return bool tensors.
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return Tensor._make(np.asarray(self.data == _raw(other)), None)
@@ -346,6 +410,10 @@ class Tensor:
     def broadcast_to(self, shape: Any) -> Tensor:
         return _ops.broadcast_to(self, shape)
 
+    def clone(self) -> Tensor:
+        """A copy in new memory that stays on the graph (gradients flow back to self)."""
+        return _ops.clone(self)
+
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
 
@@ -380,12 +448,35 @@ class Tensor:
         return _ops.log_softmax(self, axis, dim=dim)
 
 
+def _checked_grad(tensor: Tensor, value: Any) -> Tensor:
+    """``value`` as the gradient of ``tensor``, or a TypeError/ValueError saying why not."""
+    if not isinstance(value, (Tensor, np.ndarray)):
+        raise TypeError(
+            f"a tensor's .grad must be a Tensor, an ndarray or None, got {type(value).__name__}"
+        )
+    grad = value if isinstance(value, Tensor) else Tensor._make(value, None)
+    if tensor.data.dtype.kind not in "fc":
+        raise TypeError(f"a tensor of dtype {tensor.dtype} cannot have a gradient")
+    if grad.data.dtype.kind not in "fc":
+        raise TypeError(
+            f"a gradient must have a floating-point dtype, got {grad.dtype} for a tensor "
+            f"of dtype {tensor.dtype}"
+        )
+    if grad.shape != tensor.shape:
+        raise ValueError(
+            f"a gradient must have the tensor's shape {tensor.shape}, got {grad.shape}"
+        )
+    return grad
+
+
 def _raw(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
 from chainrule import engine as _engine  # noqa: E402
+from chainrule import inplace as _inplace  # noqa: E402
 from chainrule import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
+from chainrule import versions as _versions  # noqa: E402
 from chainrule.function import apply_one as _apply_one  # noqa: E402
 from chainrule.function import apply_pair as _apply_pair  # noqa: E402
 from chainrule.ops import elementwise as _elementwise  # noqa: E402

@@ -13,7 +13,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule.mode import no_grad
 from chainrule.tensor import Tensor
+from chainrule.versions import bump
 
 __all__ = [
     "Module", "Parameter", "Buffer", "Sequential", "ModuleList", "IncompatibleKeys",
@@ -214,6 +216,7 @@ class Module:
             tensor = own[name]
             if tensor.data.flags.writeable:
                 tensor.data[...] = array
+                bump(tensor.data, "load_state_dict()")
             else:
                 tensor.data = np.array(array, dtype=tensor.dtype)
         return IncompatibleKeys(missing, unexpected)
@@ -229,10 +232,15 @@ class Module:
         """Evaluation mode: Dropout is the identity, BatchNorm uses its running statistics."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``.grad = None``)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient: ``.grad = None``, or, with
+        ``set_to_none=False``, zero the gradient arrays in place (PyTorch's keyword)."""
         for parameter in self.parameters():
-            parameter.grad = None
+            if set_to_none or parameter.grad is None:
+                parameter.grad = None
+            else:
+                with no_grad():
+                    parameter.grad.zero_()
 
     def requires_grad_(self, flag: bool = True) -> Module:
         """Set ``requires_grad`` of every parameter (False freezes the module)."""

@@ -36,6 +36,7 @@ from chainrule.ops.reduction import (
 )
 from chainrule.ops.shape import (
     broadcast_to,
+    clone,
     concatenate,
     expand_dims,
     flatten,
@@ -53,6 +54,6 @@ __all__ = [
     "dot", "einsum", "matmul", "outer",
     "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min", "softmax", "sum",
     "var",
-    "broadcast_to", "concatenate", "expand_dims", "flatten", "getitem", "reshape", "squeeze",
-    "stack", "swapaxes", "transpose",
+    "broadcast_to", "clone", "concatenate", "expand_dims", "flatten", "getitem", "reshape",
+    "squeeze", "stack", "swapaxes", "transpose",
 ]  # fmt: skip

@@ -16,7 +16,7 @@ from chainrule.tensor import Tensor
 
 __all__ = [
     "reshape", "transpose", "swapaxes", "broadcast_to", "getitem", "concatenate", "stack",
-    "flatten", "squeeze", "expand_dims",
+    "flatten", "squeeze", "expand_dims", "clone",
 ]  # fmt: skip
 
 
@@ -34,6 +34,20 @@ class Reshape(Function):
     @staticmethod
     def backward(ctx, grad_out):
         return grad_out.reshape(_lead(grad_out, ctx.out_ndim) + ctx.shape)
+
+
+class Clone(Function):
+    """y = a copy of x in memory of its own;  the gradient passes through unchanged."""
+
+    batchable = True
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
 
 
 class Transpose(Function):
@@ -140,10 +154,18 @@ def _batched(index: Any, extra: int) -> Any:
 
 
 def _splits_advanced(index: Any) -> bool:
-    """True when array indices are separated by a slice (NumPy then moves their axes first)."""
+    """True when the advanced indices are separated by a slice, None or Ellipsis: NumPy then
+    moves their axes to the front, and a leading batch axis would land behind them.
+
+    Arrays, lists and booleans are advanced indices; so is an integer, as soon as the index
+    holds any array (``a[0, :, [1, 2]]`` has two advanced indices, split by the slice).
+    """
     parts = index if isinstance(index, tuple) else (index,)
-    advanced = [i for i, p in enumerate(parts) if isinstance(p, (np.ndarray, list))]
-    return bool(advanced) and advanced[-1] - advanced[0] + 1 != len(advanced)
+    arrays = [isinstance(p, (np.ndarray, list, bool, np.bool_)) for p in parts]
+    if not any(arrays):
+        return False
+    advanced = [i for i, p in enumerate(parts) if arrays[i] or isinstance(p, (int, np.integer))]
+    return advanced[-1] - advanced[0] + 1 != len(advanced)
 
 
 # ------------------------------------------------------------------------- wrappers
@@ -246,6 +268,12 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
             f"stack: all tensors need the same shape, got {[t.shape for t in tensors]}"
         )
     return concatenate([expand_dims(t, axis) for t in tensors], axis=axis)
+
+
+def clone(x: Any) -> Tensor:
+    """A copy of x in new memory, on the graph (gradients flow back to x): write into it
+    in place without touching x."""
+    return Clone.apply(_tensor(x))
 
 
 def flatten(x: Any) -> Tensor:

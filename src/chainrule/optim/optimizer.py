@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.mode import enable_grad
+from chainrule.mode import enable_grad, no_grad
 from chainrule.tensor import Tensor
+from chainrule.versions import bump
 
 __all__ = ["Optimizer"]
 
@@ -103,7 +104,8 @@ class Optimizer:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                with no_grad():
+                    p.grad.zero_()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""
@@ -116,6 +118,8 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(index, p, _grad_of(p), group)
+                    # an in-place write: a backward that still needs the old value raises
+                    bump(p.data, f"{type(self).__name__}.step()")
                 index += 1
         return loss
 
