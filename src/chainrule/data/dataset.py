@@ -49,7 +49,8 @@ class TensorDataset:
 
     def __getitem__(self, index: Any) -> tuple[Tensor, ...]:
         """Example ``index`` (or a batch, for a slice or an integer array) as Tensors."""
-        return tuple(Tensor._make(a[index], None) for a in self.arrays)
+        # np.asarray: an integer index into a 1-D array gives a NumPy scalar
+        return tuple(Tensor._make(np.asarray(a[index]), None) for a in self.arrays)
 
     def __repr__(self) -> str:
         return f"TensorDataset(shapes={[a.shape for a in self.arrays]})"
