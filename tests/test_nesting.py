@@ -131,6 +131,11 @@ def test_unsupported_argument_types_name_the_type():
         cr.grad(lambda x: x * x)("1.0")
     with pytest.raises(TypeError, match="dict"):
         cr.jacobian(lambda x: x)({"a": 1.0})
+    # a structure of arrays is never stacked into one (float32) array behind the back
+    with pytest.raises(TypeError, match="got tuple"):
+        cr.grad(lambda p: (p[0] ** 2).sum())((np.ones(3),))
+    with pytest.raises(TypeError, match="got list.*np.asarray"):
+        cr.hessian(lambda p: (p**2).sum())([1.0, 2.0])
     with pytest.raises(TypeError, match="must return a Tensor, got str"):
         cr.grad(lambda x: "nope")(1.0)
 

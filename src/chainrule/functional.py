@@ -45,12 +45,14 @@ def _as_input(value: Any) -> Tensor:
         return Reshape.apply(value, shape=value.shape)
     if isinstance(value, Tensor):
         data = value.data
-    elif isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)):
+    elif isinstance(value, (np.ndarray, np.generic, int, float)) and not isinstance(value, bool):
         data = value
     else:
+        # a tuple, list or dict is a structure of arrays (JAX's pytree), never one array:
+        # np.asarray would silently stack it, in float32
         raise TypeError(
             "a transform can only differentiate with respect to a Tensor, an ndarray or a "
-            f"number, got {type(value).__name__}"
+            f"number, got {type(value).__name__}; for a list of numbers pass np.asarray(...)"
         )
     tensor = Tensor(data)
     if tensor.dtype.kind not in "fc":

@@ -20,8 +20,8 @@ Edits, and why:
   the dict's values, put back into a dict.
 - ``vmap`` (planned) becomes a Python loop over the examples, stacked.
 - Reverse-over-forward ``grad(g)(primals)`` differentiates with respect to the tuple
-  ``primals``; the port takes its one element (a tuple is silently read as one float32
-  array today: a strict xfail below records it).
+  ``primals``; the port takes its one element (structures of arrays come with pytrees;
+  until then a tuple is refused with a TypeError, tested below).
 
 References: the same snippets on ``torch.func`` (``grad``, ``grad_and_value``, ``jacrev``,
 ``jacfwd``, ``jvp``, ``vjp``, ``vmap``), in float64, at rtol 1e-12 (only elementwise
@@ -148,8 +148,8 @@ def test_hessian_vector_products_three_ways(Wb):
 
     def hvp_revfwd(f, primals, tangents):
         # The cookbook's ``grad(g)(primals)`` differentiates with respect to the tuple
-        # ``primals``; chainrule silently reads a tuple as one float32 array (see the xfail
-        # below), so the port differentiates with respect to its one element.
+        # ``primals``; chainrule refuses a tuple until pytrees land (see the test below),
+        # so the port differentiates with respect to its one element.
         g = lambda x: cr.jvp(f, (x,), tangents)[1]  # noqa: E731
         return (cr.grad(g)(primals[0]),)
 
@@ -162,20 +162,16 @@ def test_hessian_vector_products_three_ways(Wb):
     _close(np.asarray(cr.hessian(f)(W)) @ v, t_hvp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a transform given a tuple of float64 arrays reads it as ONE float32 array "
-    "(np.asarray of the tuple, at the default dtype) and returns one (1, n) float32 array, "
-    "where JAX (and SPEC v0.2's pytrees) return a tuple of float64 gradients; a dict "
-    "raises a clear TypeError instead",
-)
-def test_grad_with_respect_to_a_tuple_keeps_float64():
-    """The cookbook's ``grad(g)(primals)`` with ``primals = (x,)``, reduced to one line."""
+def test_grad_with_respect_to_a_tuple_is_refused_not_misread():
+    """The cookbook's ``grad(g)(primals)`` with ``primals = (x,)``, reduced to one line.
+
+    It once read the tuple as ONE float32 array (np.asarray of the tuple at the default
+    dtype) and returned a (1, n) float32 gradient. Until pytrees (SPEC v0.2, "Transforms
+    over structures") return a tuple of float64 gradients, it raises, naming the type.
+    """
     W = np.array([0.1, 0.2, 0.3])
-    g = cr.grad(lambda p: (p[0] ** 2).sum())((W,))
-    assert isinstance(g, tuple) and len(g) == 1
-    assert g[0].dtype == np.float64
-    np.testing.assert_allclose(np.asarray(g[0]), 2 * W, rtol=1e-15)
+    with pytest.raises(TypeError, match="got tuple"):
+        cr.grad(lambda p: (p[0] ** 2).sum())((W,))
 
 
 def test_jacobians_and_the_hessian_of_a_vector_function(Wb):
