@@ -3,8 +3,10 @@ writes the layers, the library handles the gradients.
 
 The 3-4-2 network of the previous slide, written with ``cr.nn``: no derivative is written
 by hand, ``loss.backward()`` fills every ``.grad``, and those equal the lecture's backprop
-to 1e-10. Then the same model trains with ``cr.optim.SGD``. ``cr.viz`` shows the summary
-table and the recorded graph that autodiff walks backwards.
+to 1e-10. Then the same model trains twice: with the lecture's update written by hand,
+W[l] ← W[l] − α ∂L/∂W[l] (one in-place line per parameter), and with ``cr.optim.SGD``; the
+two give the same weights, bit for bit. ``cr.viz`` shows the summary table and the
+recorded graph that autodiff walks backwards.
 Run: ``python examples/lecture/06_autodiff.py``.
 """
 
@@ -46,17 +48,32 @@ print(
     "4 leaves that require grad (view it: chainrule explain --graph graph.svg)"
 )
 
-# training: the library handles the gradients, the optimizer the update
-optimizer = cr.optim.SGD(model.parameters(), lr=0.5)
+# training: the library handles the gradients; the update is the lecture's, by hand
+start = {name: p.data.copy() for name, p in model.named_parameters()}
 first = None
 for _ in range(200):
-    optimizer.zero_grad()
+    model.zero_grad()
     loss = loss_fn(model(cr.tensor(X)), cr.tensor(Y))
     loss.backward()
-    optimizer.step()
+    with cr.no_grad():  # the update itself is not part of the model's graph
+        for p in model.parameters():
+            p -= 0.5 * p.grad  # W[l] ← W[l] − α ∂L/∂W[l], in place: p stays a parameter
     first = loss.item() if first is None else first
-print(f"200 steps of SGD: loss {first:.4f} -> {loss.item():.4f}")
+print(f"200 steps of W ← W − α ∂L/∂W by hand: loss {first:.4f} -> {loss.item():.4f}")
 assert loss.item() < 0.6 * first
+by_hand = {name: p.data.copy() for name, p in model.named_parameters()}
+
+# the same 200 steps with an optimizer, from the same start
+for name, p in model.named_parameters():
+    p.data[...] = start[name]
+optimizer = cr.optim.SGD(model.parameters(), lr=0.5)
+for _ in range(200):
+    optimizer.zero_grad()
+    loss_fn(model(cr.tensor(X)), cr.tensor(Y)).backward()
+    optimizer.step()
+for name, p in model.named_parameters():
+    np.testing.assert_array_equal(p.data, by_hand[name])
+print("cr.optim.SGD(lr=0.5) ends with the same weights, bit for bit")
 
 # functional autodiff: the gradient of any scalar function, shaped like its argument
 f = lambda w: cr.sigmoid(cr.tensor(X[0]) @ w).sum()  # noqa: E731
