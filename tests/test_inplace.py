@@ -365,3 +365,18 @@ def test_grad_setter_rejects_at_the_assignment(value, error, message):
 def test_an_integer_tensor_cannot_have_a_gradient():
     with pytest.raises(TypeError, match="int64 cannot have a gradient"):
         cr.tensor(np.array([1, 2])).grad = np.ones(2)
+
+
+def test_a_recorded_in_place_op_on_an_op_output_that_views_a_private_buffer_is_fine():
+    """Conv2d returns a view of its own product buffer (no other tensor shares it), so
+    ``out += skip`` (a residual connection) is recorded like on any other output."""
+    x = cr.tensor(np.random.default_rng(0).standard_normal((2, 1, 5, 5)), requires_grad=True)
+    conv = cr.nn.Conv2d(1, 1, 3, padding=1).double()
+    out = conv(x)
+    assert out.data.base is not None  # a view, of memory no input has
+    out += x  # the skip connection
+    out.sum().backward()
+    reference = cr.tensor(x.data.copy(), requires_grad=True)
+    conv.zero_grad()
+    (conv(reference) + reference).sum().backward()
+    np.testing.assert_allclose(x.grad.data, reference.grad.data, rtol=1e-12)

@@ -294,9 +294,8 @@ class Function:
         if ctx._saved:
             ctx._saved_ids = (id(out), *map(id, arrays))
             ctx._epoch = WRITES.epoch
-        if out.base is not None:  # a view (reshape, slice): see check_versions
-            ctx._view_root = root_of(out)
-            ctx._epoch = WRITES.epoch
+        if out.base is not None:
+            _note_view_of_input(ctx, out, arrays)
         return _make_tensor(out, ctx)
 
 
@@ -334,6 +333,16 @@ def check_versions(ctx: Context) -> None:
             "later modified in place through another tensor, so the recorded graph no longer "
             "describes the values. Take the view after the in-place op, or clone it first."
         )
+
+
+def _note_view_of_input(ctx: Context, out: np.ndarray, arrays: list[Any]) -> None:
+    """Remember the memory when ``out`` is a view of an input's (reshape, transpose, a
+    slice), not of a buffer private to the op: see ``check_versions`` and
+    ``inplace.modify``."""
+    root = root_of(out)
+    if any(type(a) is np.ndarray and root_of(a) is root for a in arrays):
+        ctx._view_root = root
+        ctx._epoch = WRITES.epoch
 
 
 def _output_array(cls: type[Function], ctx: Context, out: Any) -> np.ndarray:

@@ -88,7 +88,7 @@ def modify(
             raise _clear_error(t, op, others, error) from error
         bump(t.data, op)
         return t
-    if t.data.base is not None:
+    if _views_another_tensor(t):
         raise RuntimeError(
             f"{op}: this tensor (shape {t.shape}) is a view of another tensor's memory, "
             "and an in-place op on a view cannot be recorded in the graph (the other "
@@ -113,6 +113,14 @@ def modify(
         previous._retained = None  # retain_grad() follows the tensor to its new node
         t._node._retained = weakref.ref(t)
     return t
+
+
+def _views_another_tensor(t: Tensor) -> bool:
+    """True when ``t``'s memory may belong to another tensor: ``t`` was made by a view op
+    (reshape, a slice) of an input, or is a leaf over a view of some array."""
+    if t._node is not None:
+        return t._node._view_root is not None
+    return t.data.base is not None
 
 
 def _clear_error(t: Tensor, op: str, others: tuple[Any, ...], error: Exception) -> Exception:
