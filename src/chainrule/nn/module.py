@@ -239,6 +239,7 @@ class Module:
             if set_to_none or parameter.grad is None:
                 parameter.grad = None
             else:
+                parameter.grad = parameter.grad.detach()  # as PyTorch: off any create_graph graph
                 with no_grad():
                     parameter.grad.zero_()
 

@@ -104,6 +104,7 @@ class Optimizer:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
+                p.grad = p.grad.detach()  # as PyTorch: off any create_graph graph
                 with no_grad():
                     p.grad.zero_()
 
