@@ -211,16 +211,23 @@ def _walk(
                 check_versions(node)
             if node._retained is not None and wanted is None:
                 _fill_retained(node, grad_out, create_graph)
-            if create_graph or node._saved is None or anomaly:
-                input_grads = node.run_backward(grad_out, create_graph, batch)
-                if anomaly:
-                    _check_backward(node, grad_out, input_grads)
-            else:  # the first-order fast path of run_backward
-                input_grads = node.function.backward(node, grad_out)
-                if type(input_grads) is np.ndarray and len(parents) == 1:
-                    input_grads = (input_grads,)
-                elif type(input_grads) is not tuple or len(input_grads) != len(parents):
-                    input_grads = node.as_gradient_tuple(input_grads)
+            needs = node.needs_input_grad
+            if useful is not None:  # tell backward which inputs this walk wants
+                node.needs_input_grad = tuple(p is not None and id(p) in useful for p in parents)
+            try:
+                if create_graph or node._saved is None or anomaly:
+                    input_grads = node.run_backward(grad_out, create_graph, batch)
+                    if anomaly:
+                        _check_backward(node, grad_out, input_grads)
+                else:  # the first-order fast path of run_backward
+                    input_grads = node.function.backward(node, grad_out)
+                    if type(input_grads) is np.ndarray and len(parents) == 1:
+                        input_grads = (input_grads,)
+                    elif type(input_grads) is not tuple or len(input_grads) != len(parents):
+                        input_grads = node.as_gradient_tuple(input_grads)
+            finally:
+                if useful is not None:
+                    node.needs_input_grad = needs
         if not retain_graph:  # release what backward needed
             node._saved = None
             if node._view_root is not None:

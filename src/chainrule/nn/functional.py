@@ -144,7 +144,11 @@ class Linear(Function):
 
     Fused (one node instead of a matmul and an add) because it is the hot path of every
     MLP: one output allocation, the bias added in place, the bias gradient one reduction.
+    Batchable: extra leading axes of G (a batch of cotangents, for ``cr.jacobian``) give
+    one ∂L/∂W and ∂L/∂b per cotangent.
     """
+
+    batchable = True
 
     @staticmethod
     def forward(ctx, x, w, b=None):
@@ -152,6 +156,7 @@ class Linear(Function):
         y = x @ w
         if b is not None:
             y += b
+        ctx.out_ndim = y.ndim
         return y
 
     @staticmethod
@@ -159,14 +164,15 @@ class Linear(Function):
         x, w = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad[:2]
         grad_x = grad_out @ w.swapaxes(-1, -2) if need_x else None
-        rows = grad_out.reshape(-1, grad_out.shape[-1]) if grad_out.ndim != 2 else grad_out
+        lead = grad_out.shape[: grad_out.ndim - ctx.out_ndim]  # a batch of cotangents
+        rows = grad_out.reshape(lead + (-1, grad_out.shape[-1]))
         grad_w = None
         if need_w:
             x_rows = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
             grad_w = x_rows.swapaxes(-1, -2) @ rows
         if len(ctx.needs_input_grad) == 2:
             return grad_x, grad_w
-        grad_b = rows.sum(axis=0) if ctx.needs_input_grad[2] else None
+        grad_b = rows.sum(axis=-2) if ctx.needs_input_grad[2] else None
         return grad_x, grad_w, grad_b
 
 
