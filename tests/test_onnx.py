@@ -13,6 +13,7 @@ from chainrule import onnx as cr_onnx
 from chainrule.cli import export as export_cli
 from chainrule.cli import main
 from chainrule.cli.datasets import load_splits
+from chainrule.cli.errors import UsageError
 from chainrule.cli.main import build_parser
 from chainrule.cli.models import build_model
 from chainrule.cli.rundir import RunDir
@@ -268,8 +269,9 @@ def trained_runs(tmp_path_factory):
     runs = {}
     for kind in ("mlp", "cnn"):
         out = root / kind
-        argv = ["train", "--model", kind, "--epochs", "1", "--hidden", "32", "--quiet"]
-        assert main([*argv, "--out", str(out)]) == 0
+        argv = ["train", "--model", kind, "--epochs", "1", "--quiet"]
+        hidden = ["--hidden", "32"] if kind == "mlp" else []  # the cnn's layers are fixed
+        assert main([*argv, *hidden, "--out", str(out)]) == 0
         runs[kind] = out
     return runs
 
@@ -335,13 +337,13 @@ def test_cli_reports_a_mismatch_under_onnxruntime(trained_runs, tmp_path, capsys
 
 def test_cli_refuses_a_missing_folder_and_a_non_run_directory(trained_runs, tmp_path):
     missing = tmp_path / "no" / "such" / "m.onnx"
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist"):
         export_cli.run(
             argparse.Namespace(
                 checkpoint=str(trained_runs["mlp"]), onnx=str(missing), opset=17, data_dir=None
             )
         )
-    with pytest.raises(FileNotFoundError, match="not a run directory"):
+    with pytest.raises(UsageError, match="not a run directory"):
         export_cli.run(
             argparse.Namespace(
                 checkpoint=str(tmp_path), onnx=str(tmp_path / "m.onnx"), opset=17, data_dir=None
