@@ -321,14 +321,17 @@ class DistributedOptimizer(Optimizer):
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The wrapped optimizer's parameter groups (its lr may be changed here)."""
         return self.optimizer.param_groups
 
     @property
     def state(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The wrapped optimizer's per-parameter state (momenta, Adam's moments)."""
         return self.optimizer.state
 
     @property
     def defaults(self) -> dict[str, Any]:  # type: ignore[override]
+        """The wrapped optimizer's default hyperparameters."""
         return self.optimizer.defaults
 
     def add_param_group(self, group: dict[str, Any]) -> None:

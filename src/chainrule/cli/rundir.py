@@ -41,6 +41,7 @@ class TrainConfig:
     val_fraction: float = 0.1
 
     def to_json(self) -> str:
+        """The configuration as config.json holds it: sorted keys, ``hidden`` as a list."""
         values = asdict(self)
         values["hidden"] = list(self.hidden)
         return json.dumps(values, indent=2, sort_keys=True)

@@ -163,6 +163,8 @@ class Difference:
     scale: float
 
     def agrees(self, tol: float) -> bool:
+        """max |manual − autodiff| ≤ tol · max(1, max |autodiff|): absolute near 0, relative
+        for large values."""
         return self.max_abs <= tol * max(1.0, self.scale)
 
 
@@ -176,10 +178,12 @@ class Comparison:
 
     @property
     def max_abs(self) -> float:
+        """The largest |manual − autodiff| over every quantity."""
         return max(d.max_abs for d in self.differences)
 
     @property
     def max_rel(self) -> float:
+        """The largest |manual − autodiff| / max |autodiff| over every quantity."""
         return max(d.max_rel for d in self.differences)
 
     def agrees(self, tol: float = 1e-10) -> bool:
