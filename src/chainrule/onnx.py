@@ -247,8 +247,8 @@ class _GraphBuilder:
 
     def _batch_norm(self, name: str, layer: BatchNorm1d | BatchNorm2d, x: str) -> str:
         channels = layer.num_features
-        scale = layer.weight.data if layer.affine else np.ones(channels)
-        shift = layer.bias.data if layer.affine else np.zeros(channels)
+        scale = layer.weight.data if layer.weight is not None else np.ones(channels)
+        shift = layer.bias.data if layer.bias is not None else np.zeros(channels)
         inputs = [
             x,
             self.constant(f"{name}.weight", scale),

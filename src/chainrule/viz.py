@@ -84,10 +84,10 @@ def to_dot(
     write_shape = shape_text or _shape
     data_ids = {id(t) for t in data}
     labels: dict[int, str] = {}
-    for name, value in (names or {}).items():
+    for given, value in (names or {}).items():
         if isinstance(value, Tensor):
             key = id(value.grad_fn if value.grad_fn is not None else value)
-            labels[key] = f"{labels[key]}, {name}" if key in labels else name
+            labels[key] = f"{labels[key]}, {given}" if key in labels else given
     root = tensor.grad_fn if tensor.grad_fn is not None else tensor
     ids: dict[int, str] = {}
     order: list[Any] = []

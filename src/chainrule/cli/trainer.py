@@ -170,7 +170,7 @@ class Trainer:
                 self.model.state_dict(), self.optimizer.state_dict(), self.epoch
             )
 
-    def _batches(self) -> Iterator[tuple[cr.Tensor, cr.Tensor]]:
+    def _batches(self) -> Iterator[tuple[cr.Tensor, ...]]:
         self.loader.set_epoch(self.epoch)
         if not self.progress:
             yield from self.loader

@@ -13,7 +13,7 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -39,7 +39,13 @@ class DatasetNotFound(FileNotFoundError):
         super().__init__(f"{reason}: {hint}")
 
 
-_DTYPES = {
+class _Readable(Protocol):
+    """A binary stream: an open file or a gzip.GzipFile."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -73,7 +79,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise ValueError(f"{path}: corrupt or truncated gzip stream ({error})") from error
 
 
-def _parse(stream: IO[bytes], path: Path) -> np.ndarray:
+def _parse(stream: _Readable, path: Path) -> np.ndarray:
     magic = _read(stream, 4)
     if len(magic) < 4:
         raise ValueError(f"{path}: {len(magic)} bytes, too short for the 4-byte IDX magic number")
@@ -111,7 +117,7 @@ def _parse(stream: IO[bytes], path: Path) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def _read(stream: IO[bytes], size: int) -> bytearray:
+def _read(stream: _Readable, size: int) -> bytearray:
     """Up to ``size`` bytes, read in chunks: memory grows with the data actually there."""
     data = bytearray()
     while len(data) < size:
