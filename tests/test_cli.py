@@ -241,3 +241,13 @@ def test_an_existing_run_directory_is_never_overwritten(tmp_path, capsys):
     status, _, err = run_main(["train", "--epochs", "1", "--out", str(out), *SMALL], capsys)
     assert status == 2 and "--resume" in err
     assert (out / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-000000")
+    for _ in range(2):
+        status, _, err = run_main(["train", "--epochs", "1", *SMALL], capsys)
+        assert status == 0, err
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["digits-mlp-20260101-000000", "digits-mlp-20260101-000000-2"]

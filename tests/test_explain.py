@@ -214,10 +214,17 @@ def test_wired_into_the_chainrule_command(capsys):
 
 
 @pytest.mark.parametrize(
-    "name, message", [("graph.xyz", "must end in one of"), ("missing/graph.svg", "does not exist")]
+    "name, message", [("graph.xyz", "must end in one of"), ("file/graph.svg", "is a file")]
 )
 def test_bad_graph_file_is_refused_before_computing(tmp_path, capsys, name, message):
+    (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match=message) as error:
         explain.run(parse("--graph", str(tmp_path / name)))
     assert "\n" not in str(error.value)
     assert capsys.readouterr().out == ""  # refused before printing anything
+
+
+def test_graph_in_a_folder_that_does_not_exist_yet(tmp_path, capsys):
+    path = tmp_path / "runs" / "graphs" / "graph.dot"  # as --out, missing folders are made
+    status, _, _ = run(capsys, "--graph", str(path))
+    assert status == 0 and path.read_text().startswith("digraph")

@@ -335,9 +335,10 @@ def test_cli_reports_a_mismatch_under_onnxruntime(trained_runs, tmp_path, capsys
     assert "onnxruntime's outputs differ from chainrule's" in capsys.readouterr().err
 
 
-def test_cli_refuses_a_missing_folder_and_a_non_run_directory(trained_runs, tmp_path):
+def test_cli_refuses_a_file_for_a_folder_and_a_non_run_directory(trained_runs, tmp_path):
+    (tmp_path / "no").write_text("a file, not a folder")
     missing = tmp_path / "no" / "such" / "m.onnx"
-    with pytest.raises(UsageError, match="does not exist"):
+    with pytest.raises(UsageError, match="is a file, not a folder"):
         export_cli.run(
             argparse.Namespace(
                 checkpoint=str(trained_runs["mlp"]), onnx=str(missing), opset=17, data_dir=None
@@ -357,6 +358,7 @@ def test_main_runs_export_and_reports_errors_in_one_line(trained_runs, tmp_path,
     assert main(["export", "--checkpoint", str(trained_runs["mlp"]), "--onnx", str(path)]) == 0
     assert path.is_file()
     capsys.readouterr()
+    (tmp_path / "none").write_text("a file, not a folder")
     missing = str(tmp_path / "none" / "m.onnx")
     assert main(["export", "--checkpoint", str(trained_runs["mlp"]), "--onnx", missing]) == 2
     err = capsys.readouterr().err

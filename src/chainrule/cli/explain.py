@@ -14,6 +14,7 @@ column vectors, with x and y (.svg, .png, .pdf with Graphviz; .dot needs nothing
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,7 +193,8 @@ def _draw(trace: Trace, path: str) -> None:
     from chainrule.viz import render
 
     loss, names, data = column_graph(trace)
-    written = render(loss, path, names=names, data=data, shape_text=dims)
+    target = paths.make_parent(Path(path))
+    written = render(loss, target, names=names, data=data, shape_text=dims)
     echo(
         f"\nwrote {written}: the autodiff graph of L, from x and y through every W[l], b[l], "
         "f[l] and a[l], in the column shapes used above"
@@ -242,6 +244,11 @@ def _layer_table(layer: Layer, widths: list[int], spell: Any) -> list[str]:
     return lines
 
 
+def _filled(array: np.ndarray | None) -> np.ndarray:
+    assert array is not None  # compare() fills every quantity of the trace
+    return array
+
+
 def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool = False) -> str:
     """The whole explanation: Unicode text, or plain ASCII (δ spelt delta, ∘ spelt *)."""
     spell = to_ascii if ascii else str
@@ -251,8 +258,11 @@ def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool
     depth = network.depth
     loss_name = "MSE" if trace.loss == "mse" else "cross-entropy"
 
-    def d(array: np.ndarray) -> str:
+    def d(array: np.ndarray | None) -> str:
+        assert array is not None  # compare() fills every quantity of the trace
         return f"({dims(array.shape)})"
+
+    y, y_hat = _filled(trace.y), _filled(trace.y_hat)
 
     lines = [
         f"chainrule explain: the lecture's backprop on a {'-'.join(map(str, widths))} "
@@ -282,7 +292,7 @@ def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool
             f"{out.size} outputs; y {d(trace.y)})"
         )
     else:
-        label = int(np.argmax(trace.y))
+        label = int(np.argmax(y))
         lines.append(f"  ŷ {d(out)} = softmax(a[{depth}]) {d(out)}")
         lines.append(
             f"  L = −Σ y ∘ log ŷ = {trace.value:.6f}   (cross-entropy; y {d(trace.y)} is "
@@ -310,14 +320,14 @@ def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool
             )
         lines.append(
             f"  ∂L/∂W[{l}] {d(layer.dW)} = a[{l - 1}] {d(layer.a_prev)} · "
-            f"δ[{l}]ᵀ ({dims(layer.delta.T.shape)})"
+            f"δ[{l}]ᵀ ({dims(_filled(layer.delta).T.shape)})"
         )
         if layer.db is not None:
             lines.append(f"  ∂L/∂b[{l}] {d(layer.db)} = δ[{l}] {d(layer.delta)}")
 
     lines += ["", f"Data: x = a[0] {d(trace.x)} {_values(trace.x, 0)}"]
-    lines.append(f"      y {d(trace.y)} {_values(trace.y, 0)}")
-    lines.append(f"      ŷ {d(trace.y_hat)} {_values(trace.y_hat, 0)}")
+    lines.append(f"      y {d(y)} {_values(y, 0)}")
+    lines.append(f"      ŷ {d(y_hat)} {_values(y_hat, 0)}")
     for layer in trace.layers:
         lines += ["", *_layer_table(layer, widths, spell)]
 

@@ -33,9 +33,10 @@ from chainrule.onnx import export as export_onnx
 __all__ = ["add_parser", "run", "TOLERANCE"]
 
 DESCRIPTION = """\
-Write a trained run's model as an ONNX file with a dynamic batch axis (pip install
-'chainrule[onnx]'), then run the file under onnxruntime on the test split: it must give
-chainrule's outputs. A regression model's file predicts in the target's own units."""
+Write a trained run's model as an ONNX file with a dynamic batch axis (pip
+install 'chainrule[onnx]'), then run the file under onnxruntime on the test
+split: it must give chainrule's outputs. A regression model's file predicts in
+the target's own units."""
 
 #: relative and absolute tolerance: float32 outputs whose operations run in another order
 TOLERANCE = 1e-4
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     run_dir = RunDir(folder, checkpoint)
     config, splits, model, epoch = load_trained(run_dir, args.data_dir)
+    paths.make_parent(target)
 
     try:
         onnx_model = export_onnx(model, splits.x_test[:1], target, opset=args.opset)

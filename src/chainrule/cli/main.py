@@ -34,16 +34,17 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = train.EXIT_INTERRUPTED
 
 DESCRIPTION = """\
-chainrule: backpropagation and automatic differentiation over NumPy, from the command
-line. Train a perceptron, an MLP or a CNN on real data, evaluate or export the result,
-and see the lecture's backprop worked out on a network, every shape shown."""
+chainrule: backpropagation and automatic differentiation over NumPy, from the
+command line. Train a perceptron, an MLP or a CNN on real data, evaluate or
+export the result, and see the lecture's backprop worked out on a network,
+every shape shown."""
 
 EPILOG = """\
 examples:
-  chainrule train                                     an MLP on digits, a few seconds
-  chainrule train --dataset fashion-mnist --model cnn --epochs 5
-  chainrule explain --layers 4,3,2                    backprop, symbol by symbol
-  chainrule COMMAND --help                            the options of one command
+  chainrule train                      an MLP on digits, in a few seconds
+  chainrule train --model cnn --epochs 2 --out runs/digits-cnn
+  chainrule explain --layers 4,3,2     backprop, symbol by symbol
+  chainrule COMMAND --help             the options of one command
 
 Bad input gets one line on standard error and exit status 2."""
 
@@ -77,8 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parsers(commands)
     explain.add_parser(commands)
     export.add_parser(commands)
-    for command in commands.choices.values():  # keep each description's own line breaks
-        command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from chainrule.cli.errors import UsageError
 
-__all__ = ["new_run_dir", "output_file", "existing_run"]
+__all__ = ["new_run_dir", "output_file", "make_parent", "existing_run"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"
 
@@ -56,11 +56,12 @@ def new_run_dir(text: str, option: str = "--out") -> Path:
 
 
 def output_file(text: str, option: str, suffixes: tuple[str, ...] = ()) -> Path:
-    """A file the command will write (and replace if it exists) in an existing folder.
+    """A file the command will write (replacing it if it exists); missing folders above it
+    are created, as ``--out`` creates a run directory's (see ``make_parent``).
 
     Raises:
-        UsageError: an empty name, a wrong suffix, an existing folder, a missing folder, a
-            file where a folder should be, or a folder that is not writable.
+        UsageError: an empty name, a wrong suffix, an existing folder, a file where a
+            folder should be, or a folder where folders or files cannot be created.
     """
     if not text.strip():
         raise UsageError(f"{option} needs a file name, got an empty one")
@@ -71,20 +72,17 @@ def output_file(text: str, option: str, suffixes: tuple[str, ...] = ()) -> Path:
     if path.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name inside it")
     folder = path.parent
-    if not os.path.lexists(folder):
-        raise UsageError(f"{option} {path}: the folder {folder} does not exist")
-    if not folder.is_dir():
-        raise UsageError(f"{option} {path}: {_nearest_file(folder)} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UsageError(f"{option} {path}: {folder} is a file, not a folder")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: the folder {folder} is not writable")
+    _check_creatable(folder, option)
     return path
 
 
-def _nearest_file(path: Path) -> Path:
-    """The first component of ``path`` that is a file (where a folder was expected)."""
-    for candidate in reversed((path, *path.parents)):
-        if candidate.is_file():
-            return candidate
+def make_parent(path: Path) -> Path:
+    """Create the folders above ``path`` (checked by ``output_file``); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 

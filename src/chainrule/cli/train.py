@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from chainrule.allocator import keep_freed_memory
@@ -40,15 +41,16 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cnn": {"batch_size": 64}}
 OPTIMIZER_LR = {"adam": 1e-3, "sgd": 0.05}
 
 TRAIN_HELP = """\
-Train a model by backprop and write a run directory: config.json, checkpoint.safetensors
-(after every epoch), metrics.jsonl, curves.png and, at the end, results.json with the
-test metrics. Ctrl-C stops after the current batch and keeps the last epoch's checkpoint;
---resume DIR continues it and ends with the same weights, bit for bit, as a run that was
-never stopped. Under `mpiexec -n P` it trains data-parallel on P processes."""
+Train a model by backprop and write a run directory: config.json,
+checkpoint.safetensors (after every epoch), metrics.jsonl, curves.png and, at
+the end, results.json with the test metrics. Ctrl-C stops after the current
+batch and keeps the last epoch's checkpoint; --resume DIR continues it and
+ends with the same weights, bit for bit, as a run that was never stopped.
+Under `mpiexec -n P` it trains data-parallel on P processes."""
 
 EVALUATE_HELP = """\
-Rebuild a run's model from its config.json, load its checkpoint and print the test
-metrics (accuracy and loss, or MAE, MSE and RMSE)."""
+Rebuild a run's model from its config.json, load its checkpoint and print the
+test metrics (accuracy and loss, or MAE, MSE and RMSE)."""
 
 
 def add_parsers(commands: Any) -> None:
@@ -164,6 +166,16 @@ def _resume_config(args: argparse.Namespace, run: RunDir) -> TrainConfig:
     return replace(config, epochs=epochs)
 
 
+def _default_run_dir(config: TrainConfig) -> str:
+    """runs/DATASET-MODEL-TIME, with -2, -3, … when a run started in the same second."""
+    base = f"runs/{config.dataset}-{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    candidate, number = base, 1
+    while Path(candidate).exists():
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
 def _settle(args: argparse.Namespace) -> tuple[TrainConfig, str, str | None, int]:
     """(config, run directory, checkpoint file to resume from or None, finished epochs).
 
@@ -174,8 +186,7 @@ def _settle(args: argparse.Namespace) -> tuple[TrainConfig, str, str | None, int
         config = config_from_args(args)
         _check_unused(args, config)
         config = replace(config, data_dir=data_dir_for(config.dataset, args.data_dir))
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = args.out or f"runs/{config.dataset}-{config.model}-{stamp}"
+        out = args.out or _default_run_dir(config)
         return config, str(paths.new_run_dir(out, "--out")), None, 0
     folder, checkpoint = paths.existing_run(args.resume, "--resume")
     run = RunDir(folder, checkpoint)
