@@ -97,14 +97,19 @@ def _fmt(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
 
 
+def _ratio(times: dict[str, float], baseline: str) -> str:
+    """chainrule's time over ``baseline``'s, as "1.23×"; "—" where there is no baseline."""
+    if baseline not in times:
+        return f"{'—':>10}"
+    return f"{times['chainrule'] / times[baseline]:>9.2f}×"
+
+
 def _row(label: str, times: dict[str, float]) -> str:
     cells = [f"{label:<34}"]
     for name in ("numpy", "torch", "chainrule"):
         cells.append(f"{_fmt(times[name]) if name in times else '—':>11}")
-    floor = times["chainrule"] / times["numpy"] if "numpy" in times else float("nan")
-    torch = times["chainrule"] / times["torch"] if "torch" in times else float("nan")
-    cells.append(f"{floor:>9.2f}×")
-    cells.append(f"{torch:>9.2f}×" if "torch" in times else f"{'—':>10}")
+    cells.append(_ratio(times, "numpy"))
+    cells.append(_ratio(times, "torch"))
     return " ".join(cells)
 
 

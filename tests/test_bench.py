@@ -68,3 +68,12 @@ def test_interleaved_and_paired_return_positive_medians(bench):
     assert set(times) == {"a", "b"} and all(t > 0 for t in times.values())
     first, second, ratio = paired.paired(lambda: None, lambda: None, calls=3, rounds=2, pause=0.0)
     assert first > 0 and second > 0 and ratio > 0
+
+
+def test_a_ratio_without_a_floor_is_a_dash_not_nan(bench):
+    _, run, _ = bench
+    row = run._row("W3 LeNet-5 SGD step, batch 64", {"chainrule": 2.0, "torch": 1.0})
+    assert "nan" not in row
+    assert row.split()[-2:] == ["—", "2.00×"]
+    full = run._row("W2", {"chainrule": 3.0, "numpy": 2.0, "torch": 1.5})
+    assert full.split()[-2:] == ["1.50×", "2.00×"]

@@ -1,5 +1,6 @@
 """The command line end to end: train, interrupt and resume exactly, evaluate, bad input."""
 
+import json
 import math
 import os
 import re
@@ -43,10 +44,51 @@ def test_train_one_epoch_writes_the_run_directory(tmp_path, capsys):
     status, stdout, _ = run_main(["train", "--epochs", "1", "--out", str(out), *SMALL], capsys)
     assert status == 0
     assert re.search(r"accuracy\s+\d+\.\d+%", stdout)
+    assert "after 1 epoch\n" in stdout and "1 epochs" not in stdout
     for name in ("config.json", "checkpoint.safetensors", "metrics.jsonl", "curves.png"):
         assert (out / name).is_file(), name
     assert len(RunDir(out).read_metrics()) == 1
     assert RunDir(out).read_config().hidden == (32,)
+    results = json.loads((out / "results.json").read_text())
+    assert results["epochs"] == 1 and results["model"] == "mlp"
+    printed = float(re.search(r"accuracy\s+(\S+)%", stdout).group(1))
+    assert printed == pytest.approx(100 * results["test"]["accuracy"], abs=0.005)
+
+
+def test_resume_extends_a_run_and_config_json_says_so(tmp_path, capsys):
+    out = tmp_path / "run"
+    run_main(["train", "--epochs", "1", "--out", str(out), *SMALL], capsys)
+    status, stdout, _ = run_main(["train", "--resume", str(out), "--epochs", "3"], capsys)
+    assert status == 0
+    assert f"resuming {out} after epoch 1 of 3" in stdout
+    assert "test results: mlp on digits after 3 epochs" in stdout
+    assert RunDir(out).read_config().epochs == 3
+    assert json.loads((out / "results.json").read_text())["epochs"] == 3
+    assert [r["epoch"] for r in RunDir(out).read_metrics()] == [1, 2, 3]
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_left(tmp_path, capsys):
+    out = tmp_path / "run"
+    run_main(["train", "--epochs", "2", "--out", str(out), *SMALL], capsys)
+    before = (out / "checkpoint.safetensors").read_bytes()
+    status, stdout, _ = run_main(["train", "--resume", str(out)], capsys)
+    assert status == 0
+    assert "nothing left to train" in stdout and "finished all its 2 epochs" in stdout
+    assert "test results: mlp on digits after 2 epochs" in stdout
+    assert (out / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_evaluate_and_resume_accept_the_checkpoint_file(tmp_path, capsys):
+    out = tmp_path / "run"
+    run_main(["train", "--epochs", "1", "--out", str(out), *SMALL], capsys)
+    checkpoint = str(out / "checkpoint.safetensors")
+    status, by_dir, _ = run_main(["evaluate", "--checkpoint", str(out)], capsys)
+    assert status == 0
+    status, by_file, _ = run_main(["evaluate", "--checkpoint", checkpoint], capsys)
+    assert status == 0 and by_file.splitlines()[:3] == by_dir.splitlines()[:3]
+    status, _, err = run_main(["train", "--resume", checkpoint, "--epochs", "2"], capsys)
+    assert status == 0, err
+    assert RunDir(out).finished_epochs() == 2
 
 
 def test_evaluate_reports_the_same_test_accuracy(tmp_path, capsys):
@@ -62,6 +104,12 @@ def test_diabetes_reports_mae_mse_and_rmse_as_the_root_of_mse(tmp_path, capsys):
     argv = ["train", "--dataset", "diabetes", "--epochs", "3", "--out", str(tmp_path / "r")]
     status, stdout, _ = run_main(argv, capsys)
     assert status == 0
+    # the epoch lines say which figures are standardized and which in the target's units
+    epoch_line = next(line for line in stdout.splitlines() if line.startswith("epoch   1/3"))
+    assert "train MSE" in epoch_line and "(standardized targets)" in epoch_line
+    assert "val RMSE" in epoch_line and "(target units)" in epoch_line
+    results = json.loads((tmp_path / "r" / "results.json").read_text())["test"]
+    assert set(results) == {"loss", "mae", "mse", "rmse"}
     values = {k: float(v) for k, v in re.findall(r"^\s+(MAE|MSE|RMSE)\s+(\S+)", stdout, re.M)}
     assert set(values) == {"MAE", "MSE", "RMSE"}
     assert math.isclose(values["RMSE"], math.sqrt(values["MSE"]), rel_tol=1e-3)
@@ -94,6 +142,7 @@ def test_interrupted_and_resumed_run_ends_bit_for_bit_like_a_straight_run(tmp_pa
     with pytest.raises(Interrupted):
         interrupted.fit()
     assert RunDir(tmp_path / "interrupted").load_checkpoint()[2] == 1  # epoch 1 kept
+    assert (tmp_path / "interrupted" / "curves.png").is_file()  # the curves so far, too
 
     resumed = Trainer(
         interrupted.config, interrupted.splits, interrupted.run, lambda line: None, False
@@ -192,3 +241,13 @@ def test_an_existing_run_directory_is_never_overwritten(tmp_path, capsys):
     status, _, err = run_main(["train", "--epochs", "1", "--out", str(out), *SMALL], capsys)
     assert status == 2 and "--resume" in err
     assert (out / "checkpoint.safetensors").read_bytes() == before
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-000000")
+    for _ in range(2):
+        status, _, err = run_main(["train", "--epochs", "1", *SMALL], capsys)
+        assert status == 0, err
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["digits-mlp-20260101-000000", "digits-mlp-20260101-000000-2"]

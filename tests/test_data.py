@@ -352,3 +352,15 @@ def test_real_fashion_mnist():
     np.testing.assert_array_equal(np.bincount(y_train), np.full(10, 6000))
     np.testing.assert_array_equal(np.bincount(y_test), np.full(10, 1000))
     assert x_train.max() == 255 and x_train.min() == 0
+
+
+def test_a_missing_fashion_mnist_folder_or_file_is_a_dataset_not_found(tmp_path):
+    with pytest.raises(cr.data.DatasetNotFound, match="does not exist") as missing:
+        cr.data.load_fashion_mnist(tmp_path / "nowhere")
+    assert missing.value.missing is None and isinstance(missing.value, FileNotFoundError)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(cr.data.DatasetNotFound, match="is a file, not a folder"):
+        cr.data.load_fashion_mnist(tmp_path / "file")
+    with pytest.raises(cr.data.DatasetNotFound, match="apt-get install") as empty:
+        cr.data.load_fashion_mnist(tmp_path)
+    assert empty.value.missing == "train-images-idx3-ubyte"

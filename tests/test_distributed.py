@@ -327,10 +327,30 @@ def test_a_failing_rank_stops_the_cli_job_and_keeps_the_last_checkpoint(mpiexec,
     assert result.returncode != 0
     assert "injected fault on rank 1" in result.stderr
     assert "rank 1 of 2" in result.stderr
+    # one message, from the failing rank, and not MPICH's "called MPI_Abort" after it
+    assert result.stderr.count("chainrule") == 1 and "MPI_Abort" not in result.stderr
     model_state, optimizer_state, epoch = RunDir(out).load_checkpoint()
     assert epoch == 1 and optimizer_state["state"]
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
     model.load_state_dict(model_state)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "fashion-mnist", "--data-dir", "/nonexistent/fm"], "does not exist"),
+        (["--resume", "/nonexistent/run"], "is not a run directory"),
+        (["--hidden", "16", "--model", "perceptron"], "--hidden"),
+    ],
+)
+def test_a_mistake_that_every_rank_makes_is_reported_once(mpiexec, tmp_path, argv, message):
+    """Setup errors (options, paths, data) are agreed on by the ranks: one line, exit 2."""
+    result = mpiexec(sys.executable, "-m", "chainrule", "train", *argv, "--quiet", cwd=tmp_path)
+    shown = f"return code {result.returncode}; stderr:\n{result.stderr}"
+    assert result.returncode == 2, shown
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chainrule: error: "), shown
+    assert message in lines[0], shown
 
 
 UNCAUGHT = r"""

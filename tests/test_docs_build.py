@@ -3,6 +3,7 @@
 Skips when the ``docs`` extra (MkDocs, Material, mkdocstrings) is not installed.
 """
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -95,15 +96,73 @@ def test_api_reference_is_generated_from_the_docstrings(site):
     assert 'href="f[l]"' not in lecture and "g′[l]" in lecture
 
 
-def test_math_javascript_is_configured_and_the_build_fetches_nothing(site):
+def test_math_javascript_is_shipped_with_the_site_and_nothing_is_fetched(site):
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     assert (site / "javascripts" / "mathjax.js").is_file()
-    scripts = " ".join(config["extra_javascript"])
-    assert "mathjax" in scripts.lower()
+    scripts = config["extra_javascript"]
+    assert "mathjax" in " ".join(scripts).lower()
+    assert not [s for s in scripts if "://" in s]  # no CDN: MathJax is vendored at build time
+    for script in scripts:
+        assert (site / script).is_file(), script
+    fonts = site / "javascripts" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2"
+    assert len(list(fonts.glob("*.woff"))) > 20
+    for html in site.rglob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        assert "cdn.jsdelivr" not in text and "mathjax@" not in text, html
     # the theme would otherwise ask a font service for its fonts when a page is viewed
     assert config["theme"]["font"] is False
     plugin_names = {next(iter(p)) if isinstance(p, dict) else p for p in config["plugins"]}
     assert "privacy" not in plugin_names  # the one Material plugin that downloads at build
+
+
+def _browser_check():
+    spec = importlib.util.spec_from_file_location(
+        "browser_check", ROOT / "docs" / "_ext" / "browser_check.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_headless_browser_sees_every_formula_typeset_offline_and_fitting(site):
+    """Chromium opens each page with maths: all typeset, nothing fetched from outside the
+    site, no formula wider than the text column at 1280 px."""
+    check = _browser_check()
+    if check.chromium() is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
+    pages = check.math_pages(site)
+    assert "tutorial/index.html" in pages and "index.html" in pages
+    with check.serve(site) as base:
+        for page in pages:
+            findings = check.probe(base, page, width=1280)
+            assert findings["mathjax"] and findings["version"].startswith("3."), page
+            assert findings["typeset"] == findings["formulas"] > 0, (page, findings)
+            assert check.problems(findings) == [], (page, findings)
+
+
+def test_api_pages_show_code_blocks_not_restructuredtext(site):
+    for html in (site / "api").rglob("index.html"):
+        text = re.sub(r"<code>.*?</code>|<pre.*?</pre>", "", html.read_text(encoding="utf-8"),
+                      flags=re.DOTALL)  # fmt: skip
+        text = unescape(re.sub(r"<[^>]+>", "", text))
+        assert not re.search(r"\w::(\s|$)", text), html  # "identical::" left for Markdown
+    assert "SPEC.md" not in page(site, "api/index.md").read_text(encoding="utf-8")
+
+
+def test_the_command_line_page_holds_every_help_text(site):
+    from chainrule.cli.main import build_parser
+
+    html = unescape(page(site, "cli.md").read_text(encoding="utf-8"))
+    text = re.sub(r"<[^>]+>", "", html)
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    assert set(commands) == {"train", "evaluate", "explain", "export"}
+    for name, command in commands.items():
+        assert f"usage: chainrule {name}" in text, name
+        for action in command._actions:
+            for option in action.option_strings:
+                assert option in text, (name, option)
+    assert "<!-- chainrule" not in html
 
 
 def test_strict_build_fails_on_a_broken_link(tmp_path):

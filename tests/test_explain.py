@@ -88,12 +88,26 @@ def test_other_networks(capsys, argv, widths):
         assert f"∂L/∂a[{last}] ({widths[-1]}×1) = ŷ − y" in out
 
 
-def test_large_layers_omit_values(capsys):
+def test_large_arrays_are_abbreviated_beside_their_shapes(capsys):
     status, out, _ = run(capsys, "--layers", "20,3,2")
     assert status == 0
-    line = next(line for line in out.splitlines() if "W[1] (20×3)" in line)
-    assert not re.search(r"\d\.\d{4}", line)  # too big to print
-    assert re.search(r"W\[2\] \(3×2\).*\d\.\d{4}", out)
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  W[1] (20×3)"))
+    shown = lines[start : start + 7]  # the first 3 rows, "...", the last 3 rows
+    has_values = [bool(re.search(r"\d\.\d{4}", line)) for line in shown]
+    assert has_values == [True, True, True, False, True, True, True]
+    assert shown[3].strip() == "..." and shown[6].rstrip().endswith("]]")
+    x_line = next(line for line in lines if line.startswith("Data: x = a[0] (20×1)"))
+    assert x_line.count("...") == 1 and len(re.findall(r"\d\.\d{4}", x_line)) == 6
+    assert re.search(r"W\[2\] \(3×2\).*\d\.\d{4}", out)  # small: in full
+
+
+def test_the_readme_network_of_784_256_10_is_explained(capsys):
+    argv = ("--layers", "784,256,10", "--activation", "relu", "--loss", "cross-entropy")
+    status, out, _ = run(capsys, *argv, "--ascii")
+    assert status == 0 and out.isascii()
+    assert "W[1] (784x256)" in out and "dL/dW[1] (784x256)" in out
+    assert max(len(line) for line in out.splitlines()) < 200  # abbreviated, not 784 numbers
 
 
 def test_seed_changes_the_numbers_not_the_shapes(capsys):
@@ -144,14 +158,34 @@ def test_graph_dot_needs_nothing(capsys, tmp_path, monkeypatch):
         assert name in dot
 
 
-def test_graph_svg_without_graphviz_says_how_to_install(capsys, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "graphviz", None)
-    status, out, err = run(capsys, "--graph", str(tmp_path / "graph.svg"))
-    assert status == 1
-    assert "pip install graphviz" in err and "apt-get install graphviz" in err
-    assert not (tmp_path / "graph.svg").exists()
-    assert (tmp_path / "graph.dot").read_text().startswith("digraph")
-    assert "δ[1]" in out  # the explanation itself was still printed
+@pytest.mark.parametrize("missing", ["package", "dot program"])
+def test_graph_svg_without_graphviz_is_a_usage_error(capsys, tmp_path, monkeypatch, missing):
+    """A missing extra exits 2 as the others do, before anything is computed or written."""
+    if missing == "package":
+        monkeypatch.setitem(sys.modules, "graphviz", None)
+    else:
+        monkeypatch.setattr(shutil, "which", lambda name: None)
+    cli_main = importlib.import_module("chainrule.cli.main")
+    status = cli_main.main(["explain", "--graph", str(tmp_path / "graph.svg")])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.startswith("chainrule: error: --graph") and err.count("\n") == 1
+    assert "pip install graphviz" in err and "apt-get install graphviz" in err and ".dot" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_graph_shows_x_and_y_in_the_column_shapes_of_the_text(capsys, tmp_path):
+    path = tmp_path / "graph.dot"
+    status, out, _ = run(capsys, "--graph", str(path))
+    assert status == 0
+    assert f"wrote {path}: the autodiff graph of L" in out
+    dot = path.read_text()
+    assert '"x = a[0]\\n4×1\\ndata"' in dot and '"y\\n2×1\\ndata"' in dot
+    # the same shapes as the text: f[1] (3×1) = W[1]ᵀ (3×4) · a[0] (4×1) + b[1] (3×1)
+    assert "f[1] (3×1) = W[1]ᵀ (3×4) · a[0] (4×1) + b[1] (3×1)" in out
+    for label in ("f[1] = Add\\n3×1", "W[1]\\n4×3", "Transpose\\n3×4", "b[1]\\n3×1"):
+        assert label in dot, label
+    assert "(1, 3)" not in dot and "(3,)" not in dot  # no row shapes
 
 
 def test_graph_svg_is_valid(capsys, tmp_path):
@@ -180,10 +214,17 @@ def test_wired_into_the_chainrule_command(capsys):
 
 
 @pytest.mark.parametrize(
-    "name, message", [("graph.xyz", "must end in one of"), ("missing/graph.svg", "does not exist")]
+    "name, message", [("graph.xyz", "must end in one of"), ("file/graph.svg", "is a file")]
 )
 def test_bad_graph_file_is_refused_before_computing(tmp_path, capsys, name, message):
+    (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match=message) as error:
         explain.run(parse("--graph", str(tmp_path / name)))
     assert "\n" not in str(error.value)
     assert capsys.readouterr().out == ""  # refused before printing anything
+
+
+def test_graph_in_a_folder_that_does_not_exist_yet(tmp_path, capsys):
+    path = tmp_path / "runs" / "graphs" / "graph.dot"  # as --out, missing folders are made
+    status, _, _ = run(capsys, "--graph", str(path))
+    assert status == 0 and path.read_text().startswith("digraph")

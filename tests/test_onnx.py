@@ -13,6 +13,7 @@ from chainrule import onnx as cr_onnx
 from chainrule.cli import export as export_cli
 from chainrule.cli import main
 from chainrule.cli.datasets import load_splits
+from chainrule.cli.errors import UsageError
 from chainrule.cli.main import build_parser
 from chainrule.cli.models import build_model
 from chainrule.cli.rundir import RunDir
@@ -268,8 +269,9 @@ def trained_runs(tmp_path_factory):
     runs = {}
     for kind in ("mlp", "cnn"):
         out = root / kind
-        argv = ["train", "--model", kind, "--epochs", "1", "--hidden", "32", "--quiet"]
-        assert main([*argv, "--out", str(out)]) == 0
+        argv = ["train", "--model", kind, "--epochs", "1", "--quiet"]
+        hidden = ["--hidden", "32"] if kind == "mlp" else []  # the cnn's layers are fixed
+        assert main([*argv, *hidden, "--out", str(out)]) == 0
         runs[kind] = out
     return runs
 
@@ -333,15 +335,16 @@ def test_cli_reports_a_mismatch_under_onnxruntime(trained_runs, tmp_path, capsys
     assert "onnxruntime's outputs differ from chainrule's" in capsys.readouterr().err
 
 
-def test_cli_refuses_a_missing_folder_and_a_non_run_directory(trained_runs, tmp_path):
+def test_cli_refuses_a_file_for_a_folder_and_a_non_run_directory(trained_runs, tmp_path):
+    (tmp_path / "no").write_text("a file, not a folder")
     missing = tmp_path / "no" / "such" / "m.onnx"
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(UsageError, match="is a file, not a folder"):
         export_cli.run(
             argparse.Namespace(
                 checkpoint=str(trained_runs["mlp"]), onnx=str(missing), opset=17, data_dir=None
             )
         )
-    with pytest.raises(FileNotFoundError, match="not a run directory"):
+    with pytest.raises(UsageError, match="not a run directory"):
         export_cli.run(
             argparse.Namespace(
                 checkpoint=str(tmp_path), onnx=str(tmp_path / "m.onnx"), opset=17, data_dir=None
@@ -355,6 +358,7 @@ def test_main_runs_export_and_reports_errors_in_one_line(trained_runs, tmp_path,
     assert main(["export", "--checkpoint", str(trained_runs["mlp"]), "--onnx", str(path)]) == 0
     assert path.is_file()
     capsys.readouterr()
+    (tmp_path / "none").write_text("a file, not a folder")
     missing = str(tmp_path / "none" / "m.onnx")
     assert main(["export", "--checkpoint", str(trained_runs["mlp"]), "--onnx", missing]) == 2
     err = capsys.readouterr().err

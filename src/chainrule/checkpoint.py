@@ -10,13 +10,14 @@ files included) are refused, and there is no fallback to an unsafe loader.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
 import secrets
 import sys
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, Any, Literal, overload
 
 import numpy as np
 import safetensors.numpy
@@ -135,6 +136,18 @@ def _fsync_directory(directory: str) -> None:
 
 
 # ----------------------------------------------------------------------------- load
+@overload
+def load(
+    path: str | os.PathLike[str], with_metadata: Literal[False] = False
+) -> dict[str, np.ndarray]: ...
+
+
+@overload
+def load(
+    path: str | os.PathLike[str], with_metadata: Literal[True]
+) -> tuple[dict[str, np.ndarray], dict[str, str]]: ...
+
+
 def load(
     path: str | os.PathLike[str], with_metadata: bool = False
 ) -> dict[str, np.ndarray] | tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -330,12 +343,12 @@ def _is_count(value: Any) -> bool:
 
 
 def _read_array(
-    stream: IO[bytes], dtype: np.dtype, shape: tuple[int, ...], name: str, path: Any
+    stream: io.BufferedReader, dtype: np.dtype, shape: tuple[int, ...], name: str, path: Any
 ) -> np.ndarray:
     array = np.empty(shape, dtype=dtype.newbyteorder("="))
     if array.size == 0:
         return array
-    view = memoryview(array.reshape(-1).view(np.uint8))
+    view = array.reshape(-1).view(np.uint8).data  # a writable memoryview of the array
     filled = 0
     while filled < array.nbytes:
         count = stream.readinto(view[filled:])

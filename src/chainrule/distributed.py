@@ -56,6 +56,7 @@ __all__ = [
     "broadcast_parameters",
     "broadcast_optimizer_state",
     "broadcast_object",
+    "allgather_object",
     "DistributedOptimizer",
 ]
 
@@ -164,7 +165,9 @@ def barrier() -> None:
 def abort(exit_code: int = 1) -> NoReturn:
     """Stop every rank now with ``exit_code`` (``MPI_Abort``); without MPI, ``sys.exit``.
 
-    Standard output and error are flushed first, so that the last messages are not lost.
+    Standard output and error are flushed first, so that the last messages are not lost;
+    then this rank's standard error goes to the null device, so that the MPI library's own
+    "application called MPI_Abort" line does not follow the message that explains the stop.
     """
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -176,8 +179,18 @@ def abort(exit_code: int = 1) -> NoReturn:
         # rank on MPI_Abort: a moment's wait lets it forward what was just flushed (once in
         # a full test run, the traceback of the failing rank was lost without it)
         time.sleep(_ABORT_GRACE_SECONDS)
+        _discard_stderr()
         _comm.Abort(int(exit_code))
     raise SystemExit(exit_code)
+
+
+def _discard_stderr() -> None:
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+    except OSError:
+        pass
 
 
 def allreduce_mean(value: Any) -> Any:
@@ -205,6 +218,16 @@ def broadcast_object(obj: Any, root: int = 0) -> Any:
     if _comm is None:
         return obj
     return _comm.bcast(obj, root=root)
+
+
+def allgather_object(obj: Any) -> list[Any]:
+    """[x_0, …, x_{p−1}]: every rank's ``obj``, in rank order, on every rank (pickled).
+
+    For small things, such as whether a rank's setup failed; ``[obj]`` without MPI.
+    """
+    if _comm is None:
+        return [obj]
+    return list(_comm.allgather(obj))
 
 
 def broadcast_parameters(module: Module, root: int = 0) -> None:
@@ -300,14 +323,17 @@ class DistributedOptimizer(Optimizer):
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The wrapped optimizer's parameter groups (its lr may be changed here)."""
         return self.optimizer.param_groups
 
     @property
     def state(self) -> list[dict[str, Any]]:  # type: ignore[override]
+        """The wrapped optimizer's per-parameter state (momenta, Adam's moments)."""
         return self.optimizer.state
 
     @property
     def defaults(self) -> dict[str, Any]:  # type: ignore[override]
+        """The wrapped optimizer's default hyperparameters."""
         return self.optimizer.defaults
 
     def add_param_group(self, group: dict[str, Any]) -> None:

@@ -80,6 +80,7 @@ def _analytic_jacobians(out: Tensor, inputs: list[Tensor], rng: np.random.Genera
         seed[k] = scale
         grads = engine.grad(out, inputs, grad_outputs=seed.reshape(out.shape), retain_graph=True)
         for jacobian, g in zip(jacobians, grads):
+            assert g is not None  # engine.grad gives an unused input zeros, not None
             jacobian[k] = np.asarray(g.data, dtype=np.float64).ravel() / scale
     return jacobians
 
@@ -281,8 +282,10 @@ def _check_recorded_matches_plain(
         return
     plain = engine.grad(y, diff, grad_outputs=cotangent, retain_graph=True)
     recorded = engine.grad(y, diff, grad_outputs=Tensor(cotangent), create_graph=True)
-    for position, (p, r) in enumerate(zip(plain, recorded)):
-        p, r = np.asarray(p.data, dtype=np.float64), np.asarray(r.data, dtype=np.float64)
+    for position, (p_tensor, r_tensor) in enumerate(zip(plain, recorded)):
+        assert p_tensor is not None and r_tensor is not None  # zeros where unused, never None
+        p = np.asarray(p_tensor.data, dtype=np.float64)
+        r = np.asarray(r_tensor.data, dtype=np.float64)
         if not np.allclose(r, p, atol=atol, rtol=rtol, equal_nan=True):
             worst = np.unravel_index(int(np.argmax(np.abs(r - p))), p.shape) if p.shape else ()
             raise GradcheckError(

@@ -45,11 +45,11 @@ from chainrule.nn.module import Module, Sequential
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
 from chainrule.tensor import Tensor
 
-__all__ = ["export", "ExportError", "SUPPORTED_LAYERS", "DEFAULT_OPSET"]
+__all__ = ["export", "ExportError", "SUPPORTED_LAYERS", "DEFAULT_OPSET", "MIN_OPSET"]
 
 #: the default ONNX opset: old enough for every current runtime, new enough for Softmax(axis)
 DEFAULT_OPSET = 17
-_MIN_OPSET = 13  # Softmax/LogSoftmax normalise along one axis only from opset 13 on
+MIN_OPSET = 13  # Softmax/LogSoftmax normalise along one axis only from opset 13 on
 
 _ACTIVATIONS: dict[type, str] = {
     ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh", Softmax: "Softmax", LogSoftmax: "LogSoftmax",
@@ -108,8 +108,8 @@ def export(
             "chainrule.onnx.export needs the onnx package: pip install 'chainrule[onnx]'"
         ) from error
 
-    if not isinstance(opset, int) or opset < _MIN_OPSET:
-        raise ExportError(f"onnx.export: opset must be an integer >= {_MIN_OPSET}, got {opset!r}")
+    if not isinstance(opset, int) or opset < MIN_OPSET:
+        raise ExportError(f"onnx.export: opset must be an integer >= {MIN_OPSET}, got {opset!r}")
     if not isinstance(model, Module):
         raise ExportError(f"onnx.export: model must be an nn.Module, got {type(model).__name__}")
     x = example_input if isinstance(example_input, Tensor) else Tensor(example_input)
@@ -247,8 +247,8 @@ class _GraphBuilder:
 
     def _batch_norm(self, name: str, layer: BatchNorm1d | BatchNorm2d, x: str) -> str:
         channels = layer.num_features
-        scale = layer.weight.data if layer.affine else np.ones(channels)
-        shift = layer.bias.data if layer.affine else np.zeros(channels)
+        scale = layer.weight.data if layer.weight is not None else np.ones(channels)
+        shift = layer.bias.data if layer.bias is not None else np.zeros(channels)
         inputs = [
             x,
             self.constant(f"{name}.weight", scale),

@@ -1,4 +1,4 @@
-"""The ``chainrule`` command line: ``chainrule train``, ``chainrule evaluate``."""
+"""The ``chainrule`` command line: ``train``, ``evaluate``, ``explain`` and ``export``."""
 
 from chainrule.cli.main import main
 

@@ -6,13 +6,16 @@ are measured on the same examples; the validation split is carved from the train
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from chainrule import data
+from chainrule.cli.errors import UsageError
+from chainrule.cli.output import warn
 
-__all__ = ["Splits", "load_splits", "DATASETS"]
+__all__ = ["Splits", "load_splits", "data_dir_for", "DATASETS"]
 
 DATASETS = ("digits", "fashion-mnist", "diabetes")
 _SPLIT_SEED = 20_260_101  # fixed: the same test examples for every run
@@ -35,7 +38,45 @@ class Splits:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """One example's shape: (C, H, W) for images, (n,) for features."""
         return tuple(self.x_train.shape[1:])
+
+
+def data_dir_for(dataset: str, given: str | None, stored: str | None = None) -> str | None:
+    """The Fashion-MNIST folder to read: ``--data-dir`` if given, else the run's own.
+
+    ``--data-dir`` with another dataset is unused: a warning says so, and None comes back.
+
+    Raises:
+        UsageError: a ``--data-dir`` that is empty, does not exist or is a file.
+    """
+    if dataset != "fashion-mnist":
+        if given is not None:
+            warn(f"--data-dir is ignored: only fashion-mnist is read from files, {dataset} "
+                 "comes with scikit-learn")  # fmt: skip
+        return None
+    if given is None:
+        return stored
+    if not given.strip():
+        raise UsageError("--data-dir needs a folder name, got an empty one")
+    if not os.path.exists(given):
+        raise UsageError(f"--data-dir {given} does not exist")
+    if not os.path.isdir(given):
+        raise UsageError(f"--data-dir {given} is a file, not a folder")
+    return given
+
+
+def _fashion_mnist(
+    data_dir: str | None,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The IDX files, with a missing folder or file told in the command line's words."""
+    try:
+        return data.load_fashion_mnist(data_dir)
+    except data.DatasetNotFound as error:
+        raise UsageError(
+            f"{error.reason}: install the Debian package dataset-fashion-mnist "
+            "(apt-get install dataset-fashion-mnist) or give --data-dir FOLDER"
+        ) from None
 
 
 def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +88,7 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def load_splits(name: str, data_dir: str | None, val_fraction: float) -> Splits:
     """Load ``name`` and split it; raises FileNotFoundError/ValueError with clear messages."""
     if name == "fashion-mnist":
-        (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(data_dir)
+        (x_train, y_train), (x_test, y_test) = _fashion_mnist(data_dir)
         x_train = (x_train.astype(np.float32) / 255.0)[:, None]
         x_test = (x_test.astype(np.float32) / 255.0)[:, None]
         task, n_outputs = "classification", 10

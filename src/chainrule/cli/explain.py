@@ -5,31 +5,46 @@
 
 For one random example x, prints the equations of the slides filled in with shapes
 (``δ[1] (3×1) = g′(f[1]) (3×1) ∘ W[2] (3×2) · δ[2] (2×1)``), a table per layer with
-W[l], b[l], f[l], a[l], g′[l](f[l]), δ[l], ∂L/∂W[l], ∂L/∂b[l] (shapes, and values when
-small), and the check of every gradient against chainrule's autodiff. ``--graph FILE``
-draws the autodiff graph of L (.svg, .png, .pdf with Graphviz; .dot needs nothing).
+W[l], b[l], f[l], a[l], g′[l](f[l]), δ[l], ∂L/∂W[l], ∂L/∂b[l] (shapes, and values: in
+full up to 8×8, abbreviated beyond), and the check of every gradient against chainrule's
+autodiff. ``--graph FILE`` draws the autodiff graph of L as the slides compute it, on
+column vectors, with x and y (.svg, .png, .pdf with Graphviz; .dot needs nothing).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from chainrule import ops
+from chainrule.cli import paths
+from chainrule.cli.errors import UsageError
+from chainrule.cli.options import non_negative_int
+from chainrule.cli.output import echo
 from chainrule.lecture import Comparison, Network, compare, dims, to_ascii
-from chainrule.lecture.backprop import Layer
+from chainrule.lecture.backprop import Layer, Trace
+from chainrule.tensor import Tensor
 
 __all__ = ["add_parser", "run", "parse_layers", "explain_text", "DEFAULT_LAYERS"]
 
 DEFAULT_LAYERS = (4, 3, 2)
-MAX_WIDTH = 512  # beyond this the text is unreadable anyway, and it stays fast
+MAX_WIDTH = 2048  # a W[l] of 2048×2048 float64 is 32 MB: the explanation stays quick
 MAX_LAYERS = 12
-SHOW_VALUES = 8  # print values of arrays up to 8×8
+SHOW_VALUES = 10  # arrays up to 10×10 are printed in full (10 classes), larger ones abbreviated
+EDGE_ITEMS = 3  # an abbreviated array shows its first and last 3 rows and columns
 TOLERANCE = 1e-10
 GRAPH_FORMATS = ("svg", "png", "pdf", "dot", "gv")
+
+DESCRIPTION = f"""\
+The lecture's forward and backward propagation on a network, for one random example x:
+the slides' equations filled in with shapes, a table per layer (W[l], b[l], f[l], a[l],
+g'[l](f[l]), delta[l], dL/dW[l], dL/db[l]; values in full up to {SHOW_VALUES}x{SHOW_VALUES},
+abbreviated beyond) and every gradient checked against chainrule's autodiff. Networks of
+up to {MAX_LAYERS} layers of up to {MAX_WIDTH} units. Exit status 0 when backprop and
+autodiff agree to {TOLERANCE:g}, 1 when they do not."""
 
 
 def _layers(text: str) -> tuple[int, ...]:
@@ -67,13 +82,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``explain`` (and its options) on the ``chainrule`` subcommand parsers."""
     parser = subparsers.add_parser(
         "explain",
-        help="the lecture's backprop on a small network, every shape shown, checked "
-        "against autodiff",
-        description=__doc__.splitlines()[0],
+        help="the lecture's backprop on a network, every shape shown, checked against autodiff",
+        description=DESCRIPTION,
     )
     parser.add_argument(
         "--layers", type=_layers, default=DEFAULT_LAYERS, metavar="N0,N1,...",
-        help="widths n[0],...,n[L]: inputs, hidden layers, outputs (default: 4,3,2)",
+        help="widths n[0],...,n[L]: inputs, hidden layers, outputs; 2 to "
+        f"{MAX_LAYERS + 1} widths of 1 to {MAX_WIDTH} (default: 4,3,2)",
     )  # fmt: skip
     parser.add_argument(
         "--activation", choices=("sigmoid", "tanh", "relu"), default="sigmoid",
@@ -84,23 +99,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="mse (the output layer uses the activation too) or cross-entropy (the output "
         "layer gives logits, softmax is the loss's) (default: mse)",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="weights and data (default: 0)")
+    parser.add_argument(
+        "--seed", type=non_negative_int("--seed"), default=0,
+        help="weights and data (default: 0)",
+    )  # fmt: skip
     parser.add_argument("--ascii", action="store_true", help="plain ASCII, no Unicode symbols")
     parser.add_argument(
         "--graph", metavar="FILE",
-        help="also draw the autodiff graph of L: .svg/.png/.pdf (needs Graphviz) or .dot",
+        help="also draw the autodiff graph of L: .svg, .png or .pdf (needs the graphviz "
+        "package and Graphviz's dot program) or .dot (needs nothing)",
     )  # fmt: skip
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the explanation; 0 when backprop and autodiff agree to 1e-10.
-
-    Returns 1 when they do not, or when ``--graph`` needs Graphviz and it is missing (the
-    DOT text is then written next to FILE instead, with a message saying how to install it).
+    """Print the explanation; 0 when backprop and autodiff agree to 1e-10, else 1.
 
     Raises:
-        ValueError: for bad options, in one line.
+        ValueError: for bad options, in one line (a ``UsageError`` for a ``--graph`` that
+            cannot be written, or that needs Graphviz where it is missing).
     """
     widths = parse_layers(getattr(args, "layers", DEFAULT_LAYERS))
     activation = getattr(args, "activation", "sigmoid")
@@ -113,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if seed < 0:
         raise ValueError(f"--seed must be a non-negative integer, got {seed}")
     graph = getattr(args, "graph", None)
-    if graph:
+    if graph is not None:
         _check_graph_path(graph)
     output = activation if loss == "mse" else "identity"
     network = Network.random(widths, activation, output=output, seed=seed)
@@ -125,49 +142,75 @@ def run(args: argparse.Namespace) -> int:
         low = -1.0 if activation == "tanh" else 0.0
         y = rng.uniform(low, 1.0, widths[-1])
     comparison = compare(network, x, y, loss=loss)
-    print(explain_text(comparison, activation, seed, ascii=bool(getattr(args, "ascii", False))))
-    status = 0 if comparison.agrees(TOLERANCE) else 1
-    if graph:
-        status = max(status, _draw(comparison, graph))
-    return status
+    echo(explain_text(comparison, activation, seed, ascii=bool(getattr(args, "ascii", False))))
+    if graph is not None:
+        _draw(comparison.trace, graph)
+    return 0 if comparison.agrees(TOLERANCE) else 1
 
 
 def _check_graph_path(path: str) -> None:
-    """Refuse a --graph FILE that cannot be written, before computing anything."""
-    target = Path(path)
-    if target.suffix.lower().lstrip(".") not in GRAPH_FORMATS:
-        raise ValueError(
-            f"--graph {path}: the file name must end in one of "
-            + ", ".join("." + fmt for fmt in GRAPH_FORMATS)
-        )
-    if not target.parent.is_dir():
-        raise ValueError(f"--graph {path}: the folder {target.parent} does not exist")
+    """Refuse a --graph FILE that cannot be written or drawn, before computing anything."""
+    from chainrule.viz import GraphvizMissing, require_graphviz
 
-
-def _draw(comparison: Comparison, path: str) -> int:
-    from chainrule.viz import GraphvizMissing, render, to_dot
-
-    names = {**comparison.autodiff.tensors, "L": comparison.autodiff.loss}
+    paths.output_file(path, "--graph", GRAPH_FORMATS)
     try:
-        written = render(comparison.autodiff.loss, path, names=names)
-    except OSError as error:
-        raise ValueError(f"--graph {path}: {error.strerror or error}") from None
+        require_graphviz(path)
     except GraphvizMissing as error:
-        fallback = Path(path).with_suffix(".dot")
-        fallback.write_text(to_dot(comparison.autodiff.loss, names), encoding="utf-8")
-        print(f"chainrule explain: {error}", file=sys.stderr)
-        print(f"chainrule explain: wrote the DOT text to {fallback} instead", file=sys.stderr)
-        return 1
-    print(f"\nThe autodiff graph of L is in {written}.")
-    return 0
+        raise UsageError(f"--graph {path}: {error}") from None
+
+
+def column_graph(trace: Trace) -> tuple[Tensor, dict[str, Tensor], list[Tensor]]:
+    """L computed as the slides write it, f[l] = W[l]ᵀ a[l−1] + b[l] on column vectors.
+
+    Recorded by autodiff for the picture, with x and y as leaves so that they are drawn.
+    Returns (L, names of the graph's tensors, the data leaves [x, y]).
+    """
+    network = trace.network
+    x = Tensor(trace.x, requires_grad=True)
+    y = Tensor(trace.y, requires_grad=True)
+    names = {"x = a[0]": x, "y": y}
+    a = x
+    layers = zip(network.weights, network.biases, network.activations)
+    for l, (w, b, g) in enumerate(layers, 1):
+        weight = Tensor(w, requires_grad=True)
+        f = weight.T @ a
+        if b is not None:
+            bias = Tensor(np.reshape(b, (-1, 1)), requires_grad=True)
+            f = f + bias
+            names[f"b[{l}]"] = bias
+        a = f if g == "identity" else getattr(ops, g)(f)
+        names.update({f"W[{l}]": weight, f"f[{l}]": f, f"a[{l}]": a})
+    if trace.loss == "mse":
+        residual = a - y
+        loss = (residual * residual).mean()
+    else:
+        loss = -(y * ops.log_softmax(a, axis=0)).sum()
+    names["L"] = loss
+    return loss, names, [x, y]
+
+
+def _draw(trace: Trace, path: str) -> None:
+    from chainrule.viz import render
+
+    loss, names, data = column_graph(trace)
+    target = paths.make_parent(Path(path))
+    written = render(loss, target, names=names, data=data, shape_text=dims)
+    echo(
+        f"\nwrote {written}: the autodiff graph of L, from x and y through every W[l], b[l], "
+        "f[l] and a[l], in the column shapes used above"
+    )
 
 
 # ------------------------------------------------------------------------- the text
 def _values(array: np.ndarray, indent: int) -> str:
-    """Values of a small array: a column vector on one line as [ … ]ᵀ, a matrix as rows."""
-    if array.ndim == 2 and max(array.shape) > SHOW_VALUES:
-        return ""
-    options = {"precision": 4, "floatmode": "fixed", "suppress_small": True}
+    """An array's values: a column vector on one line as [ … ]ᵀ, a matrix as rows.
+
+    Beyond 10 entries along an axis, only the first and last 3 are shown, with "..."
+    between them (the shape beside the values says how many there are).
+    """
+    options: dict[str, Any] = {"precision": 4, "floatmode": "fixed", "suppress_small": True}
+    if max(array.shape, default=1) > SHOW_VALUES:
+        options.update(threshold=0, edgeitems=EDGE_ITEMS)
     if array.ndim == 2 and array.shape[1] == 1:
         return np.array2string(array[:, 0], max_line_width=10_000, **options) + "ᵀ"
     body = np.array2string(array, max_line_width=10_000, **options)
@@ -201,6 +244,11 @@ def _layer_table(layer: Layer, widths: list[int], spell: Any) -> list[str]:
     return lines
 
 
+def _filled(array: np.ndarray | None) -> np.ndarray:
+    assert array is not None  # compare() fills every quantity of the trace
+    return array
+
+
 def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool = False) -> str:
     """The whole explanation: Unicode text, or plain ASCII (δ spelt delta, ∘ spelt *)."""
     spell = to_ascii if ascii else str
@@ -210,8 +258,11 @@ def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool
     depth = network.depth
     loss_name = "MSE" if trace.loss == "mse" else "cross-entropy"
 
-    def d(array: np.ndarray) -> str:
+    def d(array: np.ndarray | None) -> str:
+        assert array is not None  # compare() fills every quantity of the trace
         return f"({dims(array.shape)})"
+
+    y, y_hat = _filled(trace.y), _filled(trace.y_hat)
 
     lines = [
         f"chainrule explain: the lecture's backprop on a {'-'.join(map(str, widths))} "
@@ -241,7 +292,7 @@ def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool
             f"{out.size} outputs; y {d(trace.y)})"
         )
     else:
-        label = int(np.argmax(trace.y))
+        label = int(np.argmax(y))
         lines.append(f"  ŷ {d(out)} = softmax(a[{depth}]) {d(out)}")
         lines.append(
             f"  L = −Σ y ∘ log ŷ = {trace.value:.6f}   (cross-entropy; y {d(trace.y)} is "
@@ -269,14 +320,14 @@ def explain_text(comparison: Comparison, activation: str, seed: int, ascii: bool
             )
         lines.append(
             f"  ∂L/∂W[{l}] {d(layer.dW)} = a[{l - 1}] {d(layer.a_prev)} · "
-            f"δ[{l}]ᵀ ({dims(layer.delta.T.shape)})"
+            f"δ[{l}]ᵀ ({dims(_filled(layer.delta).T.shape)})"
         )
         if layer.db is not None:
             lines.append(f"  ∂L/∂b[{l}] {d(layer.db)} = δ[{l}] {d(layer.delta)}")
 
     lines += ["", f"Data: x = a[0] {d(trace.x)} {_values(trace.x, 0)}"]
-    lines.append(f"      y {d(trace.y)} {_values(trace.y, 0)}")
-    lines.append(f"      ŷ {d(trace.y_hat)} {_values(trace.y_hat, 0)}")
+    lines.append(f"      y {d(y)} {_values(y, 0)}")
+    lines.append(f"      ŷ {d(y_hat)} {_values(y_hat, 0)}")
     for layer in trace.layers:
         lines += ["", *_layer_table(layer, widths, spell)]
 

@@ -1,4 +1,4 @@
-"""``chainrule``: train a network by backprop on real data, evaluate a saved run.
+"""``chainrule``: the command line's parser, its dispatch and how it fails.
 
     chainrule train [--dataset digits|fashion-mnist|diabetes] [--model perceptron|mlp|cnn] ...
     chainrule train --resume DIR
@@ -7,249 +7,78 @@
     chainrule export --checkpoint DIR --onnx FILE
 
 Bad input gets a one-line message and exit status 2 (set CHAINRULE_DEBUG=1 for the
-traceback); Ctrl-C exits with 130 after keeping the last checkpoint.
+traceback); Ctrl-C exits with 130 after keeping the last checkpoint; a reader that closes
+the pipe (``chainrule train | head -1``) ends the output, not the work.
 
 ``mpiexec -n P chainrule train ...`` trains data-parallel on P ranks (``--batch-size`` is
-the global batch; see ``chainrule.cli.trainer``). A failure on any rank stops them all.
+the global batch; see ``chainrule.cli.trainer``). A failure on any rank stops them all,
+with one message from the rank that failed.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any, NoReturn
+from importlib import metadata
+from typing import NoReturn
 
-from chainrule.allocator import keep_freed_memory
-from chainrule.cli import explain, export
-from chainrule.cli.datasets import DATASETS, load_splits
-from chainrule.cli.models import ACTIVATIONS
-from chainrule.cli.rundir import RunDir, TrainConfig
+from chainrule.cli import explain, export, train
+from chainrule.cli.errors import USER_ERRORS, UsageError, describe, reporting_rank
+from chainrule.cli.output import discard_stdout
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser", "UsageError"]
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = train.EXIT_INTERRUPTED
 
-#: per-dataset defaults for options the user did not give
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "digits": {"epochs": 20, "batch_size": 32},
-    "fashion-mnist": {"epochs": 10, "batch_size": 128},
-    "diabetes": {"epochs": 100, "batch_size": 32, "hidden": (64,)},
-}
-#: the CNN learns more per epoch from smaller batches (more steps): 5 epochs of LeNet-5 on
-#: Fashion-MNIST gave 86.8% test accuracy at batch 128 and 87.5% at 64 (seed 0)
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {"cnn": {"batch_size": 64}}
-OPTIMIZER_LR = {"adam": 1e-3, "sgd": 0.05}
+DESCRIPTION = """\
+chainrule: backpropagation and automatic differentiation over NumPy, from the
+command line. Train a perceptron, an MLP or a CNN on real data, evaluate or
+export the result, and see the lecture's backprop worked out on a network,
+every shape shown."""
 
+EPILOG = """\
+examples:
+  chainrule train                      an MLP on digits, in a few seconds
+  chainrule train --model cnn --epochs 2 --out runs/digits-cnn
+  chainrule explain --layers 4,3,2     backprop, symbol by symbol
+  chainrule COMMAND --help             the options of one command
 
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit status 2."""
+Bad input gets one line on standard error and exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors become UsageError: one line, exit status 2."""
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
-def _hidden(text: str) -> tuple[int, ...]:
+def _version() -> str:
     try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--hidden expects comma-separated positive integers like 256,128, got {text!r}"
-        ) from None
-    if not sizes or any(size <= 0 for size in sizes):
-        raise argparse.ArgumentTypeError(
-            f"--hidden expects comma-separated positive integers like 256,128, got {text!r}"
-        )
-    return sizes
-
-
-def _positive_float(name: str) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} expects a number, got {text!r}") from None
-        if not value > 0 or not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text}")
-        return value
-
-    return parse
-
-
-def _positive_int(name: str) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} expects an integer, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text}")
-        return value
-
-    return parse
+        return metadata.version("chainrule")
+    except metadata.PackageNotFoundError:  # imported from a source tree, not installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="chainrule", description=__doc__.splitlines()[0].replace("``", ""))
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
-    train = commands.add_parser("train", help="train a model (digits by default)")
-    train.add_argument("--dataset", choices=DATASETS, help="default: digits")
-    train.add_argument(
-        "--data-dir", help="folder of the Fashion-MNIST IDX files "
-        "(default: /usr/share/datasets/fashion-mnist, from the Debian package "
-        "dataset-fashion-mnist)",
-    )  # fmt: skip
-    train.add_argument("--model", choices=("perceptron", "mlp", "cnn"), help="default: mlp")
-    train.add_argument("--hidden", type=_hidden, help="hidden widths of the mlp, e.g. 256,128")
-    train.add_argument("--activation", choices=tuple(ACTIVATIONS), help="default: relu")
-    train.add_argument(
-        "--epochs", type=_positive_int("--epochs"),
-        help="default: 20 (digits), 10 (fashion-mnist), 100 (diabetes)",
-    )  # fmt: skip
-    train.add_argument(
-        "--batch-size", type=_positive_int("--batch-size"),
-        help="default: 32 (digits, diabetes), 128 (fashion-mnist), 64 for the cnn",
-    )  # fmt: skip
-    train.add_argument(
-        "--lr", type=_positive_float("--lr"), help="learning rate (default: adam 1e-3, sgd 0.05)"
+    """The ``chainrule`` parser with its subcommands train, evaluate, explain and export."""
+    parser = _Parser(
+        prog="chainrule",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--optimizer", choices=("sgd", "adam"), help="default: adam")
-    train.add_argument("--seed", type=int, help="default: 0")
-    train.add_argument("--out", help="run directory (default: runs/DATASET-MODEL-TIME)")
-    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
-    train.add_argument("--quiet", action="store_true", help="print only the final results")
-    train.add_argument(
-        "--no-malloc-tuning", action="store_true",
-        help="leave glibc's allocator as it is (by default freed memory is kept for the next "
-        "step: faster, at the price of resident memory staying at its peak)",
-    )  # fmt: skip
-
-    evaluate = commands.add_parser("evaluate", help="test-set metrics of a saved run")
-    evaluate.add_argument("--checkpoint", required=True, metavar="DIR", help="a run directory")
-    evaluate.add_argument("--data-dir", help="folder of the Fashion-MNIST IDX files")
+    parser.add_argument("--version", action="version", version=f"chainrule {_version()}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, title="commands"
+    )
+    train.add_parsers(commands)
     explain.add_parser(commands)
     export.add_parser(commands)
     return parser
-
-
-_CONFIG_OPTIONS = ("dataset", "data_dir", "model", "hidden", "activation", "epochs",
-                   "batch_size", "lr", "optimizer", "seed")  # fmt: skip
-
-
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Options given on the command line, then per-dataset defaults, then the defaults."""
-    given = {
-        name: getattr(args, name) for name in _CONFIG_OPTIONS if getattr(args, name) is not None
-    }
-    dataset = given.get("dataset", "digits")
-    model_defaults = MODEL_DEFAULTS.get(given.get("model", "mlp"), {})
-    values = {"dataset": dataset, **DATASET_DEFAULTS[dataset], **model_defaults, **given}
-    values.setdefault("lr", OPTIMIZER_LR[values.get("optimizer", "adam")])
-    return TrainConfig(**values)
-
-
-def _resume_config(args: argparse.Namespace, run: RunDir) -> TrainConfig:
-    config = run.read_config()
-    for name in _CONFIG_OPTIONS:
-        value = getattr(args, name)
-        if name in ("epochs", "data_dir") or value is None:
-            continue
-        if value != getattr(config, name):
-            raise UsageError(
-                f"--resume {run.path}: --{name.replace('_', '-')} {value} differs from the "
-                f"run's {getattr(config, name)}; only --epochs and --data-dir may change"
-            )
-    changes = {k: getattr(args, k) for k in ("epochs", "data_dir") if getattr(args, k) is not None}
-    return replace(config, **changes)
-
-
-def _train(args: argparse.Namespace) -> int:
-    from chainrule import distributed
-    from chainrule.cli.trainer import Interrupted, Trainer, is_terminal
-
-    if not args.no_malloc_tuning:
-        keep_freed_memory()
-    try:
-        distributed.init()
-    except ImportError as error:
-        raise UsageError(str(error)) from None
-    main_rank, world = distributed.is_main(), distributed.world_size()
-    quiet = args.quiet or not main_rank  # only rank 0 prints progress
-    say = (lambda line: None) if quiet else print
-    config, path = _train_config(args) if main_rank else (None, None)
-    config, path = distributed.broadcast_object((config, path))
-    run = RunDir(path)
-    splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
-    trainer = Trainer(config, splits, run, say, progress=is_terminal() and not quiet)
-    ranks = f" on {world} ranks" if world > 1 else ""
-    if args.resume:
-        trainer.restore()
-        say(f"resuming {run.path} after epoch {trainer.epoch} of {config.epochs}{ranks}")
-    else:
-        if main_rank:
-            run.create(config)
-        say(f"training a {config.model} on {config.dataset} "
-            f"({len(splits.x_train)} training examples){ranks}; "
-            f"run directory {run.path}")  # fmt: skip
-    try:
-        results = trainer.fit()
-    except Interrupted:
-        if main_rank:
-            print(
-                f"interrupted: the checkpoint after epoch {trainer.epoch} is saved in "
-                f"{run.path}; continue with: chainrule train --resume {run.path}",
-                file=sys.stderr,
-            )
-        return EXIT_INTERRUPTED
-    if main_rank:
-        _print_results(results, config, run)
-    return 0
-
-
-def _train_config(args: argparse.Namespace) -> tuple[TrainConfig, str]:
-    """The run's configuration and directory (read, under MPI, by rank 0 alone)."""
-    if args.resume:
-        run = RunDir(args.resume)
-        return _resume_config(args, run), str(run.path)
-    config = config_from_args(args)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run = RunDir(args.out or f"runs/{config.dataset}-{config.model}-{stamp}")
-    if (run.path / "config.json").exists():
-        raise UsageError(
-            f"{run.path} already holds a run: use --resume {run.path} or another --out"
-        )
-    return config, str(run.path)
-
-
-def _print_results(results: dict[str, float], config: TrainConfig, run: RunDir) -> None:
-    print(f"test results: {config.model} on {config.dataset}, {config.epochs} epochs")
-    if "accuracy" in results:
-        print(f"  accuracy  {100 * results['accuracy']:.2f}%")
-        print(f"  loss      {results['loss']:.4f}")
-    else:
-        print(f"  MAE       {results['mae']:.4f}")
-        print(f"  MSE       {results['mse']:.4f}")
-        print(f"  RMSE      {results['rmse']:.4f}   (= √MSE)")
-    print(f"run directory: {run.path} (checkpoint.safetensors, metrics.jsonl, curves.png)")
-
-
-def _evaluate(args: argparse.Namespace) -> int:
-    from chainrule.cli.models import load_trained
-    from chainrule.cli.trainer import evaluate_model
-
-    run = RunDir(args.checkpoint)
-    config, splits, model, epoch = load_trained(run, args.data_dir)
-    results = evaluate_model(model, splits, splits.x_test, splits.y_test)
-    _print_results(results, replace(config, epochs=epoch), run)
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,26 +87,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command == "train":
-            return _train(args)
+            return train.run_train(args)
         if args.command == "evaluate":
-            return _evaluate(args)
+            return train.run_evaluate(args)
         if args.command == "explain":
             return explain.run(args)
         if args.command == "export":
             return export.run(args)
         parser.print_help()
         return EXIT_USAGE
-    except UsageError as error:
-        _report(f"error: {error}")
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+    except BrokenPipeError:  # the reader went away: nothing more to say, nothing wrong
+        discard_stdout()
+        return 0
+    except USER_ERRORS as error:
         if os.environ.get("CHAINRULE_DEBUG"):
             raise
-        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-        _report("error: " + (" ".join(lines) if lines else repr(error)))
+        agreed = reporting_rank(error)
+        if agreed is None:
+            _report(f"error: {describe(error)}")
+            return _stop_every_rank(EXIT_USAGE)
+        if agreed == _joined_world()[0]:  # the ranks agreed: one message, no MPI_Abort
+            _report(f"error: {describe(error)}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         _report("interrupted")
         return _stop_every_rank(EXIT_INTERRUPTED)
-    return _stop_every_rank(EXIT_USAGE)
 
 
 def _joined_world() -> tuple[int, int]:
@@ -300,7 +134,7 @@ def _report(message: str) -> None:
     if world == 1 and launcher_rank != "0":
         return
     where = f" (rank {rank} of {world})" if rank else ""
-    print(f"chainrule{where}: {message}", file=sys.stderr)
+    print(f"chainrule{where}: {message}", file=sys.stderr, flush=True)
 
 
 def _stop_every_rank(status: int) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from chainrule import nn
-from chainrule.cli.datasets import Splits, load_splits
+from chainrule.cli.datasets import Splits, data_dir_for, load_splits
 from chainrule.cli.rundir import RunDir, TrainConfig
 
 __all__ = ["build_model", "load_trained", "ACTIVATIONS"]
@@ -82,12 +82,12 @@ def load_trained(
     """A run directory's model rebuilt from its config.json and loaded from its checkpoint.
 
     Returns (config, the dataset's splits, the model in eval mode, finished epochs).
-    ``data_dir`` overrides the run's Fashion-MNIST folder. A checkpoint that does not fit
-    the configuration raises the model's strict ``load_state_dict`` error.
+    ``data_dir`` (``--data-dir``) overrides the run's Fashion-MNIST folder. A checkpoint
+    that does not fit the configuration raises the model's strict ``load_state_dict`` error.
     """
     config = run.read_config()
-    if data_dir is not None:
-        config = replace(config, data_dir=data_dir)
+    config = replace(config, data_dir=data_dir_for(config.dataset, data_dir, config.data_dir))
+    run.finished_epochs()  # a corrupt checkpoint is reported before the data is loaded
     splits = load_splits(config.dataset, config.data_dir, config.val_fraction)
     model = build_model(
         config.model, splits.input_shape, splits.n_outputs, config.hidden, config.activation

@@ -3,7 +3,8 @@
 config.json            the exact configuration used (``--resume`` reads it back)
 checkpoint.safetensors model weights, optimizer state and the epoch, written atomically
 metrics.jsonl          one JSON object per finished epoch
-curves.png             training loss and validation metric per epoch
+curves.png             training and validation loss, and the validation metric, per epoch
+results.json           the test metrics at the end of training
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.checkpoint import load, save
+from chainrule.checkpoint import load, load_metadata, save
 
 __all__ = ["TrainConfig", "RunDir", "pack", "unpack"]
 
@@ -40,19 +41,51 @@ class TrainConfig:
     val_fraction: float = 0.1
 
     def to_json(self) -> str:
+        """The configuration as config.json holds it: sorted keys, ``hidden`` as a list."""
         values = asdict(self)
         values["hidden"] = list(self.hidden)
         return json.dumps(values, indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> TrainConfig:
-        values = json.loads(text)
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+    def from_json(cls, text: str, source: str = "config.json") -> TrainConfig:
+        """The configuration written by ``to_json``.
+
+        Raises:
+            ValueError: naming ``source``, for text that is not JSON, not an object, or has
+                unknown keys or values of the wrong type.
+        """
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{source} is not valid JSON ({error}); it is corrupt") from None
+        if not isinstance(values, dict):
+            raise ValueError(f"{source} holds {type(values).__name__}, not a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(values) - set(known)
         if unknown:
-            raise ValueError(f"config.json has unknown keys: {', '.join(sorted(unknown))}")
+            raise ValueError(f"{source} has unknown keys: {', '.join(sorted(unknown))}")
+        defaults = cls()
+        for name, value in values.items():
+            expected = getattr(defaults, name)
+            if not _same_kind(value, expected):
+                raise ValueError(f"{source}: {name} is {value!r}, not a value like {expected!r}")
         values["hidden"] = tuple(values.get("hidden", ()))
         return cls(**values)
+
+
+def _same_kind(value: Any, example: Any) -> bool:
+    """Whether a JSON value can stand where the default ``example`` stands."""
+    if example is None:  # data_dir: a path or nothing
+        return value is None or isinstance(value, str)
+    if isinstance(example, tuple):
+        return isinstance(value, list) and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in value
+        )
+    if isinstance(example, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(example, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(example))
 
 
 def pack(tree: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
@@ -83,33 +116,60 @@ def unpack(skeleton: Any, arrays: dict[str, np.ndarray]) -> Any:
 class RunDir:
     """Reads and writes the files of one run directory."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None
+    ) -> None:
+        """The run directory ``path``; ``checkpoint`` names another checkpoint file to read."""
         self.path = Path(path)
+        self._checkpoint = None if checkpoint is None else Path(checkpoint)
+
+    @property
+    def config_path(self) -> Path:
+        """config.json: the configuration, as ``TrainConfig.to_json`` writes it."""
+        return self.path / "config.json"
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.path / "checkpoint.safetensors"
+        """checkpoint.safetensors (or the file given as ``checkpoint``)."""
+        return self._checkpoint or self.path / "checkpoint.safetensors"
 
     @property
     def metrics_path(self) -> Path:
+        """metrics.jsonl: one JSON object per finished epoch."""
         return self.path / "metrics.jsonl"
 
     @property
     def plot_path(self) -> Path:
+        """curves.png: the learning curves."""
         return self.path / "curves.png"
 
+    @property
+    def results_path(self) -> Path:
+        """results.json: the test metrics of the finished run."""
+        return self.path / "results.json"
+
     def create(self, config: TrainConfig) -> None:
+        """Make the folder (and its parents) and write config.json and an empty metrics.jsonl."""
         self.path.mkdir(parents=True, exist_ok=True)
-        _atomic_write(self.path / "config.json", config.to_json() + "\n")
+        self.write_config(config)
         _atomic_write(self.metrics_path, "")
 
+    def write_config(self, config: TrainConfig) -> None:
+        """Replace config.json (atomically): a resumed run may train more epochs."""
+        _atomic_write(self.config_path, config.to_json() + "\n")
+
     def read_config(self) -> TrainConfig:
-        config_path = self.path / "config.json"
-        if not config_path.is_file():
+        """The run's configuration; FileNotFoundError or a ValueError naming the file."""
+        if not self.config_path.is_file():
             raise FileNotFoundError(f"{self.path} is not a run directory (no config.json)")
-        return TrainConfig.from_json(config_path.read_text())
+        return TrainConfig.from_json(self.config_path.read_text(), source=str(self.config_path))
+
+    def write_results(self, results: dict[str, Any]) -> None:
+        """Write results.json (atomically)."""
+        _atomic_write(self.results_path, json.dumps(results, indent=2) + "\n")
 
     def save_checkpoint(self, model_state: dict, optimizer_state: dict, epoch: int) -> None:
+        """Write the weights, the optimizer state and the epoch (safetensors, atomically)."""
         arrays: dict[str, np.ndarray] = {
             f"model.{k}": np.asarray(v) for k, v in model_state.items()
         }
@@ -128,11 +188,22 @@ class RunDir:
         optimizer_state = unpack(json.loads(metadata["optimizer"]), arrays)
         return model_state, optimizer_state, int(metadata["epoch"])
 
+    def finished_epochs(self) -> int:
+        """The epoch the checkpoint holds, from its header alone (no arrays are read)."""
+        if not self.checkpoint_path.is_file():
+            raise FileNotFoundError(f"no checkpoint in {self.path}")
+        metadata = load_metadata(self.checkpoint_path)
+        if metadata.get("format") != FORMAT or not metadata.get("epoch", "").isdigit():
+            raise ValueError(f"{self.checkpoint_path} is not a chainrule run checkpoint")
+        return int(metadata["epoch"])
+
     def append_metrics(self, record: dict[str, Any]) -> None:
+        """Add one epoch's record to metrics.jsonl."""
         with open(self.metrics_path, "a", encoding="utf-8") as stream:
             stream.write(json.dumps(record) + "\n")
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl, in order (none if the file is missing)."""
         if not self.metrics_path.is_file():
             return []
         lines = self.metrics_path.read_text().splitlines()

@@ -26,6 +26,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import distributed, metrics, nn, optim
+from chainrule.cli.curves import plot_curves
 from chainrule.cli.datasets import Splits
 from chainrule.cli.models import build_model
 from chainrule.cli.rundir import RunDir, TrainConfig
@@ -38,6 +39,7 @@ class Interrupted(Exception):
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> optim.Optimizer:
+    """Adam, or SGD with momentum 0.9, over the model's parameters at ``config.lr``."""
     if config.optimizer == "adam":
         return optim.Adam(model.parameters(), lr=config.lr)
     if config.optimizer == "sgd":
@@ -55,14 +57,22 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarr
     return np.concatenate(outputs)
 
 
-def evaluate_model(model: nn.Module, splits: Splits, x: np.ndarray, y: np.ndarray) -> dict:
-    """Loss and accuracy (classification) or the lecture's MAE, MSE, RMSE (regression)."""
+def evaluate_model(
+    model: nn.Module, splits: Splits, x: np.ndarray, y: np.ndarray
+) -> dict[str, float]:
+    """The training loss on (x, y), and accuracy or the lecture's MAE, MSE, RMSE.
+
+    ``loss`` is what training minimises: the cross-entropy of the logits (classification)
+    or the MSE of the standardized targets (regression), so it compares with the training
+    loss. ``mae``, ``mse`` and ``rmse`` are in the target's own units.
+    """
     outputs = predict(model, x)
     if splits.task == "classification":
         loss = nn.functional.cross_entropy(cr.tensor(outputs), cr.tensor(y)).item()
         return {"loss": loss, "accuracy": metrics.accuracy(outputs, y)}
     y_hat = outputs * splits.y_std + splits.y_mean  # back to the target's units
     return {
+        "loss": metrics.mse(outputs, (y - splits.y_mean) / splits.y_std),
         "mae": metrics.mae(y_hat, y),
         "mse": metrics.mse(y_hat, y),
         "rmse": metrics.rmse(y_hat, y),
@@ -160,7 +170,7 @@ class Trainer:
                 self.model.state_dict(), self.optimizer.state_dict(), self.epoch
             )
 
-    def _batches(self) -> Iterator[tuple[cr.Tensor, cr.Tensor]]:
+    def _batches(self) -> Iterator[tuple[cr.Tensor, ...]]:
         self.loader.set_epoch(self.epoch)
         if not self.progress:
             yield from self.loader
@@ -224,27 +234,40 @@ class Trainer:
         return distributed.allreduce_mean(float(stop.raised)) > 0
 
     def fit(self) -> dict[str, float]:
-        """Train the remaining epochs; returns the test metrics (an empty dict off rank 0)."""
+        """Train the remaining epochs; returns the test metrics (an empty dict off rank 0).
+
+        Raises:
+            Interrupted: after a Ctrl-C, once the last finished epoch's checkpoint and the
+                curves so far are written.
+        """
         if self.epoch == 0:
             self._save()  # a resumable starting point, even if stopped in epoch 1
         with _StopFlag() as stop:
-            while self.epoch < self.config.epochs:
-                started = time.perf_counter()
-                train_loss, seen = self._train_epoch(stop)
-                seconds = time.perf_counter() - started
-                self.epoch += 1
-                if self.is_main:
-                    self._end_epoch(train_loss, seen, seconds)
-                if self._stopping(stop):
+            try:
+                while self.epoch < self.config.epochs:
+                    started = time.perf_counter()
+                    train_loss, seen = self._train_epoch(stop)
+                    seconds = time.perf_counter() - started
+                    self.epoch += 1
                     if self.is_main:
-                        _plot(self.run)
-                    raise Interrupted
+                        self._end_epoch(train_loss, seen, seconds)
+                    if self._stopping(stop):
+                        raise Interrupted
+            except Interrupted:
+                self.plot()
+                raise
             # still under the flag: a Ctrl-C after the last epoch lets the finished run
             # report its results instead of dying in the middle of the plot
             if not self.is_main:
                 return {}
-            _plot(self.run)
+            self.plot()
             return evaluate_model(self.model, self.splits, self.splits.x_test, self.splits.y_test)
+
+    def plot(self) -> None:
+        """Draw curves.png from the run's metrics (rank 0 only)."""
+        if self.is_main:
+            title = f"{self.config.model} on {self.config.dataset}"
+            plot_curves(self.run.read_metrics(), self.run.plot_path, title)
 
     def _end_epoch(self, train_loss: float, seen: int, seconds: float) -> None:
         val = evaluate_model(self.model, self.splits, self.splits.x_val, self.splits.y_val)
@@ -256,36 +279,20 @@ class Trainer:
 
 
 def _epoch_line(record: dict[str, Any], epochs: int, throughput: float) -> str:
-    parts = [f"epoch {record['epoch']:>3}/{epochs}", f"train loss {record['train_loss']:.4f}"]
+    """One epoch in one line; a regression says which figures are in which units."""
+    parts = [f"epoch {record['epoch']:>3}/{epochs}"]
     if "val_accuracy" in record:
+        parts.append(f"train loss {record['train_loss']:.4f}")
+        parts.append(f"val loss {record['val_loss']:.4f}")
         parts.append(f"val accuracy {100 * record['val_accuracy']:.2f}%")
     else:
-        parts.append(f"val RMSE {record['val_rmse']:.3f}")
+        parts.append(f"train MSE {record['train_loss']:.4f}")
+        parts.append(f"val MSE {record['val_loss']:.4f} (standardized targets)")
+        parts.append(f"val RMSE {record['val_rmse']:.3f} (target units)")
     parts.append(f"{record['seconds']:.1f} s ({throughput:,.0f} examples/s)")
     return "  ".join(parts)
 
 
-def _plot(run: RunDir) -> None:
-    """curves.png: training loss and the validation metric per epoch (matplotlib, Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    from matplotlib import pyplot as plt
-
-    records = run.read_metrics()
-    epochs = [r["epoch"] for r in records]
-    metric = "val_accuracy" if records and "val_accuracy" in records[0] else "val_rmse"
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [r["train_loss"] for r in records], marker="o")
-    left.set(title="training loss", xlabel="epoch")
-    right.plot(epochs, [r[metric] for r in records], marker="o", color="tab:orange")
-    right.set(title=metric.replace("_", " "), xlabel="epoch")
-    figure.tight_layout()
-    temporary = run.plot_path.with_name(".curves.tmp.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    temporary.replace(run.plot_path)
-
-
 def is_terminal() -> bool:
+    """Whether standard output is a terminal (then a progress bar is shown)."""
     return sys.stdout.isatty()

@@ -7,7 +7,7 @@ across ranks), ``load_fashion_mnist`` (IDX files, validated), ``load_digits`` an
 
 from chainrule.data.builtin import load_diabetes, load_digits
 from chainrule.data.dataset import TensorDataset, train_test_split
-from chainrule.data.idx import FASHION_MNIST_ROOT, load_fashion_mnist, read_idx
+from chainrule.data.idx import FASHION_MNIST_ROOT, DatasetNotFound, load_fashion_mnist, read_idx
 from chainrule.data.loader import DataLoader
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "read_idx",
     "load_fashion_mnist",
     "FASHION_MNIST_ROOT",
+    "DatasetNotFound",
     "load_digits",
     "load_diabetes",
 ]

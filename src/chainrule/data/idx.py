@@ -13,15 +13,39 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import IO
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["read_idx", "load_fashion_mnist", "FASHION_MNIST_ROOT"]
+__all__ = ["read_idx", "load_fashion_mnist", "FASHION_MNIST_ROOT", "DatasetNotFound"]
 
+#: where the Debian package ``dataset-fashion-mnist`` installs the IDX files
 FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
+_INSTALL = "install the Debian package with `apt-get install dataset-fashion-mnist`"
 
-_DTYPES = {
+
+class DatasetNotFound(FileNotFoundError):
+    """A dataset's folder or one of its files is missing.
+
+    Attributes:
+        directory: the folder that was searched.
+        missing: the name of the missing file, or None when the folder itself is missing
+            (or is not a folder).
+        reason: what is wrong, in words ("does not exist", "is a file, not a folder", …).
+    """
+
+    def __init__(self, directory: Path, missing: str | None, reason: str, hint: str) -> None:
+        self.directory, self.missing, self.reason = directory, missing, reason
+        super().__init__(f"{reason}: {hint}")
+
+
+class _Readable(Protocol):
+    """A binary stream: an open file or a gzip.GzipFile."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -55,7 +79,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         raise ValueError(f"{path}: corrupt or truncated gzip stream ({error})") from error
 
 
-def _parse(stream: IO[bytes], path: Path) -> np.ndarray:
+def _parse(stream: _Readable, path: Path) -> np.ndarray:
     magic = _read(stream, 4)
     if len(magic) < 4:
         raise ValueError(f"{path}: {len(magic)} bytes, too short for the 4-byte IDX magic number")
@@ -93,7 +117,7 @@ def _parse(stream: IO[bytes], path: Path) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def _read(stream: IO[bytes], size: int) -> bytearray:
+def _read(stream: _Readable, size: int) -> bytearray:
     """Up to ``size`` bytes, read in chunks: memory grows with the data actually there."""
     data = bytearray()
     while len(data) < size:
@@ -123,18 +147,16 @@ def load_fashion_mnist(
         in 0..9.
 
     Raises:
-        FileNotFoundError: the directory or a file is missing (the message says how to
-            install the data).
+        DatasetNotFound: (a FileNotFoundError) the directory or a file is missing, or the
+            directory is a file; the message says how to install the data.
         ValueError: a malformed file (see ``read_idx``), images that are not 3-D uint8,
             labels that are not 1-D uint8 in 0..9, or different image and label counts.
     """
     directory = Path(FASHION_MNIST_ROOT if root is None else root)
+    hint = f"{_INSTALL}, or pass root= naming the folder of the IDX files"
     if not directory.is_dir():
-        raise FileNotFoundError(
-            f"Fashion-MNIST directory {directory} does not exist: install the Debian package "
-            "with `apt-get install dataset-fashion-mnist`, or pass root= pointing to the "
-            "IDX files"
-        )
+        state = "is a file, not a folder" if directory.exists() else "does not exist"
+        raise DatasetNotFound(directory, None, f"Fashion-MNIST folder {directory} {state}", hint)
     parts = []
     for prefix in ("train", "t10k"):
         images = _images(_find(directory, f"{prefix}-images-idx3-ubyte"))
@@ -152,9 +174,11 @@ def _find(directory: Path, name: str) -> Path:
     for candidate in (directory / name, directory / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(
-        f"{directory} has neither {name} nor {name}.gz: install the Debian package with "
-        "`apt-get install dataset-fashion-mnist`, or pass root= pointing to the IDX files"
+    raise DatasetNotFound(
+        directory,
+        name,
+        f"{directory} has neither {name} nor {name}.gz",
+        f"{_INSTALL}, or pass root= naming the folder of the IDX files",
     )
 
 

@@ -90,6 +90,7 @@ class DataLoader:
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
+        assert self.seed is not None  # drawn in __init__ whenever shuffle is set
         return np.random.default_rng((self.seed, epoch)).permutation(n)
 
     def __len__(self) -> int:

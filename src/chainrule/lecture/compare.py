@@ -89,15 +89,17 @@ def autodiff(source: Any, x: Any, y: Any, loss: Any = "mse", reduction: str = "m
         nll = -(Tensor(target) * ops.log_softmax(out, axis=-1)).sum()
         value = nll / out.shape[0] if reduction == "mean" else nll
     params = [w for w in weights] + [b for b in biases if b is not None]
-    found = engine.grad(value, params + fs, retain_graph=True)
+    # engine.grad gives every input a gradient (zeros where unused): never None here
+    found = [g.data for g in engine.grad(value, params + fs, retain_graph=True) if g is not None]
+    assert len(found) == len(params) + len(fs)
     grads: dict[str, np.ndarray] = {}
     by_param = dict(zip(map(id, params), found[: len(params)]))
     for l, (w, b, f_grad) in enumerate(zip(weights, biases, found[len(params) :]), 1):
-        grads[f"∂L/∂W[{l}]"] = by_param[id(w)].data
-        delta = f_grad.data
+        grads[f"∂L/∂W[{l}]"] = by_param[id(w)]
+        delta = f_grad
         grads[f"δ[{l}]"] = delta.T if single else delta
         if b is not None:
-            db = by_param[id(b)].data
+            db = by_param[id(b)]
             grads[f"∂L/∂b[{l}]"] = db.reshape(-1, 1) if single else db
     output = out.data.T if single else out.data
     return Autodiff(value, output, tensors, grads)
@@ -163,6 +165,8 @@ class Difference:
     scale: float
 
     def agrees(self, tol: float) -> bool:
+        """max |manual − autodiff| ≤ tol · max(1, max |autodiff|): absolute near 0, relative
+        for large values."""
         return self.max_abs <= tol * max(1.0, self.scale)
 
 
@@ -176,10 +180,12 @@ class Comparison:
 
     @property
     def max_abs(self) -> float:
+        """The largest |manual − autodiff| over every quantity."""
         return max(d.max_abs for d in self.differences)
 
     @property
     def max_rel(self) -> float:
+        """The largest |manual − autodiff| / max |autodiff| over every quantity."""
         return max(d.max_rel for d in self.differences)
 
     def agrees(self, tol: float = 1e-10) -> bool:
@@ -243,6 +249,7 @@ def compare(source: Any, x: Any, y: Any, loss: Any = "mse", reduction: str = "me
     ]
     for layer in trace.layers:
         l = layer.l
+        assert layer.delta is not None and layer.dW is not None  # backprop fills them
         rows.append(_difference(f"δ[{l}]", layer.delta, auto.grads[f"δ[{l}]"]))
         rows.append(_difference(f"∂L/∂W[{l}]", layer.dW, auto.grads[f"∂L/∂W[{l}]"]))
         if layer.db is not None:

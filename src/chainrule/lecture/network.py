@@ -129,6 +129,7 @@ class Network:
 
     @property
     def dtype(self) -> np.dtype:
+        """The weights' dtype (float64 for the checks to 1e-10)."""
         return self.weights[0].dtype
 
     @classmethod

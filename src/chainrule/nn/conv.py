@@ -478,9 +478,15 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x: Any) -> Tensor:
+        """y[n, o] = Σ_c w[o, c] ⋆ x[n, c] + b[o]: (N, C, H, W) → (N, O, H′, W′).
+
+        H′ = (H + 2·padding − kh) // stride + 1, likewise W′; ⋆ is the slides'
+        multiply-and-sum (cross-correlation). See ``conv2d``.
+        """
         return conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
+        """``in, out, kernel_size=…, stride=…[, padding=…][, bias=False]`` for ``repr``."""
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
         text += f", stride={self.stride}"
         text += f", padding={self.padding}" if self.padding != (0, 0) else ""
@@ -488,12 +494,15 @@ class Conv2d(Module):
 
 
 class _Pool2d(Module):
+    """What max and average pooling share: a kernel size and a stride."""
+
     def __init__(self, kernel_size: Any, stride: Any = None) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
 
     def extra_repr(self) -> str:
+        """``kernel_size=…, stride=…`` for ``repr(module)``."""
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
@@ -501,6 +510,7 @@ class MaxPool2d(_Pool2d):
     """Max over kh×kw windows (stride defaults to the kernel size); ties: first maximum."""
 
     def forward(self, x: Any) -> Tensor:
+        """y = max over each window of x (NCHW); the gradient goes to the first maximum."""
         return max_pool2d(x, self.kernel_size, self.stride)
 
 
@@ -508,4 +518,5 @@ class AvgPool2d(_Pool2d):
     """Mean over kh×kw windows (stride defaults to the kernel size)."""
 
     def forward(self, x: Any) -> Tensor:
+        """y = mean over each window of x (NCHW); each input gets 1/(kh·kw) of the gradient."""
         return avg_pool2d(x, self.kernel_size, self.stride)

@@ -49,9 +49,14 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound, generator)
 
     def forward(self, x: Any) -> Tensor:
+        """f = x W + b for a batch x of shape (m, in_features) → (m, out_features).
+
+        Row by row this is the lecture's f = Wᵀa + b; ∂L/∂W = xᵀ δ, ∂L/∂b = Σ_rows δ.
+        """
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
+        """``in_features=…, out_features=…, bias=…`` for ``repr(module)``."""
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
@@ -66,6 +71,8 @@ class Flatten(Module):
         self.start_axis, self.end_axis = start_axis, end_axis
 
     def forward(self, x: Any) -> Tensor:
+        """x reshaped so that axes start_axis..end_axis become one; the gradient is reshaped
+        back."""
         x = x if isinstance(x, Tensor) else Tensor(x)
         start = self.start_axis % max(x.ndim, 1)
         end = self.end_axis % max(x.ndim, 1)
@@ -78,6 +85,7 @@ class Flatten(Module):
         return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
 
     def extra_repr(self) -> str:
+        """``start_axis=…, end_axis=…`` for ``repr(module)``."""
         return f"start_axis={self.start_axis}, end_axis={self.end_axis}"
 
 
@@ -92,9 +100,11 @@ class Dropout(Module):
         self.generator = generator
 
     def forward(self, x: Any) -> Tensor:
+        """y = x ∘ mask / (1 − p), mask ~ Bernoulli(1 − p), in training; y = x in eval."""
         return F.dropout(x, self.p, self.training, self.generator)
 
     def extra_repr(self) -> str:
+        """``p=…`` for ``repr(module)``."""
         return f"p={self.p}"
 
 
@@ -102,6 +112,7 @@ class Identity(Module):
     """y = x."""
 
     def forward(self, x: Any) -> Any:
+        """y = x (the input itself, not a copy)."""
         return x
 
 
@@ -109,6 +120,7 @@ class ReLU(Module):
     """y = max(x, 0); relu'(0) = 0."""
 
     def forward(self, x: Any) -> Tensor:
+        """y = max(x, 0) elementwise; dy/dx = 1 where x > 0, else 0 (0 at x = 0)."""
         return F.relu(x)
 
 
@@ -116,6 +128,7 @@ class Sigmoid(Module):
     """y = σ(x) = 1/(1 + e⁻ˣ)."""
 
     def forward(self, x: Any) -> Tensor:
+        """y = σ(x) elementwise; dy/dx = y(1 − y)."""
         return F.sigmoid(x)
 
 
@@ -123,6 +136,7 @@ class Tanh(Module):
     """y = tanh x."""
 
     def forward(self, x: Any) -> Tensor:
+        """y = tanh x elementwise; dy/dx = 1 − y²."""
         return F.tanh(x)
 
 
@@ -134,9 +148,11 @@ class Softmax(Module):
         self.axis = axis
 
     def forward(self, x: Any) -> Tensor:
+        """yᵢ = exp xᵢ / Σⱼ exp xⱼ along ``axis``; ∂yᵢ/∂xⱼ = yᵢ(δᵢⱼ − yⱼ)."""
         return F.softmax(x, axis=self.axis)
 
     def extra_repr(self) -> str:
+        """``axis=…`` for ``repr(module)``."""
         return f"axis={self.axis}"
 
 
@@ -148,7 +164,9 @@ class LogSoftmax(Module):
         self.axis = axis
 
     def forward(self, x: Any) -> Tensor:
+        """yᵢ = xᵢ − log Σⱼ exp xⱼ along ``axis``; ∂yᵢ/∂xⱼ = δᵢⱼ − softmax(x)ⱼ."""
         return F.log_softmax(x, axis=self.axis)
 
     def extra_repr(self) -> str:
+        """``axis=…`` for ``repr(module)``."""
         return f"axis={self.axis}"

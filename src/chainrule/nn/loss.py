@@ -16,6 +16,8 @@ __all__ = ["MSELoss", "L1Loss", "RMSELoss", "CrossEntropyLoss", "BCEWithLogitsLo
 
 
 class _Loss(Module):
+    """What every loss shares: ``reduction`` = "mean" (default), "sum" or "none"."""
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in F.REDUCTIONS:
@@ -26,6 +28,7 @@ class _Loss(Module):
         self.reduction = reduction
 
     def extra_repr(self) -> str:
+        """``reduction=…`` for ``repr(module)`` when it is not the default."""
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
@@ -33,6 +36,7 @@ class MSELoss(_Loss):
     """Mean squared error (1/m) Σ (ŷ − y)²."""
 
     def forward(self, prediction: Any, target: Any) -> Tensor:
+        """L = (1/m) Σ (ŷ − y)²; ∂L/∂ŷ = 2(ŷ − y)/m (see ``F.mse_loss``)."""
         return F.mse_loss(prediction, target, self.reduction)
 
 
@@ -40,6 +44,7 @@ class L1Loss(_Loss):
     """Mean absolute error (the lecture's MAE) (1/m) Σ |ŷ − y|; 0 is taken as |·|'(0)."""
 
     def forward(self, prediction: Any, target: Any) -> Tensor:
+        """L = (1/m) Σ |ŷ − y|; ∂L/∂ŷ = sign(ŷ − y)/m, 0 at ŷ = y (see ``F.l1_loss``)."""
         return F.l1_loss(prediction, target, self.reduction)
 
 
@@ -52,6 +57,7 @@ class RMSELoss(_Loss):
     """
 
     def forward(self, prediction: Any, target: Any) -> Tensor:
+        """L = √MSE; ∂L/∂ŷ = (ŷ − y)/(m·L), 0 where L = 0 (see ``F.rmse_loss``)."""
         return F.rmse_loss(prediction, target, self.reduction)
 
 
@@ -63,6 +69,7 @@ class CrossEntropyLoss(_Loss):
     """
 
     def forward(self, logits: Any, target: Any) -> Tensor:
+        """L = −(1/N) Σₙ log softmax(zₙ)[yₙ]; ∂L/∂z = (softmax(z) − onehot(y))/N."""
         return F.cross_entropy(logits, target, self.reduction)
 
 
@@ -70,4 +77,5 @@ class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits x against targets t ∈ [0, 1]: softplus(x) − t·x."""
 
     def forward(self, logits: Any, target: Any) -> Tensor:
+        """L = mean(softplus(x) − t·x); ∂L/∂x = (σ(x) − t)/m."""
         return F.binary_cross_entropy_with_logits(logits, target, self.reduction)

@@ -72,7 +72,7 @@ class _BatchNorm(Module):
             mean = self.running_mean.data.reshape(stats_shape)
             scale = (self.running_var.data + self.eps) ** -0.5
             normalized = (x - mean) * scale.reshape(stats_shape)
-        if not self.affine:
+        if self.weight is None or self.bias is None:  # affine=False
             return normalized
         return normalized * self.weight.reshape(stats_shape) + self.bias.reshape(stats_shape)
 
