@@ -12,19 +12,8 @@ from typing import Any
 
 import chainrule
 
-#: files being rewritten in the core (tensor, function, functional, engine, mode, ops/,
-#: optim/, nn/module): their names are listed by tests/test_docstrings_core.py
-CORE_MODULES = ("chainrule.tensor", "chainrule.function", "chainrule.functional",
-                "chainrule.engine", "chainrule.mode", "chainrule.ops", "chainrule.optim",
-                "chainrule.nn.module")  # fmt: skip
-
 #: the packages whose public names users see: cr, cr.nn, cr.optim, cr.data and the rest
 OPTIONAL = {"chainrule.onnx": "onnx"}
-
-
-def is_core(module: str) -> bool:
-    """Whether ``module`` is one of the core files (or inside a core package)."""
-    return any(module == core or module.startswith(core + ".") for core in CORE_MODULES)
 
 
 def modules() -> list[Any]:

@@ -61,6 +61,7 @@ class Context:
 
     @property
     def name(self) -> str:
+        """The name of the Function this node records (as in ``grad_fn=<Mul>``)."""
         return self.function.__name__
 
     def save_for_backward(self, *values: Any) -> None:
@@ -71,6 +72,8 @@ class Context:
 
     @property
     def saved_tensors(self) -> tuple[Any, ...]:
+        """What forward passed to ``save_for_backward``: ndarrays on the first-order path,
+        Tensors connected to the graph under ``create_graph``."""
         if self._saved is None:
             raise RuntimeError(
                 f"{self.name}: its saved values were already freed by a backward pass. "
@@ -235,10 +238,14 @@ class Function:
 
     @staticmethod
     def forward(ctx: Context, *inputs: Any, **options: Any) -> Any:
+        """y = f(inputs) on ndarrays (a subclass defines it); save what backward needs with
+        ``ctx.save_for_backward``."""
         raise NotImplementedError("a Function subclass must define a static forward(ctx, ...)")
 
     @staticmethod
     def backward(ctx: Context, grad_out: Any) -> Any:
+        """Given G = ∂L/∂y, return ∂L/∂xᵢ = Gᵀ ∂y/∂xᵢ for each forward input (None where
+        there is none), each shaped like its input or like the broadcast output."""
         raise RuntimeError(
             f"{ctx.name} is not differentiable: it defines no backward(ctx, grad_out), so "
             "backpropagation cannot pass through it. Define backward, or detach() its "

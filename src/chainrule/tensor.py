@@ -74,6 +74,7 @@ class Tensor:
     # ----------------------------------------------------------------- attributes
     @property
     def requires_grad(self) -> bool:
+        """Whether ``backward`` computes a gradient for this tensor (settable on leaves)."""
         return self._requires_grad
 
     @requires_grad.setter
@@ -121,18 +122,22 @@ class Tensor:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The shape of ``data``, a tuple of ints."""
         return self.data.shape
 
     @property
     def ndim(self) -> int:
+        """The number of axes (0 for a scalar)."""
         return self.data.ndim
 
     @property
     def dtype(self) -> np.dtype:
+        """The NumPy dtype of ``data`` (float32 by default)."""
         return self.data.dtype
 
     @property
     def size(self) -> int:
+        """The number of elements (NumPy's meaning, not PyTorch's ``size()``)."""
         return self.data.size
 
     @property
@@ -151,6 +156,7 @@ class Tensor:
         return self.data.item()
 
     def tolist(self) -> Any:
+        """The values as (nested) Python lists of numbers."""
         return self.data.tolist()
 
     def detach(self) -> Tensor:
@@ -360,54 +366,74 @@ class Tensor:
 
     # ----------------------------------------------------------------- methods
     def sum(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        """Σ over ``axis`` (all axes by default); ∂(Σx)/∂xᵢ = 1. ``dim=`` is an alias."""
         if axis is None and dim is None:  # the loss's reduction: no axes to normalise
             return _reduction.Sum.apply(self, axes=None, keepdims=keepdims)
         return _ops.sum(self, axis, keepdims, dim=dim)
 
     def mean(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        """(1/n) Σ over ``axis`` (all axes by default); ∂/∂xᵢ = 1/n."""
         return _ops.mean(self, axis, keepdims, dim=dim)
 
     def var(
         self, axis: Any = None, keepdims: bool = False, ddof: int = 0, dim: Any = None
     ) -> Tensor:
+        """Variance (1/(n − ddof)) Σ (xᵢ − x̄)² over ``axis``; ∂/∂xᵢ = 2(xᵢ − x̄)/(n − ddof)."""
         return _ops.var(self, axis, keepdims, ddof=ddof, dim=dim)
 
     def max(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        """The largest element over ``axis`` (values, as NumPy); the gradient is split
+        evenly among ties."""
         return _ops.max(self, axis, keepdims, dim=dim)
 
     def min(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        """The smallest element over ``axis`` (values, as NumPy); the gradient is split
+        evenly among ties."""
         return _ops.min(self, axis, keepdims, dim=dim)
 
     def argmax(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        """The index of the largest element over ``axis`` (an integer tensor; not
+        differentiable)."""
         return _ops.argmax(self, axis, keepdims, dim=dim)
 
     def argmin(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+        """The index of the smallest element over ``axis`` (an integer tensor; not
+        differentiable)."""
         return _ops.argmin(self, axis, keepdims, dim=dim)
 
     def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        """log Σ exp(x) over ``axis``, computed stably; its gradient is softmax(x)."""
         return _ops.logsumexp(self, axis, keepdims)
 
     def reshape(self, *shape: Any) -> Tensor:
+        """The same elements in a new shape (one entry may be −1): ``t.reshape(2, 3)`` or
+        ``t.reshape((2, 3))``."""
         return _ops.reshape(self, shape[0] if len(shape) == 1 else shape)
 
     def transpose(self, *axes: Any) -> Tensor:
+        """The axes permuted (reversed by default), as ``ndarray.transpose``."""
         if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
             axes = axes[0]
         return _ops.transpose(self, axes or None)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        """Axes ``axis1`` and ``axis2`` exchanged."""
         return _ops.swapaxes(self, axis1, axis2)
 
     def flatten(self) -> Tensor:
+        """The elements as a 1-D tensor."""
         return _ops.flatten(self)
 
     def squeeze(self, axis: Any = None) -> Tensor:
+        """Without its size-1 axes (or only the given ones)."""
         return _ops.squeeze(self, axis)
 
     def expand_dims(self, axis: Any) -> Tensor:
+        """With a new size-1 axis inserted at ``axis``."""
         return _ops.expand_dims(self, axis)
 
     def broadcast_to(self, shape: Any) -> Tensor:
+        """Repeated along broadcast axes to ``shape``; the gradient is summed back."""
         return _ops.broadcast_to(self, shape)
 
     def clone(self) -> Tensor:
@@ -415,36 +441,48 @@ class Tensor:
         return _ops.clone(self)
 
     def astype(self, dtype: Any) -> Tensor:
+        """Converted to ``dtype``; differentiable between float dtypes."""
         return _ops.astype(self, dtype)
 
     def exp(self) -> Tensor:
+        """Elementwise eˣ; d/dx eˣ = eˣ."""
         return _ops.exp(self)
 
     def log(self) -> Tensor:
+        """Elementwise natural logarithm; d/dx ln x = 1/x."""
         return _ops.log(self)
 
     def sqrt(self) -> Tensor:
+        """Elementwise √x; d/dx √x = 1/(2√x), +∞ at 0."""
         return _ops.sqrt(self)
 
     def tanh(self) -> Tensor:
+        """Elementwise hyperbolic tangent; tanh′ = 1 − tanh²."""
         return _apply_one(_elementwise.Tanh, self)
 
     def sigmoid(self) -> Tensor:
+        """Elementwise σ(x) = 1/(1 + e⁻ˣ), stable for any x; σ′ = σ(1 − σ)."""
         return _ops.sigmoid(self)
 
     def relu(self) -> Tensor:
+        """Elementwise max(x, 0); derivative 1 for x > 0, else 0 (0 at the kink)."""
         return _ops.relu(self)
 
     def abs(self) -> Tensor:
+        """Elementwise |x|; derivative sign(x), 0 at the kink."""
         return _ops.abs(self)
 
     def clip(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (NumPy names)
+        """Elementwise min(max(x, min), max); derivative 1 inside [min, max] (bounds
+        included), else 0."""
         return _ops.clip(self, min, max)
 
     def softmax(self, axis: Any = None, dim: Any = None) -> Tensor:
+        """exp(x) / Σ exp(x) along ``axis`` (the last by default), computed stably."""
         return _ops.softmax(self, axis, dim=dim)
 
     def log_softmax(self, axis: Any = None, dim: Any = None) -> Tensor:
+        """x − logsumexp(x) along ``axis`` (the last by default), computed stably."""
         return _ops.log_softmax(self, axis, dim=dim)
 
 

@@ -85,6 +85,7 @@ class Module:
         self.training = True
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """The module's computation (a subclass defines it); call the module, not this."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -132,6 +133,7 @@ class Module:
                 yield name, value
 
     def buffers(self) -> Iterator[Buffer]:
+        """Yield every buffer (running statistics: state that is not trained), each once."""
         for _, buffer in self.named_buffers():
             yield buffer
 
@@ -144,6 +146,7 @@ class Module:
                 yield name, value
 
     def children(self) -> Iterator[Module]:
+        """Yield the direct sub-modules, each once."""
         for _, child in self.named_children():
             yield child
 
@@ -155,6 +158,7 @@ class Module:
                 yield name, value
 
     def modules(self) -> Iterator[Module]:
+        """Yield this module and every descendant, each once."""
         for _, module in self.named_modules():
             yield module
 
@@ -326,11 +330,13 @@ class ModuleList(Module):
             yield str(index), module
 
     def append(self, module: Module) -> ModuleList:
+        """Add ``module`` at the end; returns self."""
         _check_module(module, len(self._modules), type(self).__name__)
         self._modules.append(module)
         return self
 
     def extend(self, modules: Any) -> ModuleList:
+        """Add each of ``modules`` at the end; returns self."""
         for module in modules:
             self.append(module)
         return self
@@ -357,6 +363,7 @@ class Sequential(ModuleList):
         super().__init__(modules)
 
     def forward(self, x: Any) -> Any:
+        """a[l] = module_l(a[l−1]) for each module in order, from a[0] = x."""
         for index, module in enumerate(self._modules):
             try:
                 x = module(x)

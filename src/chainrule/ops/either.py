@@ -18,14 +18,17 @@ __all__ = ["exp", "log", "broadcast_to", "scatter_add", "einsum"]
 
 
 def exp(a: Any) -> Any:
+    """eᵃ for an ndarray or a Tensor (recorded), in a derivative rule."""
     return a.exp() if isinstance(a, Tensor) else np.exp(a)
 
 
 def log(a: Any) -> Any:
+    """ln a for an ndarray or a Tensor (recorded), in a derivative rule."""
     return a.log() if isinstance(a, Tensor) else np.log(a)
 
 
 def broadcast_to(a: Any, shape: tuple[int, ...]) -> Any:
+    """``a`` repeated to ``shape`` for an ndarray or a Tensor (recorded)."""
     return a.broadcast_to(shape) if isinstance(a, Tensor) else np.broadcast_to(a, shape)
 
 
@@ -56,6 +59,7 @@ def _is_basic(index: Any) -> bool:
 
 
 def einsum(subscripts: str, *operands: Any) -> Any:
+    """Einstein summation over ndarrays, or recorded when an operand is a Tensor."""
     if any(isinstance(o, Tensor) for o in operands):
         from chainrule.ops.linalg import einsum as tensor_einsum
 

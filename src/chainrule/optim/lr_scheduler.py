@@ -106,6 +106,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch: int, base_lr: float) -> float:
+        """η_e = η₀ · γ^⌊e / step_size⌋."""
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -133,6 +134,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def lr_at(self, epoch: int, base_lr: float) -> float:
+        """η_e = η_min + (η₀ − η_min)(1 + cos(π e / T_max)) / 2."""
         cosine = (1.0 + math.cos(math.pi * epoch / self.T_max)) / 2.0
         return self.eta_min + (base_lr - self.eta_min) * cosine
 
