@@ -204,6 +204,7 @@ def _walk(
                 _accumulate(node, grad_out, create_graph, stored)
             continue
         parents = node.parents
+        input_grads: tuple[Any, ...]
         if grad_out is None:
             input_grads = (None,) * len(parents)
         else:
@@ -338,7 +339,7 @@ def grad(
     create_graph: bool = False,
     allow_unused: bool = True,
     batch: int = 0,
-) -> tuple[Tensor | None, ...]:
+) -> tuple[Tensor, ...]:
     """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
 
     Like ``torch.autograd.grad``: no ``.grad`` attribute is touched, and an input may be a
@@ -364,7 +365,7 @@ def grad_from_seed(
     create_graph: bool = False,
     allow_unused: bool = True,
     batch: int = 0,
-) -> tuple[Tensor | None, ...]:
+) -> tuple[Tensor, ...]:
     """``grad`` for a seed that is already an array of the outputs' dtype (a Tensor under
     create_graph) with the right shape, and that nobody else holds: the transforms build
     their seeds (e.g. blocks of the identity) and skip ``grad``'s checking copy."""
@@ -377,7 +378,7 @@ def grad_from_seed(
     wanted = dict.fromkeys(keys)
     with enable_grad() if create_graph else nullcontext():
         captured = _walk(root, seed, retain_graph or create_graph, create_graph, wanted, batch)
-        results: list[Tensor | None] = []
+        results: list[Tensor] = []
         stored: set[int] = set()
         for tensor, key in zip(inputs, keys):
             g = captured.get(key)

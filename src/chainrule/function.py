@@ -55,6 +55,8 @@ class Context:
     _view_root: Any = None
     _retained: Any = None  # weakref to a non-leaf Tensor that called retain_grad()
     origin: str | None = None  # user code line, kept in anomaly mode only
+    _inputs_finite = True  # anomaly mode: whether the forward's inputs were all finite
+    origin_name = ""  # a _NotTwiceDifferentiable node: the Function whose backward it ran
 
     def __init__(self, function: type[Function]) -> None:
         self.function = function
@@ -262,9 +264,9 @@ class Function:
         arrays = []
         record = False
         if STATE.grad_enabled:
-            parents = []
-            needs = []
-            meta = []
+            parents: list[Any] = []
+            needs: list[bool] = []
+            meta: list[tuple[Any, Any]] = []
             for x in inputs:
                 if isinstance(x, Tensor):
                     array = x.data

@@ -43,6 +43,7 @@ def _as_input(value: Any) -> Tensor:
     its own that stays connected to that graph."""
     if isinstance(value, Tensor) and value.requires_grad:
         return Reshape.apply(value, shape=value.shape)
+    data: Any
     if isinstance(value, Tensor):
         data = value.data
     elif isinstance(value, (np.ndarray, np.generic, int, float)) and not isinstance(value, bool):
@@ -173,6 +174,8 @@ def jvp(
     second set of forward-mode rules; it costs about three forward passes.
     """
     primals, tangents = tuple(primals), tuple(tangents)
+    if not primals:
+        raise ValueError("jvp: needs at least one primal")
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     out, inputs, nested = _trace(f, primals, tuple(range(len(primals))))
@@ -184,10 +187,10 @@ def jvp(
         return value, Tensor(np.zeros_like(out.data))
     dummy = Tensor(np.zeros_like(out.data), requires_grad=True)
     grads = engine.grad(out, inputs, grad_outputs=dummy, create_graph=True)
-    inner = None
-    for g, v in zip(grads, tangents):
-        term = (g * v).sum()  # a tangent that requires grad keeps J·v differentiable in v
-        inner = term if inner is None else inner + term
+    terms = [(g * v).sum() for g, v in zip(grads, tangents)]  # a tangent that requires
+    inner = terms[0]  # grad keeps J·v differentiable in v
+    for term in terms[1:]:
+        inner = inner + term
     if not inner.requires_grad:  # f is constant in the direction's support
         tangent_out = Tensor(np.zeros_like(out.data))
     else:
@@ -220,10 +223,13 @@ def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[An
             seed = np.zeros((rows, n), dtype=out.dtype)
             seed.ravel()[start :: n + 1] = 1  # the identity's rows start .. start + rows
             seed = seed.reshape((rows,) + out.shape)
-            if nested:
-                seed = Tensor._make(seed, None)
             grads = engine.grad_from_seed(
-                out, inputs, seed, retain_graph=True, create_graph=nested, batch=1
+                out,
+                inputs,
+                Tensor._make(seed, None) if nested else seed,
+                retain_graph=True,
+                create_graph=nested,
+                batch=1,
             )
             for block, g in zip(blocks, grads):
                 block.append(g if nested else g.data)

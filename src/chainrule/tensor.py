@@ -412,9 +412,12 @@ class Tensor:
 
     def transpose(self, *axes: Any) -> Tensor:
         """The axes permuted (reversed by default), as ``ndarray.transpose``."""
-        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-            axes = axes[0]
-        return _ops.transpose(self, axes or None)
+        order = (
+            axes[0]
+            if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list)))
+            else axes
+        )
+        return _ops.transpose(self, order or None)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         """Axes ``axis1`` and ``axis2`` exchanged."""

@@ -95,6 +95,7 @@ class Module:
     def _members(self) -> Iterator[tuple[str, Any]]:
         """(name, value) of the Parameters, Buffers and Modules held by the attributes."""
         for name, value in vars(self).items():
+            items: Iterator[tuple[str, Any]]
             if isinstance(value, (list, tuple)):
                 items = ((f"{name}.{i}", item) for i, item in enumerate(value))
             elif isinstance(value, dict):

@@ -72,8 +72,8 @@ def accurate_sum(x: np.ndarray, axes: Any, keepdims: bool) -> np.ndarray:
     # np.add.reduce directly: ndarray.sum's Python-level wrapper costs as much as summing
     # a small tensor
     if x.dtype.kind == "f" and x.dtype.itemsize < 8:
-        return np.array(_add_reduce(x, axes, np.float64, None, keepdims), x.dtype)
-    return _add_reduce(x, axes, None, None, keepdims)
+        return np.array(_add_reduce(x, axes, np.float64, None, keepdims), x.dtype)  # type: ignore[call-overload]
+    return _add_reduce(x, axes, None, None, keepdims)  # type: ignore[call-overload]
 
 
 def _sum(a: Any, axis: int) -> Any:

@@ -173,6 +173,12 @@ def _tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _one_axis(axis: Any, ndim: int) -> int:
+    """One axis as a non-negative int (range-checked)."""
+    (result,) = normalize_axis(axis, ndim) or (0,)
+    return result
+
+
 def _shape_arg(shape: Any) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
@@ -195,7 +201,7 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
     """x with its axes permuted (reversed by default, as ``ndarray.T``)."""
     x = _tensor(x)
     if axes is not None:
-        axes = tuple(normalize_axis(a, x.ndim)[0] for a in axes)
+        axes = tuple(_one_axis(a, x.ndim) for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of {x.ndim} axes")
     return Transpose.apply(x, axes=axes)
@@ -204,7 +210,7 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """x with two axes exchanged."""
     x = _tensor(x)
-    axis1, axis2 = normalize_axis(axis1, x.ndim)[0], normalize_axis(axis2, x.ndim)[0]
+    axis1, axis2 = _one_axis(axis1, x.ndim), _one_axis(axis2, x.ndim)
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return Transpose.apply(x, axes=tuple(axes))
@@ -287,7 +293,7 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
-        axes = normalize_axis(axis, x.ndim)
+        axes = normalize_axis(axis, x.ndim) or ()
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {x.shape} does not have size 1")
