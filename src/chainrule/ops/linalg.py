@@ -93,8 +93,12 @@ class Einsum(Function):
             grad = either.einsum(terms, grad_out, *(o for j, o in enumerate(operands) if j != i))
             if reduced != target:  # letters summed out of x_i alone: broadcast back
                 lead = tuple(grad.shape[: grad.ndim - len(reduced)])
-                kept = tuple(n if c in available else 1 for c, n in zip(target, ctx.shapes[i]))
-                grad = either.broadcast_to(grad.reshape(lead + kept), lead + ctx.shapes[i])
+                # a letter of "..." may be 1 in x_i and broadcast in the gradient: keep the
+                # gradient's size (the engine sums it back to x_i's shape)
+                sizes = dict(zip(reduced, grad.shape[len(lead) :]))
+                kept = tuple(sizes.get(c, 1) for c in target)
+                full = tuple(sizes.get(c, n) for c, n in zip(target, ctx.shapes[i]))
+                grad = either.broadcast_to(grad.reshape(lead + kept), lead + full)
             grads.append(grad)
         return tuple(grads)
 

@@ -1,0 +1,1657 @@
+"""Random programs over chainrule's op set, run on chainrule and on PyTorch by one interpreter.
+
+A ``Program`` is a few float64 inputs and a DAG of ``Node``s over them: every op of
+``cr.ops.__all__`` (as a function, a method or an operator), comparisons, and in-place
+updates. Each op has one row in ``OPS``: how chainrule spells it (its forms, with a code
+template so a failing program prints as runnable code), how PyTorch computes it, and which
+values it must keep away from (a kink, a tie, a pole). The strategy ``programs()`` builds a
+program node by node, evaluating each candidate on chainrule so that it knows shapes and
+values; a node whose inputs sit within ``MARGIN`` of a kink, or whose values leave
+[-BOUND, BOUND], is dropped. ``evaluate`` then runs the same description on either side.
+
+Where NumPy and PyTorch disagree, the PyTorch side is written to follow NumPy (chainrule's
+contract): integer indices beside an array index, negative slice steps, reductions over
+``axis=()`` and 0-d tensors, ``dot``. In-place updates target a node that owns its memory
+alone and is not read again, so PyTorch evaluates them out of place (the program's meaning);
+chainrule runs them in place and may refuse (a saved value was overwritten), never answer
+wrongly.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+import chainrule as cr
+
+__all__ = [
+    "MARGIN", "BOUND", "OPS", "NOT_FUZZED", "Program", "Node", "Ref", "programs",
+    "evaluate", "CR", "TorchBackend", "covered_ops",
+]  # fmt: skip
+
+MARGIN = 1e-3  # how far piecewise inputs stay from kinks, ties and poles
+BOUND = 1e3  # the largest |value| a node may hold
+MAX_SIZE = 36  # the most elements a node may have
+MAX_NDIM = 4
+
+
+# --------------------------------------------------------------------------- operands
+@dataclass(frozen=True)
+class Ref:
+    """An operand that is the value of node ``i`` (inputs are nodes 0 .. k-1)."""
+
+    i: int
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A Python float operand."""
+
+    v: float
+
+
+@dataclass(frozen=True, eq=False)
+class Const:
+    """An ndarray operand (a constant: chainrule mixes it in raw, PyTorch as a tensor)."""
+
+    a: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Wrap:
+    """An index array given to chainrule as a Tensor (cr.tensor(a))."""
+
+    a: np.ndarray
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Inside an index: the node passed as the getitem node's argument number ``k``."""
+
+    k: int
+
+
+@dataclass
+class Node:
+    op: str
+    args: tuple
+    params: dict = field(default_factory=dict)
+    form: str = "fn"
+
+
+@dataclass
+class Program:
+    inputs: list[np.ndarray]
+    nodes: list[Node]
+    kinds: list[str]  # per node id: "f" float64, "b" bool, "i" integer
+    outputs: list[int]  # float nodes summed (weighted) into the scalar loss
+    weights: list[np.ndarray]
+    main: int  # the (non-scalar) output of the jacobian/vjp/jvp checks
+
+    def __repr__(self) -> str:
+        lines = ["Program:"]
+        for i, a in enumerate(self.inputs):
+            lines.append(f"    v{i} = cr.tensor({_r(a)}, requires_grad=True)")
+        k = len(self.inputs)
+        for j, node in enumerate(self.nodes):
+            lines.append(f"    v{k + j} = {render(node, f'v{k + j}')}")
+        terms = [f"(v{o} * {_r(w)}).sum()" for o, w in zip(self.outputs, self.weights)]
+        lines.append("    loss = " + " + ".join(terms))
+        lines.append(f"    main output: v{self.main}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))  # hypothesis prints falsifying examples with this
+
+
+def _r(v: Any) -> str:
+    """Python source for a parameter value."""
+    if isinstance(v, np.ndarray):
+        dtype = "" if v.dtype.kind in "fb" else f", dtype=np.{v.dtype}"
+        return f"np.array({v.tolist()!r}{dtype})"
+    if isinstance(v, Wrap):
+        return f"cr.tensor({_r(v.a)})"
+    if isinstance(v, Slot):
+        return f"<arg{v.k}>"
+    if isinstance(v, slice):
+        return f"slice({v.start}, {v.stop}, {v.step})"
+    if v is Ellipsis:
+        return "..."
+    if isinstance(v, tuple):
+        inner = ", ".join(_r(p) for p in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, np.floating):
+        return f"np.float64({float(v)!r})"
+    if isinstance(v, np.dtype):
+        return f"np.{v}"
+    return repr(v)
+
+
+def _operand_src(arg: Any) -> str:
+    if isinstance(arg, Ref):
+        return f"v{arg.i}"
+    if isinstance(arg, Scalar):
+        return repr(arg.v)
+    return _r(arg.a)
+
+
+def render(node: Node, name: str = "") -> str:
+    """The node as Python source (``name`` is the node's own variable, for in-place)."""
+    template = OPS[node.op].forms[node.form][0]
+    operands = [_operand_src(a) for a in node.args]
+    params = {k: _r(v) for k, v in node.params.items()}
+    if node.op == "getitem":
+        params["index"] = _index_src(node.params["index"], operands, node.form == "op")
+    if node.op == "inplace":
+        return _inplace_src(node, operands, name)
+    kw = "".join(f", {k}={v}" for k, v in params.items())
+    kwargs = ", ".join(f"{k}={v}" for k, v in params.items())
+    return template.format(*operands, kw=kw, kwargs=kwargs, args=", ".join(operands), **params)
+
+
+def _inplace_src(node: Node, operands: list[str], name: str) -> str:
+    how = node.params["how"]
+    target, rest = operands[0], operands[1:]
+    if how.endswith("="):
+        return f"{target}; {name} {how} {rest[0]}  # in place: {name} is {target}"
+    args = list(rest)
+    for key in ("alpha", "low", "high"):
+        if key in node.params:
+            value = _r(node.params[key])
+            args.append(f"alpha={value}" if key == "alpha" else value)
+    return f"{target}.{how}({', '.join(args)})  # in place"
+
+
+def _index_src(index: Any, operands: list[str], subscript: bool) -> str:
+    def part(p: Any) -> str:
+        if isinstance(p, Slot):
+            return operands[p.k]
+        if subscript and isinstance(p, slice):
+            text = ":".join("" if x is None else str(x) for x in (p.start, p.stop, p.step))
+            return text[:-1] if text.endswith(":") and p.step is None else text
+        return _r(p)
+
+    if not isinstance(index, tuple):
+        return part(index)
+    if subscript:
+        return ", ".join(part(p) for p in index) + ("," if len(index) == 1 else "")
+    return "(" + ", ".join(part(p) for p in index) + ("," if len(index) == 1 else "") + ")"
+
+
+# --------------------------------------------------------------------------- the op table
+@dataclass
+class OpDef:
+    """One op: chainrule's spellings {form: (code template, call)}, PyTorch's call
+    ``torch(T, *operands, **params)``, and a check on the operand values (kinks, ties)."""
+
+    forms: dict[str, tuple[str, Callable[..., Any]]]
+    torch: Callable[..., Any]
+    ok: Callable[..., bool] | None = None
+    covers: tuple[str, ...] = ()
+
+
+def _away(x: Any, point: Any = 0.0) -> bool:
+    return bool(np.all(np.abs(np.asarray(x) - np.asarray(point)) > MARGIN))
+
+
+def _positive(x: Any) -> bool:
+    return bool(np.all(np.asarray(x) > 0.01))
+
+
+def _tie_free(x: np.ndarray, axis: Any) -> bool:
+    """Along the reduced axes, the extreme values are exact ties or MARGIN apart."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 0:
+        return True
+    axes = tuple(range(x.ndim)) if axis is None else axis
+    axes = tuple(a % x.ndim for a in (axes if isinstance(axes, tuple) else (axes,)))
+    if not axes:
+        return True
+    rest = [a for a in range(x.ndim) if a not in axes]
+    flat = np.transpose(x, rest + list(axes)).reshape(
+        [x.shape[a] for a in rest] + [-1]
+    )  # fmt: skip
+    flat = np.sort(flat, axis=-1)
+    for ends in (flat[..., -1:] - flat, flat - flat[..., :1]):  # gaps to the max, the min
+        gaps = ends[ends != 0]
+        if gaps.size and gaps.min() < MARGIN:
+            return False
+    return True
+
+
+def _unary(name: str, torch_name: str, method: bool = True, ok: Any = None) -> OpDef:
+    fn = getattr(cr, name)
+    forms = {"fn": (f"cr.{name}({{0}})", fn)}
+    if method and hasattr(cr.Tensor, name):
+        forms["method"] = (f"{{0}}.{name}()", operator.methodcaller(name))
+    return OpDef(forms, lambda T, x: getattr(T, torch_name)(x), ok, (name,))
+
+
+def _t(T: Any, v: Any) -> Any:
+    """A PyTorch tensor for a scalar or array operand (float64)."""
+    return v if isinstance(v, T.Tensor) else T.tensor(v, dtype=T.float64)
+
+
+def _binary(name: str, symbol: str | None, torch_fn: Callable[..., Any], ok: Any = None) -> OpDef:
+    fn = getattr(cr, name)
+    forms = {"fn": (f"cr.{name}({{0}}, {{1}})", fn)}
+    if symbol is not None:
+        forms["op"] = (f"({{0}} {symbol} {{1}})", _OPERATORS[symbol])
+    return OpDef(forms, torch_fn, ok, (name,))
+
+
+_OPERATORS = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "**": operator.pow, "@": operator.matmul, ">": operator.gt, "<": operator.lt,
+    ">=": operator.ge, "<=": operator.le,
+}  # fmt: skip
+
+
+def _ok_div(a: Any, b: Any, y: Any) -> bool:
+    return bool(np.all(np.abs(np.asarray(b)) > 0.05))
+
+
+def _ok_pow(a: Any, b: Any, y: Any) -> bool:
+    return _positive(a)
+
+
+def _ok_ties(a: Any, b: Any, y: Any, *, same: bool = False) -> bool:
+    return same or _away(a, b)
+
+
+# Reductions: the chainrule call gets the node's params as they are (axis= or dim=,
+# keepdims=, ddof=); PyTorch gets them translated, 0-d tensors and axis=() as in NumPy.
+def _dims(x: Any, params: dict) -> tuple[int, ...]:
+    axis = params.get("axis", params.get("dim"))
+    if axis is None:
+        return tuple(range(x.ndim))
+    return tuple(a % x.ndim for a in (axis if isinstance(axis, tuple) else (axis,)))
+
+
+def _torch_reduction(kind: str) -> Callable[..., Any]:
+    def call(T: Any, x: Any, **params: Any) -> Any:
+        keep = params.get("keepdims", False)
+        dims = _dims(x, params)
+        if x.ndim == 0 or not dims:  # nothing reduced: NumPy gives x back (var: zeros)
+            if kind == "var":
+                return (x - x) * x
+            return x.clone() if kind != "logsumexp" else T.log(T.exp(x))
+        if kind == "var":
+            return T.var(x, dim=dims, correction=params.get("ddof", 0), keepdim=keep)
+        fn = {"sum": T.sum, "mean": T.mean, "max": T.amax, "min": T.amin,
+              "logsumexp": T.logsumexp}[kind]  # fmt: skip
+        return fn(x, dim=dims, keepdim=keep)
+
+    return call
+
+
+def _reduction(name: str, ok: Any = None) -> OpDef:
+    fn = getattr(cr, name)
+    forms = {
+        "fn": (f"cr.{name}({{0}}{{kw}})", fn),
+        "method": (f"{{0}}.{name}({{kwargs}})", _method(name)),
+    }
+    return OpDef(forms, _torch_reduction(name), ok, (name,))
+
+
+def _method(name: str) -> Callable[..., Any]:
+    return lambda x, **params: getattr(x, name)(**params)
+
+
+def _ok_reduce_ties(x: Any, y: Any, **params: Any) -> bool:
+    return _tie_free(x, params.get("axis", params.get("dim")))
+
+
+def _torch_softmax(kind: str) -> Callable[..., Any]:
+    def call(T: Any, x: Any, **params: Any) -> Any:
+        axis = params.get("axis", params.get("dim"))
+        return getattr(T, kind)(x, dim=-1 if axis is None else axis)
+
+    return call
+
+
+def _torch_arg(kind: str) -> Callable[..., Any]:
+    def call(T: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        if x.ndim == 0:
+            return T.zeros((), dtype=T.int64)
+        return getattr(T, kind)(x, dim=axis, keepdim=keepdims)
+
+    return call
+
+
+def _ok_arg(x: Any, y: Any, axis: Any = None, keepdims: bool = False) -> bool:
+    return _tie_free(x, axis)
+
+
+def _torch_transpose(T: Any, x: Any, axes: Any = None) -> Any:
+    if axes is None:
+        return x.permute(tuple(reversed(range(x.ndim))))
+    return x.permute(tuple(a % x.ndim for a in axes))
+
+
+def _torch_expand_dims(T: Any, x: Any, axis: Any) -> Any:
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    out_ndim = x.ndim + len(axes)
+    for a in sorted(a % out_ndim for a in axes):
+        x = x.unsqueeze(a)
+    return x
+
+
+def _torch_squeeze(T: Any, x: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return x.squeeze() if x.ndim else x.clone()
+    if axis == ():
+        return x.clone()
+    return T.squeeze(x, axis)
+
+
+def _torch_dot(T: Any, a: Any, b: Any) -> Any:
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    return T.matmul(a, b)
+
+
+def _torch_where(T: Any, a: Any, b: Any, cond: Any, tensor_cond: bool = False) -> Any:
+    cond = cond if isinstance(cond, T.Tensor) else T.tensor(np.asarray(cond, dtype=bool))
+    if not isinstance(a, T.Tensor) and not isinstance(b, T.Tensor):
+        raise ValueError("where: one of a, b must be a node")
+    return T.where(cond, a, b)
+
+
+def _cr_where(a: Any, b: Any, cond: Any, tensor_cond: bool = False) -> Any:
+    return cr.where(cr.tensor(cond) if tensor_cond else cond, a, b)
+
+
+def _cr_where_node(cond: Any, a: Any, b: Any) -> Any:
+    return cr.where(cond, a, b)
+
+
+def _torch_clip(T: Any, x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+    if isinstance(min, np.ndarray) or isinstance(max, np.ndarray):
+        lo = None if min is None else T.tensor(np.asarray(min, dtype=np.float64))
+        hi = None if max is None else T.tensor(np.asarray(max, dtype=np.float64))
+        return T.clamp(x, lo, hi)
+    return T.clamp(x, min, max)
+
+
+def _ok_clip(x: Any, y: Any, min: Any = None, max: Any = None) -> bool:  # noqa: A002
+    return all(bound is None or _away(x, bound) for bound in (min, max))
+
+
+def _ok_pow_const(x: Any, y: Any, p: Any) -> bool:
+    if float(p) != int(p):
+        return _positive(x)
+    return p >= 0 or bool(np.all(np.abs(x) > 0.2))
+
+
+def _torch_getitem(T: Any, x: Any, *index_nodes: Any, index: Any) -> Any:
+    return torch_index(T, x, _resolve_index(index, [x, *index_nodes], wrap=None))
+
+
+def _cr_getitem(x: Any, *index_nodes: Any, index: Any) -> Any:
+    return x[_resolve_index(index, [x, *index_nodes], wrap=cr.tensor)]
+
+
+def _cr_getitem_fn(x: Any, *index_nodes: Any, index: Any) -> Any:
+    return cr.ops.getitem(x, _resolve_index(index, [x, *index_nodes], wrap=cr.tensor))
+
+
+def _resolve_index(index: Any, args: list[Any], wrap: Any) -> Any:
+    def part(p: Any) -> Any:
+        if isinstance(p, Slot):
+            return args[p.k]
+        if isinstance(p, Wrap):
+            return wrap(p.a) if wrap is not None else p.a
+        return p
+
+    if isinstance(index, tuple):
+        return tuple(part(p) for p in index)
+    return part(index)
+
+
+def torch_index(T: Any, x: Any, index: Any) -> Any:
+    """x[index] with NumPy's meaning, on a PyTorch tensor.
+
+    PyTorch has no negative slice steps (the axis is flipped and the slice mirrored), and
+    it treats an integer beside an array index as a basic index, where NumPy counts it as
+    one more advanced index (broadcast with the arrays; it moves the advanced axes to the
+    front when a slice, None or Ellipsis separates them): such integers become [i].
+    """
+    parts = list(index) if isinstance(index, tuple) else [index]
+    parts = [np.asarray(p) if isinstance(p, list) else p for p in parts]
+    parts = [int(p) if isinstance(p, T.Tensor) and p.ndim == 0 else p for p in parts]
+
+    def is_array(p: Any) -> bool:
+        return isinstance(p, (np.ndarray, T.Tensor))
+
+    def width(p: Any) -> int:
+        if p is None or p is Ellipsis:
+            return 0
+        if is_array(p) and p.dtype in (np.bool_, T.bool):
+            return p.ndim
+        return 1
+
+    advanced = any(is_array(p) for p in parts)
+    # NumPy moves the advanced axes to the front when anything separates the advanced
+    # indices, even an Ellipsis that stands for no axis (PyTorch sees no separator there)
+    at = [i for i, p in enumerate(parts) if is_array(p) or isinstance(p, (int, np.integer))]
+    split = advanced and at[-1] - at[0] + 1 != len(at)
+    if any(p is Ellipsis for p in parts):
+        e = next(i for i, p in enumerate(parts) if p is Ellipsis)
+        fill = [slice(None)] * (x.ndim - sum(width(p) for p in parts))
+        parts = parts[:e] + fill + parts[e + 1 :]
+    out, flips, axis = [], [], 0
+    for p in parts:
+        if isinstance(p, slice) and p.step is not None and p.step < 0:
+            n = x.shape[axis]
+            picked = range(n)[p]
+            flips.append(axis)
+            if len(picked):
+                p = slice(n - 1 - picked[0], n - picked[-1], -p.step)
+            else:
+                p = slice(0, 0)
+        elif isinstance(p, (int, np.integer)) and advanced:
+            p = T.tensor([int(p)])
+        elif isinstance(p, np.ndarray):
+            p = T.tensor(p)
+        out.append(p)
+        axis += width(p)
+    if flips:
+        x = T.flip(x, flips)
+    y = x[tuple(out)]
+    at = [i for i, p in enumerate(out) if isinstance(p, T.Tensor)]
+    if split and at[-1] - at[0] + 1 == len(at):  # PyTorch kept the block in place
+        front = at[0]  # slices and None before it: one result axis each
+        block = y.ndim - (len(out) - len(at))
+        order = list(range(front, front + block)) + list(range(front))
+        y = y.permute(order + list(range(front + block, y.ndim)))
+    return y
+
+
+# in-place updates: (chainrule call on the target, PyTorch's out-of-place meaning)
+def _cr_inplace(t: Any, *operand: Any, how: str, alpha: Any = None, low: Any = None,
+                high: Any = None) -> Any:  # fmt: skip
+    (o,) = operand or (None,)
+    if how == "+=":
+        t += o
+    elif how == "-=":
+        t -= o
+    elif how == "*=":
+        t *= o
+    elif how == "/=":
+        t /= o
+    elif how == "**=":
+        t **= o
+    elif how in ("add_", "sub_"):
+        t = getattr(t, how)(o) if alpha is None else getattr(t, how)(o, alpha=alpha)
+    elif how in ("mul_", "div_", "copy_", "fill_"):
+        t = getattr(t, how)(o)
+    elif how == "clamp_":
+        t = t.clamp_(low, high)
+    elif how == "zero_":
+        t = t.zero_()
+    return t
+
+
+def _torch_inplace(T: Any, t: Any, *operand: Any, how: str, alpha: Any = None,
+                   low: Any = None, high: Any = None) -> Any:  # fmt: skip
+    (o,) = operand or (None,)
+    a = 1 if alpha is None else alpha
+    if how in ("+=", "add_"):
+        return t + a * o
+    if how in ("-=", "sub_"):
+        return t - a * o
+    if how in ("*=", "mul_"):
+        return t * o
+    if how in ("/=", "div_"):
+        return t / o
+    if how == "**=":
+        return t**o
+    if how == "clamp_":
+        return T.clamp(t, low, high)
+    if how in ("copy_", "fill_"):
+        return T.broadcast_to(_t(T, o), t.shape) + 0 * t  # t keeps a (zero) gradient
+    return 0 * t  # zero_
+
+
+def _ok_inplace(t: Any, *operand: Any, how: str, alpha: Any = None, low: Any = None,
+                high: Any = None) -> bool:  # fmt: skip
+    (o,) = operand or (None,)
+    if how in ("/=", "div_"):
+        return bool(np.all(np.abs(np.asarray(o)) > 0.05))
+    if how == "**=":
+        return _positive(t)
+    if how == "clamp_":
+        return _ok_clip(t, None, low, high)
+    return True
+
+
+def _ok_compare(a: Any, b: Any, y: Any) -> bool:
+    return _away(a, b)
+
+
+def _ok_exp(x: Any, y: Any) -> bool:
+    return bool(np.all(np.asarray(x) < 6))
+
+
+def _ok_kink(x: Any, y: Any) -> bool:
+    return _away(x)
+
+
+def _ok_positive(x: Any, y: Any) -> bool:
+    return _positive(x)
+
+
+def _cr_concatenate(*xs: Any, axis: int, as_tuple: bool = False) -> Any:
+    return cr.concatenate(tuple(xs) if as_tuple else list(xs), axis=axis)
+
+
+def _cr_stack(*xs: Any, axis: int) -> Any:
+    return cr.stack(list(xs), axis=axis)
+
+
+def _cr_einsum(*xs: Any, subscripts: str) -> Any:
+    return cr.einsum(subscripts, *xs)
+
+
+def _build_ops() -> dict[str, OpDef]:
+    ops: dict[str, OpDef] = {
+        "neg": OpDef(
+            {"fn": ("cr.neg({0})", cr.neg), "op": ("(-{0})", operator.neg)},
+            lambda T, x: -x, None, ("neg",),
+        ),
+        "exp": _unary("exp", "exp", ok=_ok_exp),
+        "log": _unary("log", "log", ok=_ok_positive),
+        "sqrt": _unary("sqrt", "sqrt", ok=_ok_positive),
+        "tanh": _unary("tanh", "tanh"),
+        "sigmoid": _unary("sigmoid", "sigmoid"),
+        "relu": _unary("relu", "relu", ok=_ok_kink),
+        "abs": OpDef(
+            {"fn": ("cr.abs({0})", cr.abs), "method": ("{0}.abs()", operator.methodcaller("abs")),
+             "op": ("abs({0})", abs)},
+            lambda T, x: T.abs(x), _ok_kink, ("abs",),
+        ),
+        "astype": OpDef(
+            {"fn": ("cr.astype({0}, np.float64)", lambda x: cr.astype(x, np.float64)),
+             "method": ("{0}.astype('float64')", lambda x: x.astype("float64"))},
+            lambda T, x: x.to(T.float64), None, ("astype",),
+        ),
+        "clip": OpDef(
+            {"fn": ("cr.clip({0}, {min}, {max})", cr.clip),
+             "method": ("{0}.clip({min}, {max})", lambda x, **kw: x.clip(**kw))},
+            _torch_clip, _ok_clip, ("clip",),
+        ),
+        "power_const": OpDef(
+            {"op": ("({0} ** {p})", lambda x, p: x**p),
+             "fn": ("cr.power({0}, {p})", lambda x, p: cr.power(x, p))},
+            lambda T, x, p: x ** float(p) if isinstance(p, np.floating) else x**p,
+            _ok_pow_const, ("power",),
+        ),
+        "rpow": OpDef(
+            {"op": ("({base} ** {0})", lambda x, base: base**x),
+             "fn": ("cr.power({base}, {0})", lambda x, base: cr.power(base, x))},
+            lambda T, x, base: base**x, None, ("power",),
+        ),
+        "add": _binary("add", "+", lambda T, a, b: a + b),
+        "sub": _binary("sub", "-", lambda T, a, b: a - b),
+        "mul": _binary("mul", "*", lambda T, a, b: a * b),
+        "div": _binary("div", "/", lambda T, a, b: a / b, _ok_div),
+        "power": _binary("power", "**", lambda T, a, b: _t(T, a) ** b, _ok_pow),
+        "maximum": _binary("maximum", None, lambda T, a, b: T.maximum(_t(T, a), _t(T, b))),
+        "minimum": _binary("minimum", None, lambda T, a, b: T.minimum(_t(T, a), _t(T, b))),
+        "where": OpDef(
+            {"fn": ("cr.where({cond}, {0}, {1})", _cr_where)},
+            _torch_where, None, ("where",),
+        ),
+        "where_node": OpDef(
+            {"fn": ("cr.where({0}, {1}, {2})", _cr_where_node)},
+            lambda T, c, a, b: _torch_where(T, a, b, c), None, ("where",),
+        ),
+        "compare": OpDef(
+            {sym: (f"({{0}} {sym} {{1}})", _OPERATORS[sym]) for sym in (">", "<", ">=", "<=")},
+            None, _ok_compare, (),
+        ),
+        "sum": _reduction("sum"),
+        "mean": _reduction("mean"),
+        "var": _reduction("var"),
+        "max": _reduction("max", _ok_reduce_ties),
+        "min": _reduction("min", _ok_reduce_ties),
+        "logsumexp": _reduction("logsumexp"),
+        "softmax": OpDef(
+            {"fn": ("cr.softmax({0}{kw})", cr.softmax),
+             "method": ("{0}.softmax({kwargs})", _method("softmax"))},
+            _torch_softmax("softmax"), None, ("softmax",),
+        ),
+        "log_softmax": OpDef(
+            {"fn": ("cr.log_softmax({0}{kw})", cr.log_softmax),
+             "method": ("{0}.log_softmax({kwargs})", _method("log_softmax"))},
+            _torch_softmax("log_softmax"), None, ("log_softmax",),
+        ),
+        "argmax": OpDef(
+            {"fn": ("cr.argmax({0}{kw})", cr.argmax),
+             "method": ("{0}.argmax({kwargs})", _method("argmax"))},
+            _torch_arg("argmax"), _ok_arg, ("argmax",),
+        ),
+        "argmin": OpDef(
+            {"fn": ("cr.argmin({0}{kw})", cr.argmin),
+             "method": ("{0}.argmin({kwargs})", _method("argmin"))},
+            _torch_arg("argmin"), _ok_arg, ("argmin",),
+        ),
+        "reshape": OpDef(
+            {"fn": ("cr.reshape({0}, {shape})", cr.reshape),
+             "varargs": ("{0}.reshape(*{shape})", lambda x, shape: x.reshape(*shape)),
+             "method": ("{0}.reshape({shape})", lambda x, shape: x.reshape(shape))},
+            lambda T, x, shape: T.reshape(x, shape), None, ("reshape",),
+        ),
+        "flatten": OpDef(
+            {"fn": ("cr.flatten({0})", cr.flatten),
+             "method": ("{0}.flatten()", operator.methodcaller("flatten"))},
+            lambda T, x: x.reshape(-1), None, ("flatten",),
+        ),
+        "transpose": OpDef(
+            {"fn": ("cr.transpose({0}, {axes})", cr.transpose),
+             "varargs": ("{0}.transpose(*{axes})",
+                         lambda x, axes: x.transpose(*(axes or ()))),
+             "method": ("{0}.transpose({axes})", lambda x, axes: x.transpose(axes)),
+             "T": ("{0}.T", lambda x, axes: x.T)},
+            _torch_transpose, None, ("transpose",),
+        ),
+        "swapaxes": OpDef(
+            {"fn": ("cr.swapaxes({0}, {a}, {b})", lambda x, a, b: cr.swapaxes(x, a, b)),
+             "method": ("{0}.swapaxes({a}, {b})", lambda x, a, b: x.swapaxes(a, b))},
+            lambda T, x, a, b: T.swapaxes(x, a, b), None, ("swapaxes",),
+        ),
+        "broadcast_to": OpDef(
+            {"fn": ("cr.broadcast_to({0}, {shape})", cr.broadcast_to),
+             "method": ("{0}.broadcast_to({shape})", lambda x, shape: x.broadcast_to(shape))},
+            lambda T, x, shape: T.broadcast_to(x, shape), None, ("broadcast_to",),
+        ),
+        "squeeze": OpDef(
+            {"fn": ("cr.squeeze({0}, {axis})", cr.squeeze),
+             "method": ("{0}.squeeze({axis})", lambda x, axis: x.squeeze(axis))},
+            _torch_squeeze, None, ("squeeze",),
+        ),
+        "expand_dims": OpDef(
+            {"fn": ("cr.expand_dims({0}, {axis})", cr.expand_dims),
+             "method": ("{0}.expand_dims({axis})", lambda x, axis: x.expand_dims(axis))},
+            _torch_expand_dims, None, ("expand_dims",),
+        ),
+        "clone": OpDef(
+            {"fn": ("cr.clone({0})", cr.clone),
+             "method": ("{0}.clone()", operator.methodcaller("clone"))},
+            lambda T, x: x.clone(), None, ("clone",),
+        ),
+        "getitem": OpDef(
+            {"op": ("{0}[{index}]", _cr_getitem),
+             "fn": ("cr.ops.getitem({0}, {index})", _cr_getitem_fn)},
+            _torch_getitem, None, ("getitem",),
+        ),
+        "concatenate": OpDef(
+            {"fn": ("cr.concatenate([{args}], axis={axis})", _cr_concatenate)},
+            lambda T, *xs, axis, as_tuple=False: T.cat(xs, dim=axis), None, ("concatenate",),
+        ),
+        "stack": OpDef(
+            {"fn": ("cr.stack([{args}], axis={axis})", _cr_stack)},
+            lambda T, *xs, axis: T.stack(xs, dim=axis), None, ("stack",),
+        ),
+        "matmul": OpDef(
+            {"op": ("({0} @ {1})", operator.matmul), "fn": ("cr.matmul({0}, {1})", cr.matmul)},
+            lambda T, a, b: T.matmul(_t(T, a), _t(T, b)), None, ("matmul",),
+        ),
+        "dot": OpDef(
+            {"fn": ("cr.dot({0}, {1})", cr.dot)}, _torch_dot, None, ("dot",),
+        ),
+        "outer": OpDef(
+            {"fn": ("cr.outer({0}, {1})", cr.outer)},
+            lambda T, a, b: T.outer(a.reshape(-1), b.reshape(-1)), None, ("outer",),
+        ),
+        "einsum": OpDef(
+            {"fn": ("cr.einsum({subscripts}, {args})", _cr_einsum)},
+            lambda T, *xs, subscripts: T.einsum(subscripts, *xs), None, ("einsum",),
+        ),
+        "inplace": OpDef(
+            {"fn": ("inplace({0}{args}{kw})", _cr_inplace)},
+            _torch_inplace, _ok_inplace, (),
+        ),
+    }  # fmt: skip
+    for name, torch_name, ok in EXTRA_UNARY:
+        if hasattr(cr, name):  # the v0.2 elementwise ops, as they arrive
+            ops[name] = _unary(name, torch_name, ok=ok)
+    return ops
+
+
+# v0.2's elementwise ops: fuzzed once chainrule has them. Their inputs are prepared by
+# DOMAINS below (e.g. arcsin gets 0.9·tanh(x)).
+EXTRA_UNARY = [
+    ("sin", "sin", None), ("cos", "cos", None), ("tan", "tan", None),
+    ("arcsin", "asin", None), ("arccos", "acos", None), ("arctan", "atan", None),
+    ("sinh", "sinh", None), ("cosh", "cosh", None), ("log1p", "log1p", None),
+    ("expm1", "expm1", None), ("log2", "log2", _ok_positive), ("log10", "log10", _ok_positive),
+    ("square", "square", None), ("reciprocal", "reciprocal", None), ("erf", "erf", None),
+]  # fmt: skip
+DOMAINS = {
+    "log": "positive", "sqrt": "positive", "log2": "positive", "log10": "positive",
+    "log1p": "positive", "reciprocal": "positive", "exp": "bounded", "sinh": "bounded",
+    "cosh": "bounded", "expm1": "bounded", "arcsin": "unit", "arccos": "unit", "tan": "unit",
+}  # fmt: skip
+
+OPS = _build_ops()
+
+# Ops of cr.ops.__all__ that the generator leaves out, with the reason.
+NOT_FUZZED: dict[str, str] = {}
+
+
+def covered_ops() -> set[str]:
+    return {name for op in OPS.values() for name in op.covers}
+
+
+# --------------------------------------------------------------------------- interpreter
+class _CR:
+    """Runs nodes on chainrule: the op's form, on Tensors, ndarrays and Python floats."""
+
+    def operand(self, arg: Any, values: list[Any]) -> Any:
+        if isinstance(arg, Ref):
+            return values[arg.i]
+        if isinstance(arg, Scalar):
+            return arg.v
+        return arg.a
+
+    def apply(self, node: Node, values: list[Any]) -> Any:
+        operands = [self.operand(a, values) for a in node.args]
+        call = OPS[node.op].forms[node.form][1]
+        return call(*operands, **node.params)
+
+
+CR = _CR()
+
+
+class TorchBackend:
+    """Runs nodes on PyTorch (float64): the op's ``torch`` column. In-place updates run
+    out of place (the program's meaning), or in place with ``inplace=True`` (to see
+    whether PyTorch, too, refuses a backward through an overwritten value)."""
+
+    def __init__(self, torch: Any, inplace: bool = False) -> None:
+        self.T = torch
+        self.inplace = inplace
+
+    def operand(self, arg: Any, values: list[Any]) -> Any:
+        if isinstance(arg, Ref):
+            return values[arg.i]
+        if isinstance(arg, Scalar):
+            return arg.v
+        return self.T.tensor(arg.a)
+
+    def apply(self, node: Node, values: list[Any]) -> Any:
+        operands = [self.operand(a, values) for a in node.args]
+        if node.op == "compare":
+            return _OPERATORS[node.form](*operands)
+        if node.op == "inplace" and self.inplace:
+            return _torch_inplace_really(self.T, *operands, **node.params)
+        return OPS[node.op].torch(self.T, *operands, **node.params)
+
+
+def _torch_inplace_really(T: Any, t: Any, *operand: Any, how: str, alpha: Any = None,
+                          low: Any = None, high: Any = None) -> Any:  # fmt: skip
+    (o,) = operand or (None,)
+    if how in ("+=", "-=", "*=", "/=", "**="):
+        method = {"+=": "add_", "-=": "sub_", "*=": "mul_", "/=": "div_", "**=": "pow_"}[how]
+        return getattr(t, method)(o)
+    if how in ("add_", "sub_"):
+        return getattr(t, how)(o, alpha=1 if alpha is None else alpha)
+    if how in ("mul_", "div_", "fill_"):
+        return getattr(t, how)(o)
+    if how == "copy_":
+        return t.copy_(T.broadcast_to(_t(T, o), t.shape))
+    if how == "clamp_":
+        return t.clamp_(low, high)
+    return t.zero_()
+
+
+def evaluate(program: Program, backend: Any, leaves: list[Any], snapshot: Any = None) -> list:
+    """Every node's value, inputs first; ``snapshot(i, value)`` sees each right after it
+    is made (later in-place updates change chainrule's tensors)."""
+    values = list(leaves)
+    for i, value in enumerate(values):
+        if snapshot is not None:
+            snapshot(i, value)
+    for node in program.nodes:
+        value = backend.apply(node, values)
+        if snapshot is not None:
+            snapshot(len(values), value)
+        values.append(value)
+    return values
+
+
+# --------------------------------------------------------------------------- generation
+class Builder:
+    """Draws a program node by node; each candidate is evaluated on chainrule (no grad)."""
+
+    def __init__(self, draw: Any, min_inputs: int, max_inputs: int) -> None:
+        self.draw = draw
+        self.rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        self.nodes: list[Node] = []
+        self.values: list[Any] = []
+        self.kinds: list[str] = []
+        self.dead: set[int] = set()
+        self.used: set[int] = set()  # nodes that another node reads
+        self._draw_inputs(min_inputs, max_inputs)
+
+    # ----------------------------------------------------------- choices
+    def int(self, lo: int, hi: int) -> int:
+        # From the seeded generator, not from hypothesis: its draws within one example
+        # favour 0 (every choice list's first entry) and repeat, which skews the op mix.
+        return int(self.rng.integers(lo, hi + 1))
+
+    def coin(self, percent: int = 50) -> bool:
+        return self.int(0, 99) < percent
+
+    def choice(self, seq: Any) -> Any:
+        return seq[self.int(0, len(seq) - 1)]
+
+    def shape(self, i: int) -> tuple[int, ...]:
+        return self.values[i].shape
+
+    def data(self, i: int) -> np.ndarray:
+        return self.values[i].data
+
+    def ndim_of(self, i: int) -> int:
+        return len(self.shape(i))
+
+    def live(self, kind: str = "f", pred: Any = None) -> list[int]:
+        return [
+            i for i in range(len(self.values))
+            if self.kinds[i] == kind and i not in self.dead and (pred is None or pred(i))
+        ]  # fmt: skip
+
+    def pick(self, kind: str = "f", pred: Any = None) -> int | None:
+        ids = self.live(kind, pred)
+        if not ids:
+            return None
+        unused = [i for i in ids if i not in self.used]
+        if unused and self.coin(40):  # lean towards nodes nothing reads yet: all inputs
+            ids = unused  # flow into the outputs, and meet there
+        elif self.coin(40):  # and towards recent nodes: deeper graphs
+            ids = ids[-2:]
+        return self.choice(ids)
+
+    def _draw_inputs(self, lo: int, hi: int) -> None:
+        ndim = self.int(0, 3)
+        base = tuple(self.int(1, 3) for _ in range(ndim))
+        self.n_inputs = self.int(lo, hi)
+        for _ in range(self.n_inputs):
+            kind = self.choice(["base", "base", "broadcast", "scalar", "swap", "random"])
+            if kind == "base":
+                shape = base
+            elif kind == "broadcast":
+                shape = base[self.int(0, len(base)) :]
+                shape = tuple(1 if self.coin(30) else n for n in shape)
+            elif kind == "scalar":
+                shape = ()
+            elif kind == "swap" and len(base) >= 2:
+                shape = base[:-2] + (base[-1], base[-2])
+            else:
+                shape = tuple(self.int(1, 3) for _ in range(self.int(0, 3)))
+            array = self.rng.uniform(-2.0, 2.0, shape)
+            self.values.append(cr.tensor(array))
+            self.kinds.append("f")
+
+    # ----------------------------------------------------------- adding nodes
+    def add(self, node: Node) -> int | None:
+        """Evaluate ``node``; keep it if it is valid, away from kinks and small."""
+        operands = [self._value(a) for a in node.args]
+        with cr.no_grad():
+            out = CR.apply(node, self.values)
+        if not self._valid(node, operands, out):
+            return None
+        self.nodes.append(node)
+        self.used.update(a.i for a in node.args if isinstance(a, Ref))
+        self.values.append(out)
+        self.kinds.append({"f": "f", "b": "b"}.get(out.dtype.kind, "i"))
+        return len(self.values) - 1
+
+    def _value(self, arg: Any) -> Any:
+        if isinstance(arg, Ref):
+            return self.data(arg.i)
+        if isinstance(arg, Scalar):
+            return np.float64(arg.v)
+        return arg.a
+
+    def _valid(self, node: Node, operands: list[Any], out: Any) -> bool:
+        data = out.data
+        if not 0 < data.size <= MAX_SIZE or data.ndim > MAX_NDIM:
+            return False
+        if data.dtype.kind == "f" and not (
+            np.all(np.isfinite(data)) and np.abs(data).max() <= BOUND
+        ):
+            return False
+        ok = OPS[node.op].ok
+        if ok is None:
+            return True
+        if node.op in ("maximum", "minimum"):
+            same = isinstance(node.args[0], Ref) and node.args[0] == node.args[1]
+            return _ok_ties(*operands, data, same=same)
+        if node.op == "inplace":
+            return True  # checked before the write
+        return ok(*operands, data, **node.params)
+
+    # ----------------------------------------------------------- operand helpers
+    def positive(self, x: int) -> int | None:
+        """A node > 0 made from x: x itself, x·x + c, exp(x), σ(x) + c or |x| + c."""
+        if np.all(self.data(x) > 0.1) and self.coin():
+            return x
+        how = self.choice(["square", "square", "exp", "sigmoid", "abs"])
+        if how == "square":
+            y = self.add(Node("mul", (Ref(x), Ref(x)), form="op"))
+            c = self.choice([0.25, 0.5, 1.0])
+        elif how == "exp":
+            y = self.add(Node("exp", (Ref(x),), form=self.choice(["fn", "method"])))
+            c = None
+        elif how == "sigmoid":
+            y = self.add(Node("sigmoid", (Ref(x),)))
+            c = 0.1
+        else:
+            y = self.add(Node("abs", (Ref(x),), form=self.choice(["fn", "op", "method"])))
+            c = 0.5
+        if y is None or c is None:
+            return y if y is None or np.all(self.data(y) > 0.05) else None
+        return self.add(Node("add", (Ref(y), Scalar(c)), form=self.choice(["op", "fn"])))
+
+    def bounded(self, x: int, limit: float = 4.0) -> int | None:
+        if np.abs(self.data(x)).max() < limit:
+            return x
+        return self.add(Node("tanh", (Ref(x),)))
+
+    def unit(self, x: int) -> int | None:
+        y = self.add(Node("tanh", (Ref(x),), form="method"))
+        return None if y is None else self.add(Node("mul", (Ref(y), Scalar(0.9)), form="op"))
+
+    def broadcast_partner(self, x: int) -> int | None:
+        def fits(j: int) -> bool:
+            try:
+                shape = np.broadcast_shapes(self.shape(x), self.shape(j))
+            except ValueError:
+                return False
+            return int(np.prod(shape)) <= MAX_SIZE
+
+        return self.pick("f", fits)
+
+    def const_like(self, shape: tuple[int, ...], low: float = -2.0, high: float = 2.0) -> Const:
+        """A constant array that broadcasts with ``shape``: its suffix, some axes 1."""
+        own = shape[self.int(0, len(shape)) :]
+        own = tuple(1 if self.coin(30) else n for n in own)
+        return Const(self.rng.uniform(low, high, own))
+
+    def midpoint(self, x: int) -> float:
+        """A number between two neighbouring values of x (or outside them): a threshold
+        at least MARGIN from every element where the values allow."""
+        values = np.unique(np.round(self.data(x).ravel(), 6))
+        cuts = np.concatenate([[values[0] - 0.5], (values[:-1] + values[1:]) / 2,
+                               [values[-1] + 0.5]])  # fmt: skip
+        return float(np.round(self.choice(list(cuts)), 6))
+
+
+def _factor(n: int) -> list[int]:
+    out, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            out.append(p)
+            n //= p
+        p += 1
+    return out
+
+
+# --------------------------------------------------------------------------- node builders
+def b_unary(b: Builder) -> int | None:
+    names = ["neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "astype"]
+    names += [n for n, _, _ in EXTRA_UNARY if n in OPS]
+    name = b.choice(names)
+    x = b.pick()
+    domain = DOMAINS.get(name)
+    if domain == "positive":
+        x = b.positive(x)
+    elif domain == "bounded":
+        x = b.bounded(x)
+    elif domain == "unit":
+        x = b.unit(x)
+    if x is None:
+        return None
+    return b.add(Node(name, (Ref(x),), form=b.choice(sorted(OPS[name].forms))))
+
+
+def b_power_const(b: Builder) -> int | None:
+    x = b.pick()
+    if b.coin(30):
+        base = b.choice([2.0, 0.5, 1.5])
+        x = b.bounded(x)
+        if x is None:
+            return None
+        return b.add(Node("rpow", (Ref(x),), {"base": base}, b.choice(["op", "fn"])))
+    p = b.choice([2, 3, 0, 1, -1, -2, 0.5, -1.5, 2.5, np.float64(2.5)])
+    if float(p) != int(p) or p < 0:
+        x = b.positive(x)
+    if x is None:
+        return None
+    return b.add(Node("power_const", (Ref(x),), {"p": p}, b.choice(["op", "fn"])))
+
+
+def b_binary(b: Builder) -> int | None:
+    name = b.choice(["add", "sub", "mul", "div", "power", "maximum", "minimum", "add", "mul"])
+    x = b.pick()
+    kind = b.choice(["node", "node", "same", "scalar", "const"])
+    if kind == "node":
+        other = b.broadcast_partner(x)
+        operand: Any = Ref(other) if other is not None else Ref(x)
+    elif kind == "same":
+        operand = Ref(x)
+    elif kind == "scalar":
+        operand = Scalar(b.choice([1.5, -0.5, 2.0, 0.3]))
+    else:
+        operand = b.const_like(b.shape(x))
+    args = [Ref(x), operand]
+    if b.coin(35) and not (name in ("maximum", "minimum") and kind == "same"):
+        args.reverse()
+    left, right = args
+    if name == "div":
+        right = _away_from_zero(b, right)
+    elif name == "power":
+        left = _positive_operand(b, left)
+        if isinstance(right, Ref):
+            bounded = b.bounded(right.i, 2.0)
+            right = None if bounded is None else Ref(bounded)
+        elif isinstance(right, Const):
+            right = Const(np.clip(right.a, -2, 2))
+    if left is None or right is None or (not isinstance(left, Ref) and not isinstance(right, Ref)):
+        return None
+    forms = sorted(OPS[name].forms)
+    return b.add(Node(name, (left, right), form=b.choice(forms)))
+
+
+def _away_from_zero(b: Builder, arg: Any) -> Any:
+    if isinstance(arg, Ref):
+        if np.all(np.abs(b.data(arg.i)) > 0.2):
+            return arg
+        y = b.positive(arg.i)
+        return None if y is None else Ref(y)
+    if isinstance(arg, Scalar):
+        return arg if abs(arg.v) > 0.2 else Scalar(1.5)
+    return Const(np.where(np.abs(arg.a) < 0.2, 0.7, arg.a))
+
+
+def _positive_operand(b: Builder, arg: Any) -> Any:
+    if isinstance(arg, Ref):
+        y = b.positive(arg.i)
+        return None if y is None else Ref(y)
+    if isinstance(arg, Scalar):
+        return Scalar(abs(arg.v) + 0.1)
+    return Const(np.abs(arg.a) + 0.1)
+
+
+def b_where(b: Builder) -> int | None:
+    x = b.pick()
+    other = b.broadcast_partner(x) if b.coin(70) else None
+    second: Any = Ref(other) if other is not None else Scalar(b.choice([0.0, -1.0, 0.5]))
+    args = [Ref(x), second]
+    if b.coin(30):
+        args.reverse()
+    shape = np.broadcast_shapes(b.shape(x), np.shape(b._value(second)))
+    masks = b.live("b", lambda j: _broadcasts(b.shape(j), shape))
+    if masks and b.coin(60):
+        return b.add(Node("where_node", (Ref(b.choice(masks)), *args)))
+    cond_shape = shape[b.int(0, len(shape)) :]
+    cond_shape = tuple(1 if b.coin(25) else n for n in cond_shape)
+    cond = b.rng.random(cond_shape) < 0.5
+    params = {"cond": cond, "tensor_cond": b.coin(30)}
+    return b.add(Node("where", tuple(args), params))
+
+
+def _broadcasts(small: tuple[int, ...], shape: tuple[int, ...]) -> bool:
+    try:
+        return np.broadcast_shapes(small, shape) == tuple(shape)
+    except ValueError:
+        return False
+
+
+def b_compare(b: Builder) -> int | None:
+    x = b.pick()
+    if b.coin(70):
+        operand: Any = Scalar(b.midpoint(x))
+    else:
+        other = b.broadcast_partner(x)
+        if other is None or other == x:
+            return None
+        operand = Ref(other)
+    return b.add(Node("compare", (Ref(x), operand), form=b.choice([">", "<", ">=", "<="])))
+
+
+def b_clip(b: Builder) -> int | None:
+    x = b.pick()
+    lo: Any = b.midpoint(x) if b.coin(75) else None
+    hi: Any = b.midpoint(x) if b.coin(75) or lo is None else None
+    if lo is not None and hi is not None and lo > hi:
+        lo, hi = hi, lo
+    if b.ndim_of(x) and b.coin(20):
+        lo = b.rng.uniform(-1.5, 0.0, b.shape(x)[-1:])
+        hi = None if b.coin() else lo + 1.0
+    form = b.choice(["fn", "method"])
+    return b.add(Node("clip", (Ref(x),), {"min": lo, "max": hi}, form))
+
+
+def _axis_params(b: Builder, ndim: int, *, tuple_ok: bool = True) -> Any:
+    """None, an int (maybe negative) or a tuple of distinct axes."""
+    if ndim == 0:
+        return None
+    how = b.choice(["none", "int", "int", "tuple"] if tuple_ok else ["none", "int", "int"])
+    if how == "none":
+        return None
+    if how == "int":
+        a = b.int(0, ndim - 1)
+        return a - ndim if b.coin(30) else a
+    axes = [a for a in range(ndim) if b.coin()]
+    return tuple(a - ndim if b.coin(30) else a for a in axes)
+
+
+def b_reduce(b: Builder) -> int | None:
+    name = b.choice(["sum", "mean", "var", "max", "min", "logsumexp", "sum", "max"])
+    x = b.pick()
+    ndim = b.ndim_of(x)
+    axis = _axis_params(b, ndim)
+    form = b.choice(["fn", "method"])
+    params: dict[str, Any] = {}
+    if axis is not None or b.coin(30):
+        key = "dim" if form == "fn" and b.coin(25) else "axis"
+        params[key] = axis
+    if b.coin():
+        params["keepdims"] = b.coin()
+    if name == "logsumexp" and form == "method":
+        params = {"axis": axis, "keepdims": params.get("keepdims", False)}
+    if name == "var" and b.coin(40):
+        axes = _dims(b.data(x), {"axis": axis})
+        n = int(np.prod([b.shape(x)[a] for a in axes]))
+        if n > 1:
+            params["ddof"] = 1
+    return b.add(Node(name, (Ref(x),), params, form))
+
+
+def b_softmax(b: Builder) -> int | None:
+    name = b.choice(["softmax", "log_softmax"])
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1)
+    if x is None:
+        return None
+    ndim = b.ndim_of(x)
+    form = b.choice(["fn", "method"])
+    params: dict[str, Any] = {}
+    if b.coin(70):
+        a = b.int(-ndim, ndim - 1)
+        params["dim" if b.coin(30) else "axis"] = a
+    return b.add(Node(name, (Ref(x),), params, form))
+
+
+def b_argmax(b: Builder) -> int | None:
+    name = b.choice(["argmax", "argmin"])
+    x = b.pick()
+    axis = _axis_params(b, b.ndim_of(x), tuple_ok=False)
+    params = {"axis": axis, "keepdims": b.coin(30)}
+    return b.add(Node(name, (Ref(x),), params, b.choice(["fn", "method"])))
+
+
+def b_reshape(b: Builder) -> int | None:
+    x = b.pick()
+    factors = _factor(b.data(x).size)
+    dims: list[int] = []
+    for f in factors:
+        if dims and b.coin():
+            dims[b.int(0, len(dims) - 1)] *= f
+        else:
+            dims.append(f)
+    for _ in range(b.int(0, 2)):
+        dims.insert(b.int(0, len(dims)), 1)
+    dims = dims[:MAX_NDIM] if len(dims) <= MAX_NDIM else [int(np.prod(dims))]
+    order = list(b.rng.permutation(len(dims)))
+    shape = [dims[i] for i in order]
+    if shape and b.coin(30):
+        shape[b.int(0, len(shape) - 1)] = -1
+    forms = ["fn", "method"] + (["varargs"] if shape else [])
+    return b.add(Node("reshape", (Ref(x),), {"shape": tuple(shape)}, b.choice(forms)))
+
+
+def b_transpose(b: Builder) -> int | None:
+    x = b.pick()
+    ndim = b.ndim_of(x)
+    if b.coin(25):
+        return b.add(Node("transpose", (Ref(x),), {"axes": None}, b.choice(["fn", "T"])))
+    perm = [int(a) - (ndim if b.coin(25) else 0) for a in b.rng.permutation(ndim)]
+    form = b.choice(["fn", "method", "varargs"] if ndim else ["fn", "method"])
+    if form == "varargs" and not perm:
+        return None
+    if form == "T":
+        return None
+    return b.add(Node("transpose", (Ref(x),), {"axes": tuple(perm)}, form))
+
+
+def b_swapaxes(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1)
+    if x is None:
+        return None
+    ndim = b.ndim_of(x)
+    params = {"a": b.int(-ndim, ndim - 1), "b": b.int(-ndim, ndim - 1)}
+    return b.add(Node("swapaxes", (Ref(x),), params, b.choice(["fn", "method"])))
+
+
+def b_broadcast_to(b: Builder) -> int | None:
+    x = b.pick()
+    shape = [b.choice([2, 3]) if n == 1 and b.coin(60) else n for n in b.shape(x)]
+    shape = [b.int(1, 3) for _ in range(b.int(0, 2))] + shape
+    return b.add(Node("broadcast_to", (Ref(x),), {"shape": tuple(shape)},
+                      b.choice(["fn", "method"])))  # fmt: skip
+
+
+def b_flatten(b: Builder) -> int | None:
+    return b.add(Node("flatten", (Ref(b.pick()),), form=b.choice(["fn", "method"])))
+
+
+def b_squeeze(b: Builder) -> int | None:
+    x = b.pick()
+    shape = b.shape(x)
+    ones = [a for a, n in enumerate(shape) if n == 1]
+    if ones and b.coin(70):
+        chosen = [a - len(shape) if b.coin(30) else a for a in ones if b.coin(60)]
+        axis: Any = chosen[0] if len(chosen) == 1 and b.coin() else tuple(chosen)
+    else:
+        axis = None
+    return b.add(Node("squeeze", (Ref(x),), {"axis": axis}, b.choice(["fn", "method"])))
+
+
+def b_expand_dims(b: Builder) -> int | None:
+    x = b.pick()
+    count = b.int(1, 2)
+    out_ndim = b.ndim_of(x) + count
+    if out_ndim > MAX_NDIM:
+        return None
+    axes = sorted(set(int(a) for a in b.rng.choice(out_ndim, count, replace=False)))
+    axes = [a - out_ndim if b.coin(30) else a for a in axes]
+    axis: Any = axes[0] if len(axes) == 1 and b.coin() else tuple(axes)
+    return b.add(Node("expand_dims", (Ref(x),), {"axis": axis}, b.choice(["fn", "method"])))
+
+
+def b_clone(b: Builder) -> int | None:
+    return b.add(Node("clone", (Ref(b.pick()),), form=b.choice(["fn", "method"])))
+
+
+def b_getitem(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1) if b.coin(90) else b.pick()
+    if x is None:
+        return None
+    drawn = _draw_index(b, x)
+    if drawn is None:
+        return None
+    index, extra = drawn
+    try:
+        resolved = _resolve_index(index, [b.data(x)] + [b.data(j) for j in extra], wrap=None)
+        probe = np.empty(b.shape(x))[resolved]
+    except (IndexError, ValueError, TypeError):
+        return None
+    if not 0 < probe.size <= MAX_SIZE:
+        return None
+    args = (Ref(x), *(Ref(j) for j in extra))
+    return b.add(Node("getitem", args, {"index": index}, b.choice(["op", "op", "fn"])))
+
+
+def _draw_index(b: Builder, x: int) -> tuple[Any, list[int]] | None:
+    """An index for node x: ints, slices (any step), None, Ellipsis, integer arrays (with
+    repeats, negative, 2-D, as lists or tensors), boolean masks over 1-2 axes, and nodes
+    (a comparison's mask, an argmax's indices). Returns the index and its node arguments."""
+    shape = b.shape(x)
+    d = len(shape)
+    if d == 0:
+        return (b.choice([(), Ellipsis, None, (None, Ellipsis)]), [])
+    mode = b.choice(["int", "slice", "basic", "basic", "array", "arrays", "mask", "nodes"])
+    if mode == "int":
+        return (b.int(-shape[0], shape[0] - 1), [])
+    if mode == "slice":
+        return (_draw_slice(b, shape[0]), [])
+    use_ellipsis = b.coin(30)
+    count = b.int(0 if mode == "basic" else 1, d)
+    pre = b.int(0, count) if use_ellipsis else count
+    axes = list(range(pre)) + list(range(d - (count - pre), d))
+    kinds = ["basic"] * count
+    if mode in ("array", "arrays"):
+        for k in b.rng.choice(count, 1 if mode == "array" else b.int(1, count), replace=False):
+            kinds[int(k)] = "array"
+    elif mode in ("mask", "nodes"):
+        kinds[0] = mode
+    adv = [b.int(1, 3)] if b.coin(70) else [b.int(1, 2), b.int(1, 3)]
+    parts: list[Any] = []
+    starts: list[int] = []  # which of ``axes`` each part starts at
+    extra: list[int] = []
+    k = 0
+    while k < count:
+        axis, n = axes[k], shape[axes[k]]
+        starts.append(k)
+        width = 1
+        if kinds[k] in ("mask", "nodes"):
+            if k + 1 < count and axes[k + 1] == axis + 1 and b.coin(40):
+                width = 2
+            mask_shape = shape[axis : axis + width]
+            masks = b.live("b", lambda j, s=mask_shape: b.shape(j) == s)
+            ints = b.live("i", lambda j, n=n: b.ndim_of(j) <= 1 and _in_range(b.data(j), n))
+            if kinds[k] == "nodes" and (masks or ints):
+                j = b.choice(masks + ints)
+                extra.append(j)
+                parts.append(Slot(len(extra)))
+                width = width if j in masks else 1
+            else:
+                mask = b.rng.random(mask_shape) < 0.6
+                if not mask.any():
+                    mask.flat[b.int(0, mask.size - 1)] = True
+                parts.append(Wrap(mask) if b.coin(25) else mask)
+        elif kinds[k] == "array":
+            arr = b.rng.integers(-n, n, adv if b.coin(80) else [1] * len(adv))
+            if arr.ndim == 1 and b.coin(25):
+                parts.append(arr.tolist())
+            else:
+                parts.append(Wrap(arr) if b.coin(20) else arr)
+        elif b.coin(45):
+            parts.append(b.int(-n, n - 1))
+        else:
+            parts.append(_draw_slice(b, n))
+        k += width
+    if use_ellipsis:
+        parts.insert(sum(1 for k in starts if k < pre), Ellipsis)
+    for _ in range(b.choice([0, 0, 1, 2])):
+        parts.insert(b.int(0, len(parts)), None)
+    if len(parts) == 1 and b.coin():
+        return (parts[0], extra)
+    return (tuple(parts), extra)
+
+
+def _in_range(idx: np.ndarray, n: int) -> bool:
+    return idx.size > 0 and int(idx.max()) < n and int(idx.min()) >= -n
+
+
+def _draw_slice(b: Builder, n: int) -> slice:
+    step = b.choice([None, None, 1, 2, -1, -2])
+    start = b.choice([None, None, b.int(-n, n)])
+    stop = b.choice([None, None, b.int(-n, n)])
+    return slice(start, stop, step)
+
+
+def b_concatenate(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1)
+    if x is None:
+        return None
+    shape = b.shape(x)
+    ndim = len(shape)
+    axis = b.int(-ndim, ndim - 1)
+    a = axis % ndim
+
+    def fits(j: int) -> bool:
+        s = b.shape(j)
+        return len(s) == ndim and s[:a] + s[a + 1 :] == shape[:a] + shape[a + 1 :]
+
+    members = [x] + [j for j in (b.pick("f", fits) for _ in range(b.int(1, 2))) if j is not None]
+    if b.coin(30):  # a slice of x along the axis as a partner
+        index = (slice(None),) * a + (slice(0, b.int(1, shape[a])),)
+        part = b.add(Node("getitem", (Ref(x),), {"index": index}, "op"))
+        if part is not None:
+            members.append(part)
+    if b.coin(30):
+        members.reverse()
+    params = {"axis": axis}
+    if b.coin(30):
+        params["as_tuple"] = True
+    node = Node("concatenate", tuple(Ref(j) for j in members), params)
+    return b.add(node)
+
+
+def b_stack(b: Builder) -> int | None:
+    x = b.pick()
+    shape = b.shape(x)
+    same = [b.pick("f", lambda j: b.shape(j) == shape) for _ in range(b.int(1, 2))]
+    members = [x] + [j for j in same if j is not None]
+    ndim = len(shape) + 1
+    params = {"axis": b.int(-ndim, ndim - 1)}
+    return b.add(Node("stack", tuple(Ref(j) for j in members), params))
+
+
+def _matmul_ok(sa: tuple[int, ...], sb: tuple[int, ...]) -> bool:
+    if not sa or not sb:
+        return False
+    k = sb[0] if len(sb) == 1 else sb[-2]
+    if sa[-1] != k:
+        return False
+    try:
+        np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        return False
+    return True
+
+
+def b_matmul(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1)
+    if x is None:
+        return None
+    sx = b.shape(x)
+    right = b.coin(65)
+    if right:
+        partners = b.live("f", lambda j: _matmul_ok(sx, b.shape(j)))
+    else:
+        partners = b.live("f", lambda j: _matmul_ok(b.shape(j), sx))
+    if partners and b.coin(75):
+        other: Any = Ref(b.choice(partners))
+    elif len(sx) >= 2 and b.coin():
+        t = b.add(Node("swapaxes", (Ref(x),), {"a": -1, "b": -2}, "method"))
+        if t is None:
+            return None
+        other = Ref(t)
+    else:
+        k = sx[-1] if right else (sx[0] if len(sx) == 1 else sx[-2])
+        tail = [b.int(1, 3)] if b.coin(70) else []
+        shape = (k, *tail) if right else (*tail, k)
+        other = Const(b.rng.uniform(-1.5, 1.5, shape))
+    args = (Ref(x), other) if right else (other, Ref(x))
+    return b.add(Node("matmul", args, form=b.choice(["op", "op", "fn"])))
+
+
+def _dot_ok(sa: tuple[int, ...], sb: tuple[int, ...]) -> bool:
+    if not sa or not sb:
+        return True
+    if len(sa) > 2 or len(sb) > 2:
+        return False
+    return _matmul_ok(sa, sb)
+
+
+def b_dot(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) <= 2)
+    if x is None:
+        return None
+    other = b.pick("f", lambda j: _dot_ok(b.shape(x), b.shape(j)))
+    if other is None:
+        return None
+    return b.add(Node("dot", (Ref(x), Ref(other))))
+
+
+def b_outer(b: Builder) -> int | None:
+    x = b.pick()
+    y = b.pick("f", lambda j: b.data(j).size * b.data(x).size <= MAX_SIZE)
+    if y is None:
+        return None
+    return b.add(Node("outer", (Ref(x), Ref(y))))
+
+
+def b_einsum(b: Builder) -> int | None:
+    count = b.choice([1, 2, 2, 3])
+    members = [b.pick("f", lambda i: b.ndim_of(i) <= 3) for _ in range(count)]
+    if any(m is None for m in members):
+        return None
+    letters = iter("abcdefghij")
+    sizes: dict[str, int] = {}
+    terms: list[str] = []
+    use_ellipsis = b.coin(20)
+    leads: list[tuple[int, ...]] = []
+    for m in members:
+        shape = b.shape(m)
+        lead = b.int(0, len(shape)) if use_ellipsis else 0
+        leads.append(shape[:lead])
+        term = ""
+        for n in shape[lead:]:
+            reuse = [c for c, size in sizes.items() if size == n and c not in term]
+            if reuse and b.coin(60):
+                c = b.choice(sorted(reuse))
+            else:
+                c = next(letters)
+                sizes[c] = n
+            term += c
+        terms.append(("..." if use_ellipsis else "") + term)
+    if use_ellipsis:
+        try:
+            np.broadcast_shapes(*leads)
+        except ValueError:
+            return None
+    used = sorted({c for t in terms for c in t if c != "."})
+    subscripts = ",".join(terms)
+    if b.coin(70):
+        out = [c for c in used if b.coin()]
+        out = [out[i] for i in b.rng.permutation(len(out))]
+        dots = "..." if use_ellipsis else ""
+        subscripts += "->" + (dots + "".join(out) if b.coin() else "".join(out) + dots)
+    try:
+        probe = np.einsum(subscripts, *(b.data(m) for m in members))
+    except ValueError:
+        return None
+    if not 0 < np.size(probe) <= MAX_SIZE:
+        return None
+    node = Node("einsum", tuple(Ref(m) for m in members), {"subscripts": subscripts})
+    return b.add(node)
+
+
+def b_inplace(b: Builder) -> int | None:
+    """An in-place update of an intermediate that owns its memory alone; the old node is
+    not read again (its id goes dead), so the program means the out-of-place update."""
+
+    def owned(i: int) -> bool:
+        data = b.data(i)
+        if i < b.n_inputs or data.base is not None or not data.flags.writeable:
+            return False
+        return not any(j != i and np.shares_memory(data, b.data(j)) for j in range(len(b.values)))
+
+    target = b.pick("f", owned)
+    if target is None:
+        return None
+    how = b.choice(["+=", "-=", "*=", "/=", "**=", "add_", "sub_", "mul_", "div_", "clamp_",
+                    "copy_", "fill_", "zero_", "+=", "*="])  # fmt: skip
+    shape = b.shape(target)
+    params: dict[str, Any] = {"how": how}
+    operand: list[Any] = []
+    if how == "clamp_":
+        params["low"] = b.midpoint(target)
+        params["high"] = params["low"] + b.choice([0.5, 1.0, 10.0])
+    elif how == "**=":
+        if not np.all(b.data(target) > 0.05):
+            return None
+        operand = [Scalar(b.choice([2.0, 0.5, 3.0]))]
+    elif how == "fill_":
+        operand = [Scalar(b.choice([0.5, -1.0]))]
+    elif how != "zero_":
+        j = b.pick("f", lambda k: _broadcasts(b.shape(k), shape) and k != target)
+        if j is not None and b.coin(75):
+            operand = [Ref(j)]
+        elif how == "copy_":
+            operand = [b.const_like(shape)]
+        else:
+            operand = [b.choice([Scalar(1.5), Scalar(-0.5), b.const_like(shape)])]
+        if how in ("/=", "div_"):
+            operand = [_away_from_zero(b, operand[0])]
+            if operand[0] is None:
+                return None
+        if how in ("add_", "sub_") and b.coin():
+            params["alpha"] = b.choice([2.0, -0.5])
+    values = [b._value(a) for a in operand]
+    if not _ok_inplace(b.data(target), *values, **params):
+        return None
+    # the result must be valid before the write: run it out of place on a copy first
+    with cr.no_grad():
+        trial = _cr_inplace(cr.tensor(b.data(target).copy()),
+                            *(b.values[a.i] if isinstance(a, Ref) else b._value(a)
+                              for a in operand), **params)  # fmt: skip
+    data = trial.data
+    if not (np.all(np.isfinite(data)) and np.abs(data).max() <= BOUND):
+        return None
+    node = Node("inplace", (Ref(target), *operand), params)
+    new = b.add(node)
+    if new is not None:
+        b.dead.add(target)
+    return new
+
+
+def _join(b: Builder) -> None:
+    """Combine what nothing reads yet into the last node (products and sums, a scalar
+    reduction where the shapes do not broadcast, a nonlinearity), so that every input
+    reaches the main output with cross terms: mixed partials and third derivatives that
+    are not all zero."""
+    for _ in range(8):
+        loose = [i for i in b.live("f") if i not in b.used]
+        if len(loose) < 2:
+            break
+        last, other = loose[-1], b.choice(loose[:-1])
+        try:
+            fits = np.prod(np.broadcast_shapes(b.shape(last), b.shape(other))) <= MAX_SIZE
+        except ValueError:
+            fits = False
+        if not fits:
+            reduction = b.choice(["sum", "mean", "logsumexp"])
+            other = b.add(Node(reduction, (Ref(other),), form=b.choice(["fn", "method"])))
+            if other is None:
+                continue
+        name = b.choice(["mul", "mul", "mul", "add", "sub", "maximum"])
+        form = b.choice(sorted(OPS[name].forms))
+        joined = b.add(Node(name, (Ref(last), Ref(other)), form=form))
+        if joined is not None:
+            _nonlinear(b, joined, 50)
+    _nonlinear(b, b.live("f")[-1], 60)
+
+
+def _nonlinear(b: Builder, x: int, percent: int) -> None:
+    """Sometimes a smooth nonlinearity on x: tanh, σ, exp or a cube (higher derivatives)."""
+    if not b.coin(percent):
+        return
+    inner = b.bounded(x, 3.0)
+    if inner is None:
+        return
+    name = b.choice(["tanh", "sigmoid", "exp", "power_const"])
+    params = {"p": 3} if name == "power_const" else {}
+    b.add(Node(name, (Ref(inner),), params, form="op" if params else "fn"))
+
+
+BUILDERS: list[tuple[int, Callable[[Builder], int | None]]] = [
+    (6, b_unary), (2, b_power_const), (7, b_binary), (2, b_where), (2, b_compare),
+    (2, b_clip), (5, b_reduce), (2, b_softmax), (1, b_argmax), (2, b_reshape),
+    (2, b_transpose), (1, b_swapaxes), (2, b_broadcast_to), (1, b_flatten), (1, b_squeeze),
+    (1, b_expand_dims), (1, b_clone), (5, b_getitem), (2, b_concatenate), (2, b_stack),
+    (3, b_matmul), (1, b_dot), (1, b_outer), (2, b_einsum), (2, b_inplace),
+]  # fmt: skip
+_BUILDER_TABLE = [builder for weight, builder in BUILDERS for _ in range(weight)]
+
+
+@st.composite
+def programs(draw: Any, min_inputs: int = 1, max_inputs: int = 3, max_ops: int = 10) -> Program:
+    """A random program: 1-3 float64 inputs and up to ``max_ops`` ops over them."""
+    b = Builder(draw, min_inputs, max_inputs)
+    wanted = b.int(1, max_ops)
+    made = tries = 0
+    while made < wanted and tries < 3 * wanted:
+        tries += 1
+        if b.choice(_BUILDER_TABLE)(b) is not None:
+            made += 1
+    if b.coin(85):
+        _join(b)
+    floats = b.live("f")
+    main = floats[-1]
+    outputs = [main] + [i for i in floats[:-1] if i >= b.n_inputs and b.coin(25)][:2]
+    weights = [b.rng.uniform(-1.0, 1.0, b.shape(o)) for o in outputs]
+    inputs = [np.array(v.data) for v in b.values[: b.n_inputs]]
+    return Program(inputs, b.nodes, b.kinds, outputs, weights, main)
