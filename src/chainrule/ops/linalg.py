@@ -178,7 +178,7 @@ def _explicit(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str]
     if any(w < 0 for w in widths):
         raise ValueError(f"einsum: '{subscripts}' has more subscripts than dimensions")
     ellipsis = "".join(spare[: max(widths, default=0)])
-    resolved = []
+    resolved: list[str] = []
     for term in terms:
         if "..." in term:
             width = len(shapes[len(resolved)]) - (len(term) - 3)
