@@ -20,6 +20,7 @@ wrongly.
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ MARGIN = 1e-3  # how far piecewise inputs stay from kinks, ties and poles
 BOUND = 1e3  # the largest |value| a node may hold
 MAX_SIZE = 36  # the most elements a node may have
 MAX_NDIM = 4
+MAX_OPS = int(os.environ.get("CHAINRULE_HUNT_OPS", "10"))  # ops drawn per program (at most)
 
 
 # --------------------------------------------------------------------------- operands
@@ -277,10 +279,9 @@ def _torch_reduction(kind: str) -> Callable[..., Any]:
     def call(T: Any, x: Any, **params: Any) -> Any:
         keep = params.get("keepdims", False)
         dims = _dims(x, params)
-        if x.ndim == 0 or not dims:  # nothing reduced: NumPy gives x back (var: zeros)
-            if kind == "var":
-                return (x - x) * x
-            return x.clone() if kind != "logsumexp" else T.log(T.exp(x))
+        if x.ndim == 0 or not dims:  # nothing reduced (PyTorch's dim=() means all axes)
+            x, dims = x.unsqueeze(-1), (-1,)
+            keep = False
         if kind == "var":
             return T.var(x, dim=dims, correction=params.get("ddof", 0), keepdim=keep)
         fn = {"sum": T.sum, "mean": T.mean, "max": T.amax, "min": T.amin,
@@ -579,7 +580,7 @@ def _build_ops() -> dict[str, OpDef]:
         "astype": OpDef(
             {"fn": ("cr.astype({0}, np.float64)", lambda x: cr.astype(x, np.float64)),
              "method": ("{0}.astype('float64')", lambda x: x.astype("float64"))},
-            lambda T, x: x.to(T.float64), None, ("astype",),
+            lambda T, x: x.to(T.float64, copy=True), None, ("astype",),
         ),
         "clip": OpDef(
             {"fn": ("cr.clip({0}, {min}, {max})", cr.clip),
@@ -1638,7 +1639,9 @@ _BUILDER_TABLE = [builder for weight, builder in BUILDERS for _ in range(weight)
 
 
 @st.composite
-def programs(draw: Any, min_inputs: int = 1, max_inputs: int = 3, max_ops: int = 10) -> Program:
+def programs(
+    draw: Any, min_inputs: int = 1, max_inputs: int = 3, max_ops: int = MAX_OPS
+) -> Program:
     """A random program: 1-3 float64 inputs and up to ``max_ops`` ops over them."""
     b = Builder(draw, min_inputs, max_inputs)
     wanted = b.int(1, max_ops)

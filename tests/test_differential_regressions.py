@@ -47,3 +47,34 @@ def test_einsum_broadcast_ellipsis_gradient_has_its_closed_form():
     np.testing.assert_allclose(y.grad.data, [3.0, 3.0, 3.0])
     jac = cr.jacobian(lambda t: cr.einsum("...a,...->...", t, y))(x.data)
     np.testing.assert_allclose(jac.data, np.broadcast_to(y.data[:, None, None], (3, 1, 2)))
+
+
+# ------------------------------------------------------------------ in place after div
+# Div saved its output, so y = a / b; y += c refused the backward ("Div: a value it saved
+# for backward ... was modified in place") where PyTorch, which saves a and b, computes it.
+def test_the_output_of_a_division_can_be_modified_in_place_before_backward():
+    a = cr.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    b = cr.tensor(np.array([0.5, 4.0, -1.5]), requires_grad=True)
+    y = a / b
+    y += a
+    (y * y).sum().backward()
+    h = a.data / b.data + a.data
+    np.testing.assert_allclose(a.grad.data, 2 * h * (1 / b.data + 1))
+    np.testing.assert_allclose(b.grad.data, 2 * h * -a.data / b.data**2)
+
+
+def test_division_gradients_stay_right_to_second_order(rng):
+    a, b = rng.standard_normal(4), rng.uniform(0.5, 2.0, 4)
+    assert cr.gradcheck(lambda x, y: x / y, (a, b))
+    assert cr.gradgradcheck(lambda x, y: x / y, (a, b))
+    assert cr.gradgradcheck(lambda y: 2.5 / y, (b,))
+
+
+def test_overwriting_the_numerator_still_refuses_when_the_denominator_needs_it():
+    a = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = cr.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    h = a * 1.0
+    y = h / b
+    h += 1.0
+    with pytest.raises(RuntimeError, match="Div: a value it saved"):
+        y.sum().backward()

@@ -191,6 +191,14 @@ def forward(program):
     return ours, theirs, values, t_values
 
 
+def intermediates(program):
+    """Float nodes whose tensor still holds their value at the end (not overwritten)."""
+    overwritten = {node.args[0].i for node in program.nodes if node.op == "inplace"}
+    return [
+        i for i, kind in enumerate(program.kinds) if kind == "f" and i not in overwritten
+    ]  # fmt: skip
+
+
 def directions(program, rng):
     return [rng.standard_normal(a.shape) for a in program.inputs]
 
@@ -206,24 +214,39 @@ def test_values_and_first_derivatives(program):
 @checked
 def first_derivatives(program):
     ours, theirs, values, t_values = forward(program)
+    k = len(program.inputs)
+    retained = [i for i in intermediates(program) if i >= k]
+    for i in retained:
+        values[i].retain_grad()
+        t_values[i].retain_grad()
     loss, t_loss = loss_cr(program, values), loss_torch(program, t_values)
     close(loss, t_loss, "loss")
-    loss.backward()
-    t_loss.backward()
-    for i, (x, t) in enumerate(zip(ours, theirs)):
-        assert (x.grad is None) == (t.grad is None), f"v{i}.grad: {x.grad} vs {t.grad}"
-        if x.grad is not None:
-            invariant(x.grad, f"v{i}.grad")
-            close(x.grad, t.grad, f"backward: gradient of v{i}")
+    for rounds in (1, 2):  # backward twice (retain_graph): the gradients accumulate
+        loss.backward(retain_graph=rounds == 1)
+        t_loss.backward(retain_graph=rounds == 1)
+        if rounds == 1:
+            t_grads = [
+                np.zeros(t.shape) if t.grad is None else t.grad.numpy().copy() for t in theirs
+            ]
+        for i, (x, t) in enumerate(zip(ours, theirs)):
+            assert (x.grad is None) == (t.grad is None), f"v{i}.grad: {x.grad} vs {t.grad}"
+            if x.grad is not None:
+                invariant(x.grad, f"v{i}.grad")
+                close(x.grad, t.grad, f"backward {rounds}: gradient of v{i}")
+        for i in retained:
+            g, t = values[i].grad, t_values[i].grad
+            if g is not None:
+                invariant(g, f"v{i}.grad (retain_grad)")
+            zero = np.zeros(values[i].shape)
+            close(zero if g is None else g, zero if t is None else t, f"retain_grad: v{i}")
 
-    k = len(program.inputs)
     grads = cr.grad(f_cr(program), argnums=tuple(range(k)))(*program.inputs)
     value, single = cr.value_and_grad(f_cr(program), argnums=k - 1)(*program.inputs)
     close(value, t_loss, "value_and_grad: value")
     close(single, grads[-1], "value_and_grad vs grad")
-    for i, (g, t) in enumerate(zip(grads, theirs)):
+    for i, (g, t) in enumerate(zip(grads, t_grads)):
         invariant(g, f"cr.grad: gradient {i}")
-        close(g, t.grad if t.grad is not None else np.zeros(t.shape), f"cr.grad: input {i}")
+        close(g, t, f"cr.grad: input {i}")
 
 
 # --------------------------------------------------------------------------- second order
@@ -295,6 +318,30 @@ def second_derivatives(program, seed):
             return f_torch(program)(*t_args[:i], x, *t_args[i + 1 :])
 
         close(hess, torch.autograd.functional.hessian(only, t_args[i]), f"cr.hessian, input {i}")
+
+    # cr.grad inside a user's graph: the other inputs are leaves that require grad, closed
+    # over by the transform; backward through <∇ᵢ loss, u> reaches them (mixed partials)
+    ours, theirs = leaves(program)
+    t_x = torch.tensor(program.inputs[i], requires_grad=True)
+
+    def at(x, args):
+        return [x if j == i else a for j, a in enumerate(args)]
+
+    g = cr.grad(lambda x: f_cr(program)(*at(x, ours)))(program.inputs[i])
+    t_loss = f_torch(program)(*at(t_x, theirs))
+    (t_g,) = torch.autograd.grad(t_loss, t_x, create_graph=True, allow_unused=True)
+    t_g = torch.zeros_like(t_x) if t_g is None else t_g
+    invariant(g, "cr.grad closing over leaves")
+    close(g, t_g, f"cr.grad closing over leaves, input {i}")
+    s, t_s = (g * us[i]).sum(), (t_g * torch.tensor(us[i])).sum()
+    if s.requires_grad:
+        s.backward()
+    if t_s.requires_grad:
+        t_s.backward()
+    for j, (x, t) in enumerate(zip(ours, theirs)):
+        zero = np.zeros(x.shape)
+        what = f"backward through cr.grad: mixed partial at leaf v{j}"
+        close(zero if x.grad is None else x.grad, zero if t.grad is None else t.grad, what)
 
 
 # --------------------------------------------------------------------------- transforms

@@ -70,21 +70,21 @@ class Mul(Function):
 
 
 class Div(Function):
-    """y = a / b;  ∂y/∂a = 1/b, ∂y/∂b = −a/b² = −y/b."""
+    """y = a / b;  ∂y/∂a = 1/b, ∂y/∂b = −a/b²."""
 
     batchable = True
 
     @staticmethod
     def forward(ctx, a, b):
-        y = a / b
-        ctx.save_for_backward(b, y)
-        return y
+        # the inputs, not y (as PyTorch): y = a / b; y += 1 can still backpropagate
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
+        return a / b
 
     @staticmethod
     def backward(ctx, grad_out):
-        b, y = ctx.saved_tensors
+        a, b = ctx.saved_tensors
         grad_a = grad_out / b
-        grad_b = -grad_a * y if ctx.needs_input_grad[1] else None
+        grad_b = -grad_a * a / b if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
