@@ -289,7 +289,9 @@ def _epoch_line(record: dict[str, Any], epochs: int, throughput: float) -> str:
         parts.append(f"train MSE {record['train_loss']:.4f}")
         parts.append(f"val MSE {record['val_loss']:.4f} (standardized targets)")
         parts.append(f"val RMSE {record['val_rmse']:.3f} (target units)")
-    parts.append(f"{record['seconds']:.1f} s ({throughput:,.0f} examples/s)")
+    seconds = record["seconds"]
+    shown = f"{seconds:.1f} s" if seconds >= 1 else f"{seconds * 1000:.0f} ms"  # not "0.0 s"
+    parts.append(f"{shown} ({throughput:,.0f} examples/s)")
     return "  ".join(parts)
 
 
