@@ -29,10 +29,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 import chainrule as cr
+from chainrule.nn import functional as F
 
 __all__ = [
     "MARGIN", "BOUND", "OPS", "NOT_FUZZED", "Program", "Node", "Ref", "programs",
-    "evaluate", "CR", "TorchBackend", "covered_ops",
+    "evaluate", "CR", "TorchBackend", "covered_ops", "NOT_FUZZED_NN",
 ]  # fmt: skip
 
 MARGIN = 1e-3  # how far piecewise inputs stay from kinks, ties and poles
@@ -723,7 +724,86 @@ def _build_ops() -> dict[str, OpDef]:
     for name, torch_name, ok in EXTRA_UNARY:
         if hasattr(cr, name):  # the v0.2 elementwise ops, as they arrive
             ops[name] = _unary(name, torch_name, ok=ok)
+    ops.update(_nn_ops())
     return ops
+
+
+# ----------------------------------------------------------------- cr.nn.functional
+def _nn(name: str, template: str, torch_fn: Callable[..., Any], ok: Any = None) -> OpDef:
+    return OpDef({"fn": (template, getattr(F, name))}, torch_fn, ok, (f"F.{name}",))
+
+
+def _tf(T: Any) -> Any:
+    return T.nn.functional
+
+
+def _torch_linear(T: Any, x: Any, w: Any, b: Any = None) -> Any:
+    return _tf(T).linear(x, _t(T, w).T, None if b is None else _t(T, b))
+
+
+def _torch_conv2d(T: Any, x: Any, w: Any, b: Any = None, stride: int = 1, padding: int = 0) -> Any:
+    return _tf(T).conv2d(x, _t(T, w), None if b is None else _t(T, b), stride, padding)
+
+
+def _torch_loss(kind: str) -> Callable[..., Any]:
+    def call(T: Any, prediction: Any, target: Any, reduction: str = "mean") -> Any:
+        target = _t(T, target)
+        if kind == "rmse":
+            if reduction == "none":
+                return T.abs(prediction - target)
+            return T.sqrt(_tf(T).mse_loss(prediction, target, reduction=reduction))
+        fn = {"mse": _tf(T).mse_loss, "l1": _tf(T).l1_loss,
+              "bce": _tf(T).binary_cross_entropy_with_logits}[kind]  # fmt: skip
+        return fn(prediction, target, reduction=reduction)
+
+    return call
+
+
+def _torch_cross_entropy(T: Any, logits: Any, target: Any, reduction: str = "mean") -> Any:
+    if isinstance(target, np.ndarray) and target.dtype.kind in "iu":
+        target = T.tensor(target)
+    return _tf(T).cross_entropy(logits, _t(T, target), reduction=reduction)
+
+
+def _ok_residual(prediction: Any, target: Any, y: Any, reduction: str = "mean") -> bool:
+    return _away(prediction, target)
+
+
+def _ok_pool(x: Any, y: Any, kernel_size: int, stride: Any = None) -> bool:
+    step = kernel_size if stride is None else stride
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kernel_size,) * 2, axis=(2, 3))
+    windows = windows[:, :, ::step, ::step].reshape(windows.shape[:2] + (-1, kernel_size**2))
+    return _tie_free(windows, -1)
+
+
+def _nn_ops() -> dict[str, OpDef]:
+    return {
+        "softplus": _nn("softplus", "F.softplus({0})", lambda T, x: _tf(T).softplus(x)),
+        "logsigmoid": _nn("logsigmoid", "F.logsigmoid({0})", lambda T, x: _tf(T).logsigmoid(x)),
+        "linear": _nn("linear", "F.linear({args})", _torch_linear),
+        "conv2d": _nn("conv2d", "F.conv2d({args}{kw})", _torch_conv2d),
+        "max_pool2d": _nn(
+            "max_pool2d", "F.max_pool2d({0}{kw})",
+            lambda T, x, kernel_size, stride=None: _tf(T).max_pool2d(x, kernel_size, stride),
+            _ok_pool,
+        ),
+        "avg_pool2d": _nn(
+            "avg_pool2d", "F.avg_pool2d({0}{kw})",
+            lambda T, x, kernel_size, stride=None: _tf(T).avg_pool2d(x, kernel_size, stride),
+        ),
+        "mse_loss": _nn("mse_loss", "F.mse_loss({0}, {1}{kw})", _torch_loss("mse")),
+        "l1_loss": _nn("l1_loss", "F.l1_loss({0}, {1}{kw})", _torch_loss("l1"), _ok_residual),
+        "rmse_loss": _nn(
+            "rmse_loss", "F.rmse_loss({0}, {1}{kw})", _torch_loss("rmse"), _ok_residual
+        ),
+        "cross_entropy": _nn(
+            "cross_entropy", "F.cross_entropy({0}, {1}{kw})", _torch_cross_entropy
+        ),
+        "binary_cross_entropy_with_logits": _nn(
+            "binary_cross_entropy_with_logits",
+            "F.binary_cross_entropy_with_logits({0}, {1}{kw})", _torch_loss("bce"),
+        ),
+    }  # fmt: skip
 
 
 # v0.2's elementwise ops: fuzzed once chainrule has them. Their inputs are prepared by
@@ -743,8 +823,9 @@ DOMAINS = {
 
 OPS = _build_ops()
 
-# Ops of cr.ops.__all__ that the generator leaves out, with the reason.
+# Ops of cr.ops.__all__ (and of cr.nn.functional) that the generator leaves out, and why.
 NOT_FUZZED: dict[str, str] = {}
+NOT_FUZZED_NN = {"dropout": "random by design (its mask is not PyTorch's)"}
 
 
 def covered_ops() -> set[str]:
@@ -1589,6 +1670,106 @@ def b_inplace(b: Builder) -> int | None:
     return new
 
 
+def b_nn_elementwise(b: Builder) -> int | None:
+    name = b.choice(["softplus", "logsigmoid"])
+    return b.add(Node(name, (Ref(b.pick()),)))
+
+
+def b_linear(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1)
+    if x is None:
+        return None
+    n_in = b.shape(x)[-1]
+    weights = b.live("f", lambda j: b.ndim_of(j) == 2 and b.shape(j)[0] == n_in)
+    if weights and b.coin(60):
+        w: Any = Ref(b.choice(weights))
+    else:
+        w = Const(b.rng.uniform(-1.0, 1.0, (n_in, b.int(1, 3))))
+    n_out = b._value(w).shape[1]
+    args = [Ref(x), w]
+    if b.coin(60):
+        biases = b.live("f", lambda j: b.shape(j) == (n_out,))
+        args.append(
+            Ref(b.choice(biases)) if biases and b.coin() else Const(b.rng.uniform(-1, 1, n_out))
+        )
+    return b.add(Node("linear", tuple(args)))
+
+
+def _as_nchw(b: Builder, x: int) -> int | None:
+    """x as an NCHW batch: new leading axes of 1 (a reshape node) up to 4 dimensions."""
+    shape = b.shape(x)
+    if len(shape) == 4:
+        return x
+    if len(shape) < 2:
+        return None
+    return b.add(Node("reshape", (Ref(x),), {"shape": (1,) * (4 - len(shape)) + shape}))
+
+
+def b_conv2d(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 2)
+    x = None if x is None else _as_nchw(b, x)
+    if x is None:
+        return None
+    _, c, h, w_ = b.shape(x)
+    padding = b.choice([0, 0, 1])
+    kh, kw = b.int(1, min(2, h + 2 * padding)), b.int(1, min(2, w_ + 2 * padding))
+    out = b.int(1, 2)
+    size = out * c * kh * kw
+    sources = b.live("f", lambda j: b.data(j).size == size)
+    weight: Any = Const(b.rng.uniform(-1.0, 1.0, (out, c, kh, kw)))
+    if sources and b.coin(60):
+        node = b.add(Node("reshape", (Ref(b.choice(sources)),), {"shape": (out, c, kh, kw)}))
+        weight = weight if node is None else Ref(node)
+    args = [Ref(x), weight]
+    if b.coin():
+        args.append(Const(b.rng.uniform(-1.0, 1.0, out)))
+    params = {"stride": b.choice([1, 1, 2]), "padding": padding}
+    return b.add(Node("conv2d", tuple(args), params))
+
+
+def b_pool(b: Builder) -> int | None:
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 2)
+    x = None if x is None else _as_nchw(b, x)
+    if x is None:
+        return None
+    h, w_ = b.shape(x)[2:]
+    k = b.int(1, min(2, h, w_))
+    params: dict[str, Any] = {"kernel_size": k}
+    if b.coin():
+        params["stride"] = b.choice([1, 2])
+    return b.add(Node(b.choice(["max_pool2d", "avg_pool2d"]), (Ref(x),), params))
+
+
+def b_loss(b: Builder) -> int | None:
+    name = b.choice(["mse_loss", "l1_loss", "rmse_loss", "cross_entropy",
+                     "binary_cross_entropy_with_logits"])  # fmt: skip
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1) if name == "cross_entropy" else b.pick()
+    if x is None:
+        return None
+    shape = b.shape(x)
+    reduction = b.choice(["mean", "mean", "sum", "none"])
+    same = b.live("f", lambda j: b.shape(j) == shape and j != x)
+    if name == "cross_entropy" and b.coin(60):
+        axis = 1 if len(shape) > 1 else 0
+        labels = shape[:axis] + shape[axis + 1 :]
+        target: Any = Const(b.rng.integers(0, shape[axis], labels))
+    elif name == "cross_entropy":
+        if not same:
+            return None
+        soft = b.add(Node("softmax", (Ref(b.choice(same)),), {"axis": 1 if len(shape) > 1 else 0}))
+        if soft is None:
+            return None
+        target = Ref(soft)
+    elif name == "binary_cross_entropy_with_logits":
+        target = Const(b.rng.uniform(0.0, 1.0, shape))
+        if same and b.coin():
+            soft = b.add(Node("sigmoid", (Ref(b.choice(same)),)))
+            target = target if soft is None else Ref(soft)
+    else:
+        target = Ref(b.choice(same)) if same and b.coin(60) else Const(b.rng.uniform(-2, 2, shape))
+    return b.add(Node(name, (Ref(x), target), {"reduction": reduction}))
+
+
 def _join(b: Builder) -> None:
     """Combine what nothing reads yet into the last node (products and sums, a scalar
     reduction where the shapes do not broadcast, a nonlinearity), so that every input
@@ -1634,6 +1815,7 @@ BUILDERS: list[tuple[int, Callable[[Builder], int | None]]] = [
     (2, b_transpose), (1, b_swapaxes), (2, b_broadcast_to), (1, b_flatten), (1, b_squeeze),
     (1, b_expand_dims), (1, b_clone), (5, b_getitem), (2, b_concatenate), (2, b_stack),
     (3, b_matmul), (1, b_dot), (1, b_outer), (2, b_einsum), (2, b_inplace),
+    (1, b_nn_elementwise), (1, b_linear), (1, b_conv2d), (1, b_pool), (2, b_loss),
 ]  # fmt: skip
 _BUILDER_TABLE = [builder for weight, builder in BUILDERS for _ in range(weight)]
 

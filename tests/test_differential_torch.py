@@ -37,6 +37,7 @@ import chainrule as cr  # noqa: E402
 from differential import (  # noqa: E402
     CR,
     NOT_FUZZED,
+    NOT_FUZZED_NN,
     TorchBackend,
     covered_ops,
     evaluate,
@@ -426,6 +427,24 @@ def torch_jacobian(f, argnums=0):
     return jacobian_f
 
 
+def torch_jvp(f, primals, tangents):
+    """torch.func.jvp; where its forward mode fails inside other transforms ("ZeroTensors
+    are immutable", a PyTorch limitation), the same by two vjps."""
+    try:
+        return torch.func.jvp(f, primals, tangents)
+    except RuntimeError as error:
+        if "ZeroTensor" not in str(error):
+            raise
+    event("PyTorch: jvp by two vjps")
+    out, pull = torch.func.vjp(f, *primals)
+
+    def along(u):
+        return sum((g * t).sum() for g, t in zip(pull(u), tangents))
+
+    _, pull_u = torch.func.vjp(along, torch.zeros_like(out))
+    return out, pull_u(torch.ones(()))[0]
+
+
 def torch_hessian(f, argnums=0):
     return torch_jacobian(torch.func.grad(f, argnums=argnums), argnums)
 
@@ -433,7 +452,7 @@ def torch_hessian(f, argnums=0):
 CR_TRANSFORMS = dict(grad=cr.grad, jacobian=cr.jacobian, hessian=cr.hessian, vjp=cr.vjp,
                      jvp=cr.jvp)  # fmt: skip
 TORCH_TRANSFORMS = dict(grad=torch.func.grad, jacobian=torch_jacobian, hessian=torch_hessian,
-                        vjp=torch.func.vjp, jvp=torch.func.jvp)  # fmt: skip
+                        vjp=torch.func.vjp, jvp=torch_jvp)  # fmt: skip
 
 
 def nested(lib, loss, main, x0, levels, style, direction, to):
@@ -548,6 +567,16 @@ def tower(program, levels, style, seed):
 # --------------------------------------------------------------------------- coverage
 def test_the_generator_reaches_every_public_op():
     assert set(cr.ops.__all__) <= covered_ops() | set(NOT_FUZZED)
+
+
+def test_the_generator_reaches_every_nn_function():
+    from chainrule.nn import functional as F
+
+    reached = {
+        name for name in F.__all__
+        if f"F.{name}" in covered_ops() or getattr(F, name) is getattr(cr.ops, name, None)
+    }  # fmt: skip
+    assert set(F.__all__) <= reached | set(NOT_FUZZED_NN)
 
 
 @given(program=programs())
