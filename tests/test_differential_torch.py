@@ -16,9 +16,11 @@ chainrule and on PyTorch, and these tests compare:
 - nested transforms two and three levels deep (closures and ``argnums``) against nested
   ``torch.func.grad``.
 
-The default profile is small and derandomized (deterministic in CI). The long hunt:
-``CHAINRULE_HUNT_EXAMPLES=2000 python -m pytest tests/test_differential_torch.py
--p no:cacheprovider --hypothesis-show-statistics`` runs that many programs per test.
+The default profile is small and derandomized (deterministic in CI, a few seconds). The long
+hunt runs N random programs per test (``CHAINRULE_HUNT_OPS`` raises the ops per program from
+10), e.g. ``CHAINRULE_HUNT_EXAMPLES=10000 python -m pytest tests/test_differential_torch.py
+-p no:cacheprovider --hypothesis-show-statistics``; the statistics count the programs and the
+in-place programs chainrule refused (and whether PyTorch refuses them too).
 """
 
 from __future__ import annotations
