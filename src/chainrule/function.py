@@ -24,7 +24,7 @@ from chainrule.mode import STATE, enable_grad
 from chainrule.tensor import Tensor
 from chainrule.versions import WRITES, last_writer, root_of, written_since
 
-__all__ = ["Function", "Context", "check_versions"]
+__all__ = ["Function", "Context", "check_versions", "refuse_stale_views"]
 
 _OUTPUT = -1  # tag of a saved array that is the forward's output
 _new_context = object.__new__
@@ -285,6 +285,8 @@ class Function:
                 needs.append(False)
                 meta.append((getattr(array, "shape", ()), None))
             if record:
+                if WRITES.recorded:
+                    refuse_stale_views(cls, inputs)
                 ctx.parents = tuple(parents)
                 ctx.needs_input_grad = tuple(needs)
         else:
@@ -324,9 +326,7 @@ class _NotTwiceDifferentiable(Function):
 def check_versions(ctx: Context) -> None:
     """Raise if what ``ctx``'s backward relies on was modified in place after it ran.
 
-    Its saved arrays must hold the values it saw; and when its output is a view, the
-    memory it views must not have been rewritten by a recorded in-place op on another
-    tensor (the graph would then describe old values). Never a silently wrong gradient.
+    Its saved arrays must hold the values it saw. Never a silently wrong gradient.
     """
     for index, value in enumerate(ctx._saved or ()):
         if written_since(value, ctx._epoch):
@@ -336,12 +336,27 @@ def check_versions(ctx: Context) -> None:
                 f"{ctx.name} ran, so its gradient would be wrong. Use an out-of-place op "
                 "instead (x = x + y, not x += y), or call backward() before modifying it."
             )
-    if ctx._view_root is not None and written_since(ctx._view_root, ctx._epoch, True):
-        raise RuntimeError(
-            f"{ctx.name}: its output is a view of memory that {last_writer(ctx._view_root)} "
-            "later modified in place through another tensor, so the recorded graph no longer "
-            "describes the values. Take the view after the in-place op, or clone it first."
-        )
+
+
+def refuse_stale_views(cls: type[Function], inputs: Any) -> None:
+    """Raise if an input is a view (a reshape, a slice) whose memory a recorded in-place
+    op rewrote through another tensor after the view was taken: the view's node still
+    describes the old values, so a graph built on it would give wrong gradients.
+
+    Checked when the view is used, not when it is taken: a view used before the write is
+    fine. Only runs once a recorded in-place write has happened at all.
+    """
+    for x in inputs:
+        node = x._node if isinstance(x, Tensor) else None
+        if node is None or node._view_root is None:
+            continue
+        if written_since(node._view_root, node._epoch, recorded=True):
+            raise RuntimeError(
+                f"{cls.__name__}: an input is a view made by {node.name} of memory that "
+                f"{last_writer(node._view_root)} modified in place afterwards through another "
+                "tensor, so its graph describes the old values. Take the view after the "
+                "in-place op, or clone() it before."
+            )
 
 
 def _note_view_of_input(ctx: Context, out: np.ndarray, arrays: list[Any]) -> None:
@@ -378,6 +393,8 @@ def apply_one(cls: type[Function], a: Any) -> Tensor:
     """
     if type(a) is not Tensor or not a._requires_grad or not STATE.grad_enabled or STATE.anomaly:
         return cls.apply(a)
+    if WRITES.recorded:
+        refuse_stale_views(cls, (a,))
     x = a.data
     ctx = _new_context(Context)
     ctx.function = cls
@@ -404,6 +421,8 @@ def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
     grad_a, grad_b = a._requires_grad, b._requires_grad
     if not (grad_a or grad_b) or not STATE.grad_enabled or STATE.anomaly:
         return cls.apply(a, b)
+    if WRITES.recorded:
+        refuse_stale_views(cls, (a, b))
     x, y = a.data, b.data
     ctx = _new_context(Context)
     ctx.function = cls

@@ -26,9 +26,11 @@ __all__ = ["WRITES", "root_of", "bump", "version_of", "written_since", "last_wri
 
 
 class _Writes:
-    """The global epoch (read by every recorded op, so a plain attribute)."""
+    """The global epoch (read by every recorded op, so a plain attribute), and the epoch of
+    the last write that was itself recorded in a graph (0: none yet)."""
 
     epoch: int = 0
+    recorded: int = 0
 
 
 WRITES = _Writes()
@@ -61,7 +63,7 @@ def bump(array: np.ndarray, op: str, recorded: bool = False) -> None:
     counter[0] += 1
     counter[1] = WRITES.epoch
     if recorded:
-        counter[2] = WRITES.epoch
+        counter[2] = WRITES.recorded = WRITES.epoch
     counter[3] = op
 
 

@@ -58,7 +58,10 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        # keep only what a gradient needs: overwriting an operand whose value no gradient
+        # uses (x * c with c constant) does not refuse the backward, as in PyTorch
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)
         return a * b
 
     @staticmethod
