@@ -191,6 +191,7 @@ def _walk(
     stored: set[int] = set()
     grads: dict[int, Any] = {}  # partial sums for nodes still waiting on a consumer
     anomaly = STATE.anomaly
+    epoch = WRITES.epoch  # of in-place writes (see check_versions)
     expected = Tensor if create_graph else np.ndarray  # the type gradients must have
     useful = None if wanted is None else _leading_to(root, wanted)
     pending = _consumers(root, useful)
@@ -208,7 +209,7 @@ def _walk(
         if grad_out is None:
             input_grads = (None,) * len(parents)
         else:
-            if node._epoch < WRITES.epoch:  # something was written in place since
+            if node._epoch < epoch:  # something was written in place since the op ran
                 check_versions(node)
             if node._retained is not None and wanted is None:
                 _fill_retained(node, grad_out, create_graph)
@@ -229,10 +230,8 @@ def _walk(
             finally:
                 if useful is not None:
                     node.needs_input_grad = needs
-        if not retain_graph:  # release what backward needed
-            node._saved = None
-            if node._view_root is not None:
-                node._view_root = None
+        if not retain_graph:
+            node._saved = None  # release the saved arrays
         # one pass over the inputs: send each its gradient; an input whose last consumer
         # this is becomes ready with the sum of what it received
         for index, (parent, pg) in enumerate(zip(parents, input_grads)):
@@ -255,11 +254,19 @@ def _walk(
                 pending[key] = count
                 if pg is not None:
                     previous = grads.get(key)
-                    grads[key] = pg if previous is None else _added(previous, pg)
+                    if previous is not None:
+                        pg = previous + pg
+                        if type(pg) is not expected:  # NumPy: 0-d + 0-d is a scalar
+                            pg = np.asarray(pg)
+                    grads[key] = pg
                 continue
             previous = grads.pop(key, None)
-            if previous is not None:
-                pg = previous if pg is None else _added(previous, pg)
+            if previous is not None and pg is not None:
+                pg = previous + pg
+                if type(pg) is not expected:
+                    pg = np.asarray(pg)
+            elif previous is not None:
+                pg = previous
             ready.append((parent, pg))
     return captured
 

@@ -49,10 +49,10 @@ class Context:
     # that very array (both were alive together, so ids cannot have been reused)
     _saved_ids: tuple[int, ...] = ()
     _tensor_mode = False  # True while backward runs under create_graph
-    # the epoch of in-place writes (chainrule.versions) when the op ran; its saved arrays,
-    # and the memory its output views (``_view_root``), must not be written after it
+    # the epoch of in-place writes (chainrule.versions) when the op ran: its saved arrays
+    # must not be written after it, nor, while its output is used, the memory it views
     _epoch = 0
-    _view_root: Any = None
+    _views_input = False  # its output is a view of an input's memory (reshape, a slice)
     _retained: Any = None  # weakref to a non-leaf Tensor that called retain_grad()
     origin: str | None = None  # user code line, kept in anomaly mode only
     _inputs_finite = True  # anomaly mode: whether the forward's inputs were all finite
@@ -285,7 +285,7 @@ class Function:
                 needs.append(False)
                 meta.append((getattr(array, "shape", ()), None))
             if record:
-                if WRITES.recorded:
+                if STATE.views_written:
                     refuse_stale_views(cls, inputs)
                 ctx.parents = tuple(parents)
                 ctx.needs_input_grad = tuple(needs)
@@ -348,24 +348,25 @@ def refuse_stale_views(cls: type[Function], inputs: Any) -> None:
     """
     for x in inputs:
         node = x._node if isinstance(x, Tensor) else None
-        if node is None or node._view_root is None:
+        if node is None or not node._views_input:
             continue
-        if written_since(node._view_root, node._epoch, recorded=True):
+        # x.data is the view itself: its root is the memory it views, alive while x is
+        if written_since(x.data, node._epoch, recorded=True):
             raise RuntimeError(
                 f"{cls.__name__}: an input is a view made by {node.name} of memory that "
-                f"{last_writer(node._view_root)} modified in place afterwards through another "
+                f"{last_writer(x.data)} modified in place afterwards through another "
                 "tensor, so its graph describes the old values. Take the view after the "
                 "in-place op, or clone() it before."
             )
 
 
 def _note_view_of_input(ctx: Context, out: np.ndarray, arrays: list[Any]) -> None:
-    """Remember the memory when ``out`` is a view of an input's (reshape, transpose, a
-    slice), not of a buffer private to the op: see ``check_versions`` and
+    """Mark ``ctx`` when ``out`` is a view of an input's memory (reshape, transpose, a
+    slice), not of a buffer private to the op: see ``refuse_stale_views`` and
     ``inplace.modify``."""
     root = root_of(out)
     if any(type(a) is np.ndarray and root_of(a) is root for a in arrays):
-        ctx._view_root = root
+        ctx._views_input = True
         ctx._epoch = WRITES.epoch
 
 
@@ -391,10 +392,8 @@ def apply_one(cls: type[Function], a: Any) -> Tensor:
     ``Function.apply`` unrolled for a single Tensor that requires grad; any other case goes
     through ``apply``.
     """
-    if type(a) is not Tensor or not a._requires_grad or not STATE.grad_enabled or STATE.anomaly:
+    if type(a) is not Tensor or not a._requires_grad or not STATE.grad_enabled or not STATE.fast:
         return cls.apply(a)
-    if WRITES.recorded:
-        refuse_stale_views(cls, (a,))
     x = a.data
     ctx = _new_context(Context)
     ctx.function = cls
@@ -419,10 +418,8 @@ def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
     recording, anomaly mode, a non-array or non-float output) goes through ``apply``.
     """
     grad_a, grad_b = a._requires_grad, b._requires_grad
-    if not (grad_a or grad_b) or not STATE.grad_enabled or STATE.anomaly:
+    if not (grad_a or grad_b) or not STATE.grad_enabled or not STATE.fast:
         return cls.apply(a, b)
-    if WRITES.recorded:
-        refuse_stale_views(cls, (a, b))
     x, y = a.data, b.data
     ctx = _new_context(Context)
     ctx.function = cls

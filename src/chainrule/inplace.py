@@ -119,7 +119,7 @@ def _views_another_tensor(t: Tensor) -> bool:
     """True when ``t``'s memory may belong to another tensor: ``t`` was made by a view op
     (reshape, a slice) of an input, or is a leaf over a view of some array."""
     if t._node is not None:
-        return t._node._view_root is not None
+        return t._node._views_input
     return t.data.base is not None
 
 

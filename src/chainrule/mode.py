@@ -17,6 +17,11 @@ class _State:
 
     grad_enabled: bool = True
     anomaly: bool = False
+    #: a recorded in-place write has happened: ops check their inputs for stale views
+    views_written: bool = False
+    #: neither of the two above: the unrolled apply_one/apply_pair may run (otherwise they
+    #: defer to Function.apply, which does the checks), one flag for the hot path to read
+    fast: bool = True
 
 
 STATE = _State()
@@ -59,10 +64,12 @@ def detect_anomaly() -> Iterator[None]:
     """
     previous = STATE.anomaly
     STATE.anomaly = True
+    STATE.fast = False
     try:
         yield
     finally:
         STATE.anomaly = previous
+        STATE.fast = not previous and not STATE.views_written
 
 
 def is_anomaly_enabled() -> bool:

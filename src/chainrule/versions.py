@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.mode import STATE
+
 __all__ = ["WRITES", "root_of", "bump", "version_of", "written_since", "last_writer"]
 
 
 class _Writes:
-    """The global epoch (read by every recorded op, so a plain attribute), and the epoch of
-    the last write that was itself recorded in a graph (0: none yet)."""
+    """The global epoch (read by every recorded op, so a plain attribute)."""
 
     epoch: int = 0
-    recorded: int = 0
 
 
 WRITES = _Writes()
@@ -63,7 +63,9 @@ def bump(array: np.ndarray, op: str, recorded: bool = False) -> None:
     counter[0] += 1
     counter[1] = WRITES.epoch
     if recorded:
-        counter[2] = WRITES.recorded = WRITES.epoch
+        counter[2] = WRITES.epoch
+        STATE.views_written = True  # from now on, ops look for stale views
+        STATE.fast = False
     counter[3] = op
 
 
