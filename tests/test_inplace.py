@@ -403,3 +403,23 @@ def test_overwriting_an_operand_no_gradient_needs_is_fine():
         y -= 0.5
     w.sum().backward()
     np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "use",
+    [lambda v: v * cr.tensor(np.ones(2)), lambda v: v.tanh(), lambda v: v.sum()],
+    ids=["tensor-operator", "unary", "reduction"],
+)
+def test_stale_views_are_refused_on_every_path_an_op_takes(use):
+    """The unrolled paths of the operators and unary ops (apply_pair, apply_one) defer to
+    Function.apply's checks once a recorded in-place write has happened."""
+    x = cr.tensor(np.ones((2, 2)), requires_grad=True)
+    h = x * 2.0
+    row = h[1]
+    h += cr.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(RuntimeError, match="an input is a view made by GetItem"):
+        use(row)
+    with cr.detect_anomaly():
+        pass  # leaving anomaly mode must not switch the checks off again
+    with pytest.raises(RuntimeError, match="an input is a view made by GetItem"):
+        use(row)
