@@ -23,3 +23,14 @@ def no_cycle_collector():
     finally:
         if was_enabled:
             gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def fresh_mode_flags():
+    """Each test starts with the process-wide flags of a fresh process: a recorded in-place
+    write in one test would otherwise switch every later test off the unrolled op paths."""
+    from chainrule.mode import STATE
+
+    yield
+    STATE.views_written = False
+    STATE.fast = not STATE.anomaly
