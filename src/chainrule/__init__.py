@@ -5,6 +5,7 @@ gradient checking) is re-exported here; ``cr.nn``, ``cr.optim``, ``cr.data`` and
 rest are subpackages.
 """
 
+from chainrule import wiring  # noqa: F401, I001 (first: connects Tensor to the ops, the engine)
 from chainrule import allocator, data, distributed, lecture, metrics, nn, onnx, ops, optim, viz
 from chainrule.checkpoint import CheckpointError, load, load_metadata, save
 from chainrule.creation import (

@@ -1,10 +1,20 @@
 """The backward pass: walk the recorded graph once, from the output to the leaves.
 
-The graph's nodes are ``Context`` objects (one per recorded op); a node's ``parents`` hold,
-per input, another node, a leaf Tensor that requires grad, or None. The walk is iterative
-(no recursion limit), gradients wait in a dict keyed by node until every consumer has
-contributed, and each gradient is summed back to its input's shape (undoing broadcasting)
-in exactly one place: here.
+Both walks visit a node once every consumer of its output has delivered a gradient
+(``graph.consumers`` counts them: Kahn's algorithm, iterative, no recursion limit), add up
+what a node receives, call its backward, and send each input its share, summed back to
+the input's shape (undoing broadcasting) in exactly one place (``runners.fit``).
+
+- ``backward()`` takes the first-order walk, ``_first_order``: ndarrays all the way, the
+  fast path of training. Its modes: ``retain_graph``, and ``retain_grad`` tensors.
+- Everything else (``create_graph``, anomaly mode, ``engine.grad`` for the transforms,
+  batches of cotangents) takes ``_walk``, whose per-node steps are chosen once per walk:
+  how a node's backward runs (``runners.run_plain``, ``run_recorded``, ``checked``),
+  and what happens where gradients arrive (``_Accumulate`` into ``.grad``, or ``_Capture``
+  for the inputs asked for, walking only the paths that lead to them).
+
+``chainrule.reference`` is the same algorithm in about a hundred lines, with none of the
+modes: read it first.
 """
 
 from __future__ import annotations
@@ -15,131 +25,268 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.function import Context, check_versions
+from chainrule.checks import check_versions, gradient_tuple, refuse_freed
+from chainrule.graph import Context, consumers, is_batchable, leading_to
 from chainrule.mode import STATE, enable_grad
+from chainrule.runners import Runner, fit, runner, sum_to_shape
 from chainrule.tensor import Tensor, filled
 from chainrule.versions import WRITES
 
-__all__ = ["backward", "grad", "sum_to_shape"]
+__all__ = ["backward", "grad", "grad_from_seed", "sum_to_shape", "is_batchable"]
 
 
-def sum_to_shape(grad: Any, shape: tuple[int, ...], keep: int = 0) -> Any:
-    """Undo NumPy broadcasting: add up ``grad`` (ndarray or Tensor) until it has ``shape``.
+# ----------------------------------------------------------------- the public entry points
+def backward(
+    output: Tensor, grad: Any = None, retain_graph: bool = False, create_graph: bool = False
+) -> None:
+    """Accumulate d(output)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+    root = _root(output)
+    seed = _seed(output, grad, create_graph)
+    if create_graph:  # records the backward pass, even when called inside no_grad()
+        with enable_grad():
+            _walk(root, seed, runner(True), _Accumulate(True), True, create_graph=True)
+    elif STATE.anomaly:
+        _walk(root, seed, runner(False), _Accumulate(False), retain_graph)
+    else:
+        _first_order(root, seed, retain_graph)
 
-    The first ``keep`` axes (a batch of cotangents, see ``grad(..., batched=True)``) are
-    kept as they are.
+
+def grad(
+    outputs: Tensor,
+    inputs: Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    allow_unused: bool = True,
+    batch: int = 0,
+) -> tuple[Tensor, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
+
+    Like ``torch.autograd.grad``: no ``.grad`` attribute is touched, and an input may be a
+    leaf or an intermediate tensor. An input the output does not depend on gets a zero
+    gradient, or raises a RuntimeError when ``allow_unused`` is False. Only the nodes on
+    a path from the output to an input are visited.
+
+    With ``batch=k``, ``grad_outputs`` carries k leading axes of independent cotangents
+    (vmap-style) and every gradient comes back with the same leading axes: one walk
+    computes many vector-Jacobian products. Every op on the way must be ``batchable``
+    (see ``graph.is_batchable``).
     """
-    target = grad.shape[:keep] + tuple(shape)
-    lead = grad.ndim - len(target)
-    axes = tuple(range(keep, keep + lead)) + tuple(
-        keep + lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[keep + lead + i] != 1
-    )
-    if axes:
-        if isinstance(grad, np.ndarray):
-            # a 0-d result of np.sum is a NumPy scalar: keep it an array
-            if grad.dtype.kind == "f" and grad.dtype.itemsize < 8:
-                grad = np.asarray(np.sum(grad, axis=axes, dtype=np.float64), grad.dtype)
-            else:
-                grad = np.asarray(np.sum(grad, axis=axes))
-        else:
-            grad = grad.sum(axis=axes)
-    return grad.reshape(target) if grad.shape != target else grad
+    if isinstance(inputs, Tensor):
+        inputs = (inputs,)
+    seed = _seed(outputs, grad_outputs, create_graph, batch)
+    return grad_from_seed(outputs, inputs, seed, retain_graph, create_graph, allow_unused, batch)
 
 
-def is_batchable(output: Tensor) -> bool:
-    """True when every op behind ``output`` accepts a batch of cotangents (leading axes)."""
-    stack = [output._node]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if type(node) is not Context or id(node) in seen:
-            continue  # a leaf, None, or a node already looked at
-        seen.add(id(node))
-        if not node.__dict__.get("batchable", node.function.batchable):
-            return False
-        stack.extend(node.parents)
-    return True
+def grad_from_seed(
+    outputs: Tensor,
+    inputs: Sequence[Tensor],
+    seed: Any,
+    retain_graph: bool = False,
+    create_graph: bool = False,
+    allow_unused: bool = True,
+    batch: int = 0,
+) -> tuple[Tensor, ...]:
+    """``grad`` for a seed that is already an array of the outputs' dtype (a Tensor under
+    create_graph) with the right shape, and that nobody else holds: the transforms build
+    their seeds (e.g. blocks of the identity) and skip ``grad``'s checking copy."""
+    root = _root(outputs)
+    keys = []
+    for tensor in inputs:
+        if not isinstance(tensor, Tensor) or not tensor._requires_grad:
+            raise ValueError("grad(): every input must be a Tensor that requires grad")
+        keys.append(id(tensor._node) if tensor._node is not None else id(tensor))
+    capture = _Capture(keys)
+    with enable_grad() if create_graph else nullcontext():
+        run = runner(create_graph)
+        _walk(root, seed, run, capture, retain_graph or create_graph, create_graph, batch)
+        results: list[Tensor] = []
+        stored: set[int] = set()
+        for tensor, key in zip(inputs, keys):
+            g = capture.found.get(key)
+            if g is None:
+                if not allow_unused:
+                    raise RuntimeError("grad(): an input is not used to compute the output")
+                g = np.zeros(np.shape(seed)[:batch] + tensor.shape, dtype=tensor.dtype)
+            g = _own(g, stored)
+            results.append(g if isinstance(g, Tensor) else Tensor._make(g, None))
+    return tuple(results)
 
 
-def _consumers(root: Any, useful: set[int] | None = None) -> dict[int, int]:
-    """For each node reachable from ``root``: how many recorded inputs point at it.
-
-    The walk visits a node once this count drops to zero, i.e. after all its consumers
-    (Kahn's algorithm): one pass to count, none to sort. With ``useful`` (see
-    ``_leading_to``), only the edges into those nodes count.
-    """
-    counts: dict[int, int] = {}
-    seen = counts.get
-    stack = [root] if type(root) is Context else []
-    while stack:
-        for parent in stack.pop().parents:
-            if parent is not None:
-                key = id(parent)
-                if useful is not None and key not in useful:
-                    continue
-                count = seen(key)
-                if count is None:
-                    counts[key] = 1
-                    if type(parent) is Context:
-                        stack.append(parent)
-                else:
-                    counts[key] = count + 1
-    return counts
-
-
-def _leading_to(root: Any, targets: dict[int, Any]) -> set[int]:
-    """The ids of the nodes from which some node of ``targets`` can be reached (targets
-    included): the only part of the graph a gradient with respect to them flows through.
-
-    An iterative depth-first search in post-order: a node is decided after its inputs.
-    """
-    useful: set[int] = set()
-    visited: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
-    while stack:
-        node, inputs_done = stack.pop()
-        key = id(node)
-        parents = node.parents if type(node) is Context else ()
-        if inputs_done:
-            if key in targets or any(id(p) in useful for p in parents if p is not None):
-                useful.add(key)
-            continue
-        if key in visited:
-            continue
-        visited.add(key)
-        stack.append((node, True))
-        stack.extend((p, False) for p in parents if p is not None and id(p) not in visited)
-    return useful
-
-
-def is_connected_beyond(output: Tensor, inputs: Sequence[Tensor]) -> bool:
-    """True when the graph of ``output`` reaches a tensor that requires grad other than
-    ``inputs``: a leaf it closed over, or, through an input, the graph that made it.
-
-    A transform asks this to decide whether an enclosing differentiation (an outer
-    transform, or a later ``backward``) can see through its result, so that it must
-    record its own backward pass.
-    """
-    own = {id(x._node) if x._node is not None else id(x) for x in inputs}
-    stack = [output._node if output._node is not None else output]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        key = id(node)
-        if key in seen:
-            continue
-        seen.add(key)
+# ----------------------------------------------------------------- the first-order walk
+def _first_order(root: Any, seed: np.ndarray, retain_graph: bool) -> None:
+    """``backward()``'s walk: ndarrays only, every leaf's ``.grad`` accumulated."""
+    pending = consumers(root)
+    partial: dict[int, Any] = {}  # the sums of nodes still waiting on a consumer
+    stored: set[int] = set()
+    epoch = WRITES.epoch  # of in-place writes (see check_versions)
+    ready = [(root, seed)]
+    while ready:
+        node, grad_out = ready.pop()  # every consumer of node has delivered
         if type(node) is not Context:
-            if key not in own and node._requires_grad:
-                return True  # a leaf that requires grad and is not ours
-            continue  # ours, or a retired variable of a transform that has returned
-        if key in own:
-            # one of our inputs made by an op: an outer tensor that was passed in
-            return True
-        stack.extend(p for p in node.parents if p is not None)
-    return False
+            if grad_out is not None:
+                _accumulate(node, grad_out, False, stored)
+            continue
+        parents = node.parents
+        if grad_out is None:
+            input_grads: tuple[Any, ...] = (None,) * len(parents)
+        else:
+            if node._saved is None:
+                refuse_freed(node)
+            if node._epoch < epoch:  # something was written in place since the op ran
+                check_versions(node)
+            if node._retained is not None:
+                _fill_retained(node, grad_out, False)
+            input_grads = node.function.backward(node, grad_out)
+            if type(input_grads) is np.ndarray and len(parents) == 1:
+                input_grads = (input_grads,)
+            elif type(input_grads) is not tuple or len(input_grads) != len(parents):
+                input_grads = gradient_tuple(node, input_grads)
+        if not retain_graph:
+            node._saved = None  # release the saved arrays
+        for index, (parent, pg) in enumerate(zip(parents, input_grads)):
+            if parent is None:
+                continue
+            if pg is not None:
+                shape, dtype = node.input_meta[index]
+                if type(pg) is not np.ndarray or pg.shape != shape or pg.dtype != dtype:
+                    pg = fit(node, index, pg, grad_out, False, 0)
+            # _deliver, inlined: this loop is the hot path of every training step
+            key = id(parent)
+            count = pending[key] - 1
+            previous = partial.pop(key, None)
+            if previous is not None:
+                if pg is None:
+                    pg = previous
+                else:
+                    pg = previous + pg
+                    if type(pg) is not np.ndarray:  # NumPy: 0-d + 0-d is a scalar
+                        pg = np.asarray(pg)
+            if count:
+                pending[key] = count
+                if pg is not None:
+                    partial[key] = pg
+            else:
+                ready.append((parent, pg))
 
 
+def _deliver(
+    parent: Any,
+    grad: Any,
+    pending: dict[int, int],
+    partial: dict[int, Any],
+    ready: list[tuple[Any, Any]],
+    expected: type,
+) -> None:
+    """Add ``grad`` to ``parent``'s sum; from its last consumer, make ``parent`` ready."""
+    key = id(parent)
+    count = pending[key] - 1
+    previous = partial.pop(key, None)
+    if previous is not None:
+        if grad is None:
+            grad = previous
+        else:
+            grad = previous + grad
+            if type(grad) is not expected:  # NumPy: 0-d + 0-d is a scalar
+                grad = np.asarray(grad)
+    if count:  # other consumers have yet to deliver theirs
+        pending[key] = count
+        if grad is not None:
+            partial[key] = grad
+    else:
+        ready.append((parent, grad))
+
+
+# ----------------------------------------------------------------- the general walk
+class _Accumulate:
+    """Where ``backward()`` sends gradients: into the leaves' ``.grad``."""
+
+    within: set[int] | None = None  # every node
+
+    def __init__(self, create_graph: bool) -> None:
+        self.create_graph = create_graph
+        self.stored: set[int] = set()
+
+    def arrive(self, node: Any, grad: Any) -> None:
+        if type(node) is not Context:
+            _accumulate(node, grad, self.create_graph, self.stored)
+        elif node._retained is not None:
+            _fill_retained(node, grad, self.create_graph)
+
+
+class _Capture:
+    """Where ``engine.grad`` sends gradients: kept for the nodes asked for, nothing else
+    touched; the walk stays on the paths that lead to them."""
+
+    def __init__(self, keys: list[int]) -> None:
+        self.wanted = dict.fromkeys(keys)
+        self.found: dict[int, Any] = {}
+        self.within: set[int] | None = None
+
+    def plan(self, root: Any) -> None:
+        self.within = leading_to(root, self.wanted)
+
+    def arrive(self, node: Any, grad: Any) -> None:
+        if id(node) in self.wanted:
+            self.found[id(node)] = grad
+
+
+def _walk(
+    root: Any,
+    seed: Any,
+    run: Runner,
+    sink: _Accumulate | _Capture,
+    retain_graph: bool,
+    create_graph: bool = False,
+    batch: int = 0,
+) -> None:
+    """Propagate ``seed`` from ``root``: ``run`` calls each node's backward, ``sink``
+    receives the gradients, ``fit`` shapes them (``batch`` leading axes kept)."""
+    if isinstance(sink, _Capture):
+        sink.plan(root)
+    within = sink.within
+    pending = consumers(root, within)
+    partial: dict[int, Any] = {}
+    expected = Tensor if create_graph else np.ndarray
+    epoch = WRITES.epoch
+    ready = [(root, seed)]
+    while ready:
+        node, grad_out = ready.pop()
+        if grad_out is not None:
+            sink.arrive(node, grad_out)
+        if type(node) is not Context:
+            continue
+        parents = node.parents
+        if grad_out is None:
+            input_grads: tuple[Any, ...] = (None,) * len(parents)
+        else:
+            if node._epoch < epoch:
+                check_versions(node)
+            input_grads = _run_for(node, grad_out, run, within)
+        if not retain_graph:
+            node._saved = None
+        for index, (parent, pg) in enumerate(zip(parents, input_grads)):
+            if parent is None or (within is not None and id(parent) not in within):
+                continue
+            if pg is not None:
+                pg = fit(node, index, pg, grad_out, create_graph, batch)
+            _deliver(parent, pg, pending, partial, ready, expected)
+
+
+def _run_for(node: Context, grad_out: Any, run: Runner, within: Any) -> tuple[Any, ...]:
+    """``run(node, grad_out)``, telling the backward which inputs this walk wants
+    (``needs_input_grad``): a Jacobian with respect to x builds no weight gradients."""
+    if within is None:
+        return run(node, grad_out)
+    needs = node.needs_input_grad
+    node.needs_input_grad = tuple(p is not None and id(p) in within for p in node.parents)
+    try:
+        return run(node, grad_out)
+    finally:
+        node.needs_input_grad = needs
+
+
+# ----------------------------------------------------------------- seeds and leaves
 def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
     if grad is None:
         if output.data.size != 1:
@@ -176,107 +323,6 @@ def _root(output: Tensor) -> Any:
     )
 
 
-def _walk(
-    root: Any,
-    seed: Any,
-    retain_graph: bool,
-    create_graph: bool,
-    wanted: dict[int, Any] | None,
-    batch: int = 0,
-) -> dict[int, Any]:
-    """Propagate ``seed`` from ``root``. Fill leaf ``.grad``, or, when ``wanted`` is given,
-    return the gradients arriving at those nodes instead (touching no ``.grad``, and
-    walking only the paths that lead to them)."""
-    captured: dict[int, Any] = {}
-    stored: set[int] = set()
-    grads: dict[int, Any] = {}  # partial sums for nodes still waiting on a consumer
-    anomaly = STATE.anomaly
-    epoch = WRITES.epoch  # of in-place writes (see check_versions)
-    expected = Tensor if create_graph else np.ndarray  # the type gradients must have
-    useful = None if wanted is None else _leading_to(root, wanted)
-    pending = _consumers(root, useful)
-    ready = [(root, seed)]
-    while ready:
-        node, grad_out = ready.pop()  # every consumer of node has sent its gradient
-        if wanted is not None and id(node) in wanted:
-            captured[id(node)] = grad_out
-        if type(node) is not Context:
-            if wanted is None and grad_out is not None:
-                _accumulate(node, grad_out, create_graph, stored)
-            continue
-        parents = node.parents
-        input_grads: tuple[Any, ...]
-        if grad_out is None:
-            input_grads = (None,) * len(parents)
-        else:
-            if node._epoch < epoch:  # something was written in place since the op ran
-                check_versions(node)
-            if node._retained is not None and wanted is None:
-                _fill_retained(node, grad_out, create_graph)
-            needs = node.needs_input_grad
-            if useful is not None:  # tell backward which inputs this walk wants
-                node.needs_input_grad = tuple(p is not None and id(p) in useful for p in parents)
-            try:
-                if create_graph or node._saved is None or anomaly:
-                    input_grads = node.run_backward(grad_out, create_graph, batch)
-                    if anomaly:
-                        _check_backward(node, grad_out, input_grads)
-                else:  # the first-order fast path of run_backward
-                    input_grads = node.function.backward(node, grad_out)
-                    if type(input_grads) is np.ndarray and len(parents) == 1:
-                        input_grads = (input_grads,)
-                    elif type(input_grads) is not tuple or len(input_grads) != len(parents):
-                        input_grads = node.as_gradient_tuple(input_grads)
-            finally:
-                if useful is not None:
-                    node.needs_input_grad = needs
-        if not retain_graph:
-            node._saved = None  # release the saved arrays
-        # one pass over the inputs: send each its gradient; an input whose last consumer
-        # this is becomes ready with the sum of what it received
-        for index, (parent, pg) in enumerate(zip(parents, input_grads)):
-            if parent is None or (useful is not None and id(parent) not in useful):
-                continue
-            if pg is not None:
-                shape, dtype = node.input_meta[index]
-                if type(pg) is not expected or (pg.shape != shape and not batch):
-                    pg = node.check_gradient(index, pg, create_graph, grad_out, batch)
-                if batch:
-                    if pg.shape[batch:] != shape or pg.ndim != batch + len(shape):
-                        pg = sum_to_shape(pg, shape, batch)
-                elif pg.shape != shape:
-                    pg = sum_to_shape(pg, shape)
-                if pg.dtype != dtype:
-                    pg = pg.astype(dtype)
-            key = id(parent)
-            count = pending[key] - 1
-            if count:  # other consumers have yet to send theirs
-                pending[key] = count
-                if pg is not None:
-                    previous = grads.get(key)
-                    if previous is not None:
-                        pg = previous + pg
-                        if type(pg) is not expected:  # NumPy: 0-d + 0-d is a scalar
-                            pg = np.asarray(pg)
-                    grads[key] = pg
-                continue
-            previous = grads.pop(key, None)
-            if previous is not None and pg is not None:
-                pg = previous + pg
-                if type(pg) is not expected:
-                    pg = np.asarray(pg)
-            elif previous is not None:
-                pg = previous
-            ready.append((parent, pg))
-    return captured
-
-
-def _added(a: Any, b: Any) -> Any:
-    """a + b for two gradients; for 0-d arrays NumPy returns a scalar: keep an array."""
-    total = a + b
-    return total if type(total) is type(a) else np.asarray(total)
-
-
 def _own(grad: Any, stored: set[int]) -> Any:
     """``grad`` itself, or a copy when its array is a view or already handed out."""
     array = grad.data if isinstance(grad, Tensor) else grad
@@ -297,10 +343,12 @@ def _accumulate(leaf: Tensor, grad: Any, create_graph: bool, stored: set[int]) -
     elif leaf._grad is None:
         leaf._grad = Tensor._make(_own(grad, stored), None)
     else:
-        leaf._grad = Tensor._make(_added(leaf._grad.data, grad), None)
+        total = leaf._grad.data + grad
+        leaf._grad = Tensor._make(total if type(total) is np.ndarray else np.asarray(total), None)
 
 
 def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
+    """The gradient of a non-leaf tensor that asked for it with ``retain_grad()``."""
     tensor = node._retained()
     if tensor is not None:
         if create_graph:
@@ -308,91 +356,3 @@ def _fill_retained(node: Context, grad: Any, create_graph: bool) -> None:
         else:
             grad = Tensor._make(np.array(grad), None)
         tensor._grad = grad if tensor._grad is None else tensor._grad + grad
-
-
-def _check_backward(node: Context, grad_out: Any, input_grads: tuple[Any, ...]) -> None:
-    if not np.all(np.isfinite(np.asarray(grad_out))):
-        return  # the NaN/Inf came from further down the graph, which was checked there
-    if not getattr(node, "_inputs_finite", True):
-        return  # the forward's inputs held NaN/Inf already: passed along, not made here
-    origin = node.origin or "an unknown line: run the forward inside detect_anomaly() too"
-    for index, g in enumerate(input_grads):
-        if g is not None and not np.all(np.isfinite(np.asarray(g))):
-            raise FloatingPointError(
-                f"{node.name} produced NaN/Inf in its backward (gradient of input {index}) "
-                f"from a finite incoming gradient (op created at {origin})"
-            )
-
-
-def backward(
-    output: Tensor, grad: Any = None, retain_graph: bool = False, create_graph: bool = False
-) -> None:
-    """Accumulate d(output)/d(leaf) into ``.grad`` of every leaf that requires grad."""
-    root = _root(output)
-    seed = _seed(output, grad, create_graph)
-    if not create_graph:
-        _walk(root, seed, retain_graph, False, None)
-        return
-    # create_graph records the backward pass even when called inside no_grad()
-    with enable_grad():
-        _walk(root, seed, True, True, None)
-
-
-def grad(
-    outputs: Tensor,
-    inputs: Sequence[Tensor],
-    grad_outputs: Any = None,
-    retain_graph: bool = False,
-    create_graph: bool = False,
-    allow_unused: bool = True,
-    batch: int = 0,
-) -> tuple[Tensor, ...]:
-    """Gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated.
-
-    Like ``torch.autograd.grad``: no ``.grad`` attribute is touched, and an input may be a
-    leaf or an intermediate tensor. An input the output does not depend on gets a zero
-    gradient, or raises a RuntimeError when ``allow_unused`` is False.
-
-    With ``batch=k``, ``grad_outputs`` carries k leading axes of independent cotangents
-    (vmap-style) and every gradient comes back with the same leading axes: one walk
-    computes many vector-Jacobian products. Every op on the way must be ``batchable``
-    (see ``is_batchable``).
-    """
-    if isinstance(inputs, Tensor):
-        inputs = (inputs,)
-    seed = _seed(outputs, grad_outputs, create_graph, batch)
-    return grad_from_seed(outputs, inputs, seed, retain_graph, create_graph, allow_unused, batch)
-
-
-def grad_from_seed(
-    outputs: Tensor,
-    inputs: Sequence[Tensor],
-    seed: Any,
-    retain_graph: bool = False,
-    create_graph: bool = False,
-    allow_unused: bool = True,
-    batch: int = 0,
-) -> tuple[Tensor, ...]:
-    """``grad`` for a seed that is already an array of the outputs' dtype (a Tensor under
-    create_graph) with the right shape, and that nobody else holds: the transforms build
-    their seeds (e.g. blocks of the identity) and skip ``grad``'s checking copy."""
-    root = _root(outputs)
-    keys = []
-    for tensor in inputs:
-        if not isinstance(tensor, Tensor) or not tensor._requires_grad:
-            raise ValueError("grad(): every input must be a Tensor that requires grad")
-        keys.append(id(tensor._node) if tensor._node is not None else id(tensor))
-    wanted = dict.fromkeys(keys)
-    with enable_grad() if create_graph else nullcontext():
-        captured = _walk(root, seed, retain_graph or create_graph, create_graph, wanted, batch)
-        results: list[Tensor] = []
-        stored: set[int] = set()
-        for tensor, key in zip(inputs, keys):
-            g = captured.get(key)
-            if g is None:
-                if not allow_unused:
-                    raise RuntimeError("grad(): an input is not used to compute the output")
-                g = np.zeros(np.shape(seed)[:batch] + tensor.shape, dtype=tensor.dtype)
-            g = _own(g, stored)
-            results.append(g if isinstance(g, Tensor) else Tensor._make(g, None))
-    return tuple(results)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import engine
+from chainrule.graph import is_batchable, reaches_beyond
 from chainrule.mode import enable_grad, is_grad_enabled
 from chainrule.ops.shape import Reshape, concatenate, stack
 from chainrule.tensor import Tensor
@@ -87,7 +88,7 @@ def _trace(
         out = f(*args)
     if not isinstance(out, Tensor):
         out = _as_output(out)
-    nested = recording and out.requires_grad and engine.is_connected_beyond(out, inputs)
+    nested = recording and out.requires_grad and reaches_beyond(out, inputs)
     return out, inputs, nested
 
 
@@ -194,7 +195,7 @@ def jvp(
     if not inner.requires_grad:  # f is constant in the direction's support
         tangent_out = Tensor(np.zeros_like(out.data))
     else:
-        nested = nested or engine.is_connected_beyond(inner, [dummy, *inputs])
+        nested = nested or reaches_beyond(inner, [dummy, *inputs])
         (tangent_out,) = engine.grad(inner, [dummy], create_graph=nested)
     _retire([*inputs, dummy])
     return value, tangent_out
@@ -215,7 +216,7 @@ def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[An
     n = out.size
     if not out.requires_grad:
         return [Tensor(np.zeros((n,) + x.shape, dtype=x.dtype)) for x in inputs]
-    if engine.is_batchable(out):
+    if is_batchable(out):
         chunk = max(1, min(n, _BATCH_ELEMENTS // max([n, *(x.size for x in inputs)])))
         blocks: list[list[Any]] = [[] for _ in inputs]
         for start in range(0, n, chunk):
@@ -259,7 +260,7 @@ def _stack(rows: list[Any], x: Tensor) -> Tensor:
 def _retire(inputs: Sequence[Tensor]) -> None:
     """A transform's own variables leave scope when it returns: nothing differentiates
     with respect to them again, so they no longer count as connecting its result to an
-    enclosing differentiation (``engine.is_connected_beyond``)."""
+    enclosing differentiation (``graph.reaches_beyond``)."""
     for x in inputs:
         if x._node is None:
             x._requires_grad = False

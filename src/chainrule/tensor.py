@@ -4,13 +4,20 @@ A Tensor holds ``data`` (a NumPy array, never copied behind the user's back), ``
 (a Tensor or None, filled on leaves by ``backward``), whether it requires grad, and
 ``grad_fn``: the recorded ``Context`` of the Function that produced it (None for leaves).
 Operators and methods delegate to ``chainrule.ops``; ``backward`` calls the engine.
+
+The ops and the engine are built on Tensor, so this module cannot import them when it
+loads: ``chainrule.wiring`` connects them (``import chainrule`` runs it), and the methods
+find them at call time. So every core module imports on its own, in any order.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import weakref
+from typing import Any, NoReturn
 
 import numpy as np
+
+from chainrule import versions as _versions
 
 __all__ = ["Tensor", "DEFAULT_DTYPE"]
 
@@ -165,8 +172,6 @@ class Tensor:
 
     def retain_grad(self) -> Tensor:
         """Ask ``backward`` to also fill ``.grad`` of this non-leaf tensor."""
-        import weakref
-
         if self._node is not None:
             self._node._retained = weakref.ref(self)
         return self
@@ -514,11 +519,29 @@ def _raw(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
-from chainrule import engine as _engine  # noqa: E402
-from chainrule import inplace as _inplace  # noqa: E402
-from chainrule import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
-from chainrule import versions as _versions  # noqa: E402
-from chainrule.function import apply_one as _apply_one  # noqa: E402
-from chainrule.function import apply_pair as _apply_pair  # noqa: E402
-from chainrule.ops import elementwise as _elementwise  # noqa: E402
-from chainrule.ops import reduction as _reduction  # noqa: E402
+class _NotConnected:
+    """Stands for a module that ``chainrule.wiring`` has not connected yet."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError(
+            f"{self.name} is not loaded: Tensor's operators need `import chainrule` "
+            "(which connects the ops and the engine to Tensor)"
+        )
+
+    __call__ = _refuse
+
+    def __getattr__(self, attribute: str) -> Any:
+        self._refuse()
+
+
+# What the methods call; chainrule.wiring.connect() puts the real modules here.
+_ops: Any = _NotConnected("chainrule.ops")
+_engine: Any = _NotConnected("chainrule.engine")
+_inplace: Any = _NotConnected("chainrule.inplace")
+_elementwise: Any = _NotConnected("chainrule.ops.elementwise")
+_reduction: Any = _NotConnected("chainrule.ops.reduction")
+_apply_one: Any = _NotConnected("chainrule.function.apply_one")
+_apply_pair: Any = _NotConnected("chainrule.function.apply_pair")
