@@ -6,7 +6,8 @@ maps are each other's adjoints: ∂/∂x of ``conv2d`` is ``conv2d_input`` (the 
 convolution) and ∂/∂w is ``conv2d_weight``, and the backward of each of those is again one
 of the three. Every backward calls them through ``conv2d_any`` and friends, which give an
 ndarray for ndarrays and a recorded Tensor for Tensors (``chainrule.ops.rules`` exports
-them), so a convolution can be differentiated any number of times (``create_graph=True``).
+them, and imports this module: nothing here may import ``rules``), so a convolution can be
+differentiated any number of times (``create_graph=True``).
 
 Batches of cotangents (``batchable``): bilinearity also says where a batch of k cotangents
 goes. k inputs x (or k cotangents g) are one convolution over a batch of k·N; k filter
@@ -214,6 +215,7 @@ def as_pair(value: Any, name: str, low: int) -> Pair:
 
 
 def as_tensor(x: Any) -> Tensor:
+    """x itself if it is a Tensor, else a new Tensor holding it (float32 for a list)."""
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
