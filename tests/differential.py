@@ -729,8 +729,11 @@ def _build_ops() -> dict[str, OpDef]:
 
 
 # ----------------------------------------------------------------- cr.nn.functional
-def _nn(name: str, template: str, torch_fn: Callable[..., Any], ok: Any = None) -> OpDef:
-    return OpDef({"fn": (template, getattr(F, name))}, torch_fn, ok, (f"F.{name}",))
+def _nn(
+    name: str, template: str, torch_fn: Callable[..., Any], ok: Any = None, ops: tuple = ()
+) -> OpDef:
+    """F.name; ``ops`` names the ops of cr.ops.__all__ that it is or that it calls."""
+    return OpDef({"fn": (template, getattr(F, name))}, torch_fn, ok, (f"F.{name}", *ops))
 
 
 def _tf(T: Any) -> Any:
@@ -778,26 +781,31 @@ def _ok_pool(x: Any, y: Any, kernel_size: int, stride: Any = None) -> bool:
 
 def _nn_ops() -> dict[str, OpDef]:
     return {
-        "softplus": _nn("softplus", "F.softplus({0})", lambda T, x: _tf(T).softplus(x)),
+        "softplus": _nn(
+            "softplus", "F.softplus({0})", lambda T, x: _tf(T).softplus(x), ops=("softplus",)
+        ),
         "logsigmoid": _nn("logsigmoid", "F.logsigmoid({0})", lambda T, x: _tf(T).logsigmoid(x)),
-        "linear": _nn("linear", "F.linear({args})", _torch_linear),
-        "conv2d": _nn("conv2d", "F.conv2d({args}{kw})", _torch_conv2d),
+        "linear": _nn("linear", "F.linear({args})", _torch_linear, ops=("affine",)),
+        "conv2d": _nn("conv2d", "F.conv2d({args}{kw})", _torch_conv2d, ops=("conv2d",)),
         "max_pool2d": _nn(
             "max_pool2d", "F.max_pool2d({0}{kw})",
             lambda T, x, kernel_size, stride=None: _tf(T).max_pool2d(x, kernel_size, stride),
-            _ok_pool,
+            _ok_pool, ops=("max_pool2d",),
         ),
         "avg_pool2d": _nn(
             "avg_pool2d", "F.avg_pool2d({0}{kw})",
             lambda T, x, kernel_size, stride=None: _tf(T).avg_pool2d(x, kernel_size, stride),
+            ops=("avg_pool2d",),
         ),
         "mse_loss": _nn("mse_loss", "F.mse_loss({0}, {1}{kw})", _torch_loss("mse")),
         "l1_loss": _nn("l1_loss", "F.l1_loss({0}, {1}{kw})", _torch_loss("l1"), _ok_residual),
         "rmse_loss": _nn(
-            "rmse_loss", "F.rmse_loss({0}, {1}{kw})", _torch_loss("rmse"), _ok_residual
+            "rmse_loss", "F.rmse_loss({0}, {1}{kw})", _torch_loss("rmse"), _ok_residual,
+            ops=("safe_sqrt",),
         ),
-        "cross_entropy": _nn(
-            "cross_entropy", "F.cross_entropy({0}, {1}{kw})", _torch_cross_entropy
+        "cross_entropy": _nn(  # integer labels go to the fused op
+            "cross_entropy", "F.cross_entropy({0}, {1}{kw})", _torch_cross_entropy,
+            ops=("cross_entropy_with_labels",),
         ),
         "binary_cross_entropy_with_logits": _nn(
             "binary_cross_entropy_with_logits",
@@ -824,7 +832,12 @@ DOMAINS = {
 OPS = _build_ops()
 
 # Ops of cr.ops.__all__ (and of cr.nn.functional) that the generator leaves out, and why.
-NOT_FUZZED: dict[str, str] = {}
+NOT_FUZZED: dict[str, str] = {
+    "conv2d_input": "run as conv2d's recorded backward by every second-order check of a "
+    "program with a conv2d node; as a node of its own its x_shape would have to fit g and w",
+    "conv2d_weight": "run as conv2d's recorded backward by every second-order check of a "
+    "program with a conv2d node; as a node of its own its w_shape would have to fit x and g",
+}
 NOT_FUZZED_NN = {"dropout": "random by design (its mask is not PyTorch's)"}
 
 

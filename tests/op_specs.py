@@ -6,11 +6,16 @@ PyTorch oracle), the shapes of its float inputs and where those inputs are drawn
 Everything that is not a float input (axes, indices, conditions, Python scalars) is fixed
 inside the callables, so every float input is differentiated.
 
-Domains keep inputs away from kinks and poles: log, sqrt and the base of a tensor power are
-positive, denominators and the inputs of relu/abs stay away from 0, clip's inputs stay away
-from its bounds, and max/min/maximum/minimum get tie-free inputs (``distinct=True``).
-Inputs have at most 12 elements (24 for the (2, 3, 4) & (4,) broadcast), so finite
+Domains keep inputs away from kinks and poles: log, sqrt, safe_sqrt and the base of a tensor
+power are positive, denominators and the inputs of relu/abs stay away from 0, clip's inputs
+stay away from its bounds, and max/min/maximum/minimum and max-pooling get tie-free inputs
+(``distinct=True``). Inputs have at most 12 elements (24 for the (2, 3, 4) & (4,) broadcast
+and for the conv and pooling images, which need a few pixels per window), so finite
 differences stay cheap.
+
+The neural-network primitives (the affine map, softplus, safe_sqrt, conv2d and its two
+adjoints, the poolings, cross-entropy with labels) have rows like every other op: the
+layers and losses of ``cr.nn`` are made of them.
 """
 
 from __future__ import annotations
@@ -841,7 +846,279 @@ SHAPE = [
 ]  # fmt: skip
 
 
-OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE]
+# --------------------------------------------------------------------------- nn primitives
+# The fused ops behind cr.nn's layers and losses, with plain NumPy references: a loop over
+# output pixels for convolution and pooling, the textbook formulas for the rest. Every
+# reference checks its shapes as chainrule does (a ValueError), so test_zero_d's shrunken
+# variants are skipped exactly where chainrule refuses them.
+Shape = tuple[int, ...]
+
+
+def _pairs(*values: Any) -> list[tuple[int, int]]:
+    return [(v, v) if isinstance(v, int) else tuple(v) for v in values]
+
+
+def _np_conv_shapes(x_shape: Shape, w_shape: Shape, stride: Any, padding: Any) -> tuple[int, int]:
+    """(Ho, Wo) of a valid convolution, or the ValueError chainrule raises."""
+    (sh, sw), (ph, pw) = _pairs(stride, padding)
+    if len(x_shape) != 4 or len(w_shape) != 4 or x_shape[1] != w_shape[1]:
+        raise ValueError(f"conv: shapes {x_shape} and {w_shape} do not fit")
+    ho = (x_shape[2] + 2 * ph - w_shape[2]) // sh + 1
+    wo = (x_shape[3] + 2 * pw - w_shape[3]) // sw + 1
+    if ho < 1 or wo < 1:
+        raise ValueError(f"conv: input {x_shape} is smaller than the kernel {w_shape}")
+    return ho, wo
+
+
+def _np_conv2d(
+    x: np.ndarray, w: np.ndarray, b: Any = None, stride: Any = 1, padding: Any = 0
+) -> np.ndarray:
+    """y[n, o, i, j] = Σ_{c,u,v} w[o, c, u, v] x_pad[n, c, i·sh + u, j·sw + v] + b[o]."""
+    ho, wo = _np_conv_shapes(x.shape, w.shape, stride, padding)
+    (sh, sw), (ph, pw) = _pairs(stride, padding)
+    kh, kw = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    y = np.zeros((x.shape[0], w.shape[0], ho, wo))
+    for i in range(ho):
+        for j in range(wo):
+            window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+            y[:, :, i, j] = np.einsum("nchw,ochw->no", window, w)
+    if b is not None:
+        if b.shape != (w.shape[0],):
+            raise ValueError(f"conv2d: bias {b.shape} for {w.shape[0]} filters")
+        y += b[:, None, None]
+    return y
+
+
+def _np_conv2d_input(
+    g: np.ndarray, w: np.ndarray, x_shape: Shape, stride: Any = 1, padding: Any = 0
+) -> np.ndarray:
+    """The adjoint of x ↦ conv2d(x, w): each output pixel's Σ_o g·w added onto its window."""
+    ho, wo = _np_conv_shapes(x_shape, w.shape, stride, padding)
+    if g.shape != (x_shape[0], w.shape[0], ho, wo):
+        raise ValueError(f"conv2d_input: gradient {g.shape} for output {(ho, wo)}")
+    (sh, sw), (ph, pw) = _pairs(stride, padding)
+    kh, kw = w.shape[2:]
+    n, c, h, wd = x_shape
+    xp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    for i in range(ho):
+        for j in range(wo):
+            xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw] += np.einsum(
+                "no,ochw->nchw", g[:, :, i, j], w
+            )
+    return xp[:, :, ph : ph + h, pw : pw + wd]
+
+
+def _np_conv2d_weight(
+    x: np.ndarray, g: np.ndarray, w_shape: Shape, stride: Any = 1, padding: Any = 0
+) -> np.ndarray:
+    """The adjoint of w ↦ conv2d(x, w): Σ over output pixels of g times x's window."""
+    ho, wo = _np_conv_shapes(x.shape, w_shape, stride, padding)
+    if g.shape != (x.shape[0], w_shape[0], ho, wo):
+        raise ValueError(f"conv2d_weight: gradient {g.shape} for output {(ho, wo)}")
+    (sh, sw), (ph, pw) = _pairs(stride, padding)
+    kh, kw = w_shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    gw = np.zeros(w_shape)
+    for i in range(ho):
+        for j in range(wo):
+            window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+            gw += np.einsum("no,nchw->ochw", g[:, :, i, j], window)
+    return gw
+
+
+def _np_pool(reduce: Callable[..., Any]) -> Callable[..., Any]:
+    def pool(x: np.ndarray, kernel: Any, stride: Any = None) -> np.ndarray:
+        """y[n, c, i, j] = reduce of x[n, c, i·sh : i·sh + kh, j·sw : j·sw + kw]."""
+        (kh, kw), (sh, sw) = _pairs(kernel, kernel if stride is None else stride)
+        if x.ndim != 4 or x.shape[2] < kh or x.shape[3] < kw:
+            raise ValueError(f"pool: input {x.shape} for a kernel {(kh, kw)}")
+        ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+        y = np.zeros(x.shape[:2] + (ho, wo))
+        for i in range(ho):
+            for j in range(wo):
+                y[:, :, i, j] = reduce(x[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw])
+        return y
+
+    return pool
+
+
+def _window_max(window: np.ndarray) -> np.ndarray:
+    return window.max(axis=(2, 3))
+
+
+def _window_mean(window: np.ndarray) -> np.ndarray:
+    return window.mean(axis=(2, 3))
+
+
+_np_max_pool2d = _np_pool(_window_max)
+_np_avg_pool2d = _np_pool(_window_mean)
+
+
+def _np_affine(x: np.ndarray, w: np.ndarray, b: Any = None) -> np.ndarray:
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[0]:
+        raise ValueError(f"affine: {x.shape} and {w.shape}")
+    return x @ w if b is None else x @ w + b
+
+
+def _np_cross_entropy(x: np.ndarray, labels: np.ndarray, reduction: str = "mean") -> Any:
+    """ℓᵢ = log Σ_c exp x_ic − x_i,labelᵢ (class axis 1, or 0 for 1-D logits), reduced."""
+    axis = 1 if x.ndim > 1 else 0
+    if x.ndim == 0 or labels.shape != x.shape[:axis] + x.shape[axis + 1 :]:
+        raise ValueError(f"cross_entropy: logits {x.shape} and labels {labels.shape}")
+    log_p = _np_log_softmax(x, axis=axis)
+    losses = -np.take_along_axis(log_p, np.expand_dims(labels, axis), axis).squeeze(axis)
+    return {"mean": np.mean, "sum": np.sum, "none": np.asarray}[reduction](losses)
+
+
+def _torch_cross_entropy(T: Any, x: Any, labels: np.ndarray, reduction: str = "mean") -> Any:
+    return T.nn.functional.cross_entropy(x, T.tensor(labels), reduction=reduction)
+
+
+def _torch_conv2d_input(
+    T: Any, g: Any, w: Any, x_shape: Shape, stride: Any = 1, padding: Any = 0
+) -> Any:
+    """The transposed convolution, cropped or extended to x's size by output_padding."""
+    (sh, sw), (ph, pw) = _pairs(stride, padding)
+    extra = (
+        x_shape[2] - ((g.shape[2] - 1) * sh - 2 * ph + w.shape[2]),
+        x_shape[3] - ((g.shape[3] - 1) * sw - 2 * pw + w.shape[3]),
+    )
+    return T.nn.functional.conv_transpose2d(
+        g, w, stride=(sh, sw), padding=(ph, pw), output_padding=extra
+    )
+
+
+def _torch_conv2d_weight(
+    T: Any, x: Any, g: Any, w_shape: Shape, stride: Any = 1, padding: Any = 0
+) -> Any:
+    """∂/∂w of Σ g·conv2d(x, w): linear in w, so any w (zeros) gives it; recorded."""
+    w = T.zeros(w_shape, dtype=x.dtype, requires_grad=True)
+    y = T.nn.functional.conv2d(x, w, stride=stride, padding=padding)
+    return T.autograd.grad(y, w, g, create_graph=True)[0]
+
+
+def _conv(label: str, shapes: tuple[Shape, ...], stride: Any = 1, padding: Any = 0) -> OpSpec:
+    """conv2d of x (and w, and b when three shapes are given)."""
+    return OpSpec(
+        "conv2d",
+        lambda *xs: cr.ops.conv2d(*xs, stride=stride, padding=padding),
+        lambda *xs: _np_conv2d(*xs, stride=stride, padding=padding),
+        shapes,
+        label=label,
+        torch=lambda T, *xs: T.nn.functional.conv2d(*xs, stride=stride, padding=padding),
+    )
+
+
+def _conv_input(
+    label: str, g_shape: Shape, w_shape: Shape, x_shape: Shape, stride: Any = 1, padding: Any = 0
+) -> OpSpec:
+    return OpSpec(
+        "conv2d_input",
+        lambda g, w: cr.ops.conv2d_input(g, w, x_shape, stride, padding),
+        lambda g, w: _np_conv2d_input(g, w, x_shape, stride, padding),
+        (g_shape, w_shape),
+        label=label,
+        torch=lambda T, g, w: _torch_conv2d_input(T, g, w, x_shape, stride, padding),
+    )
+
+
+def _conv_weight(
+    label: str, x_shape: Shape, g_shape: Shape, w_shape: Shape, stride: Any = 1, padding: Any = 0
+) -> OpSpec:
+    return OpSpec(
+        "conv2d_weight",
+        lambda x, g: cr.ops.conv2d_weight(x, g, w_shape, stride, padding),
+        lambda x, g: _np_conv2d_weight(x, g, w_shape, stride, padding),
+        (x_shape, g_shape),
+        label=label,
+        torch=lambda T, x, g: _torch_conv2d_weight(T, x, g, w_shape, stride, padding),
+    )
+
+
+def _pool(
+    name: str, np_fn: Callable[..., Any], label: str, shape: Shape, kernel: Any, stride: Any = None
+) -> OpSpec:
+    """max_pool2d/avg_pool2d; max gets tie-free inputs (its kink is a tie in a window)."""
+    return OpSpec(
+        name,
+        lambda x: getattr(cr.ops, name)(x, kernel, stride),
+        lambda x: np_fn(x, kernel, stride),
+        (shape,),
+        label=label,
+        torch=lambda T, x: getattr(T.nn.functional, name)(x, kernel, stride),
+        distinct=name == "max_pool2d",
+    )
+
+
+def _cross_entropy(
+    label: str, shape: Shape, labels: np.ndarray, reduction: str = "mean"
+) -> OpSpec:
+    return OpSpec(
+        "cross_entropy_with_labels",
+        lambda x: cr.ops.cross_entropy_with_labels(x, labels, reduction),
+        lambda x: _np_cross_entropy(x, labels, reduction),
+        (shape,),
+        label=label,
+        torch=lambda T, x: _torch_cross_entropy(T, x, labels, reduction),
+    )
+
+
+LABELS_3 = np.array([2, 0, 3])  # for (3, 4) logits
+LABELS_2X2 = np.array([[0, 2], [1, 1]])  # for (2, 3, 2) logits: classes on axis 1
+
+NN = [
+    OpSpec(
+        "affine", cr.ops.affine, _np_affine, ((3, 4), (4, 2), (2,)), label="bias",
+        torch=lambda T, x, w, b: T.nn.functional.linear(x, w.T, b),
+    ),
+    OpSpec(
+        "affine", cr.ops.affine, _np_affine, ((3, 4), (4, 2)), label="no-bias",
+        torch=lambda T, x, w: T.nn.functional.linear(x, w.T),
+    ),
+    OpSpec(
+        "affine", cr.ops.affine, _np_affine, ((3,), (3, 4), (4,)), label="vector",
+        torch=lambda T, x, w, b: T.nn.functional.linear(x, w.T, b),
+    ),
+    OpSpec(
+        "affine", cr.ops.affine, _np_affine, ((2, 2, 3), (3, 2), (2,)), label="leading-axes",
+        torch=lambda T, x, w, b: T.nn.functional.linear(x, w.T, b),
+    ),
+    *_unary("softplus", cr.ops.softplus, lambda x: np.logaddexp(0.0, x),
+            lambda T, x: T.nn.functional.softplus(x))[:2],  # fmt: skip
+    OpSpec(
+        "softplus", cr.ops.softplus, lambda x: np.logaddexp(0.0, x), ((3, 4),), label="wide",
+        domain=uniform(-30.0, 30.0), torch=lambda T, x: T.nn.functional.softplus(x),
+    ),
+    *_unary("safe_sqrt", cr.ops.safe_sqrt, np.sqrt, lambda T, x: T.sqrt(x),
+            domain=POSITIVE)[:2],  # fmt: skip
+    _conv("basic", ((2, 1, 3, 3), (2, 1, 2, 2))),
+    _conv("bias", ((2, 1, 3, 3), (2, 1, 2, 2), (2,))),
+    _conv("stride-padding", ((1, 2, 3, 3), (1, 2, 2, 2), (1,)), stride=2, padding=1),
+    _conv("pairs", ((1, 2, 4, 3), (2, 2, 2, 1)), stride=(1, 2), padding=(0, 1)),
+    _conv_input("basic", (2, 2, 2, 2), (2, 1, 2, 2), (2, 1, 3, 3)),
+    _conv_input("stride-padding", (1, 1, 2, 2), (1, 2, 2, 2), (1, 2, 3, 3), 2, 1),
+    _conv_input("uncovered-edge", (1, 2, 2, 2), (2, 1, 2, 2), (1, 1, 4, 4), 2, 0),
+    _conv_weight("basic", (2, 1, 3, 3), (2, 2, 2, 2), (2, 1, 2, 2)),
+    _conv_weight("stride-padding", (1, 2, 3, 3), (1, 1, 2, 2), (1, 2, 2, 2), 2, 1),
+    _pool("max_pool2d", _np_max_pool2d, "disjoint", (1, 1, 4, 4), 2),
+    _pool("max_pool2d", _np_max_pool2d, "overlapping", (1, 2, 3, 3), 2, 1),
+    _pool("max_pool2d", _np_max_pool2d, "cropped", (2, 1, 3, 3), 2),
+    _pool("max_pool2d", _np_max_pool2d, "pairs", (1, 2, 3, 4), (2, 3), (1, 1)),
+    _pool("avg_pool2d", _np_avg_pool2d, "disjoint", (1, 1, 4, 4), 2),
+    _pool("avg_pool2d", _np_avg_pool2d, "overlapping", (1, 2, 3, 3), 2, 1),
+    _pool("avg_pool2d", _np_avg_pool2d, "cropped", (2, 1, 3, 3), 2),
+    _pool("avg_pool2d", _np_avg_pool2d, "pairs", (1, 2, 3, 4), (2, 3), (1, 1)),
+    _cross_entropy("mean", (3, 4), LABELS_3),
+    _cross_entropy("sum", (3, 4), LABELS_3, "sum"),
+    _cross_entropy("none", (3, 4), LABELS_3, "none"),
+    _cross_entropy("one-example", (4,), np.array(1)),
+    _cross_entropy("spatial", (2, 3, 2), LABELS_2X2),
+    _cross_entropy("spatial-none", (2, 3, 2), LABELS_2X2, "none"),
+]  # fmt: skip
+
+
+OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN]
 
 # SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.
 SPEC_METHODS = {

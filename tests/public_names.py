@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,9 @@ def modules() -> list[Any]:
         if info.name == "chainrule.__main__":
             continue
         try:
-            found.append(importlib.import_module(info.name))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # ops.either, an alias
+                found.append(importlib.import_module(info.name))
         except ImportError:
             if info.name not in OPTIONAL:
                 raise

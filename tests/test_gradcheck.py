@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.ops import either
+from chainrule.ops import rules
 
 
 def index_tuple(text):
@@ -56,7 +56,7 @@ class Swish(cr.Function):
     @staticmethod
     def backward(ctx, grad_out):
         x, y = ctx.saved_tensors
-        s = 1.0 / (1.0 + either.exp(-x))
+        s = 1.0 / (1.0 + rules.exp(-x))
         return grad_out * (s + y * (1.0 - s))
 
 
@@ -179,7 +179,7 @@ class HadamardExtraAxis(cr.Function):
     def backward(ctx, grad_out):
         a, b = ctx.saved_tensors
         grad_b = grad_out * a
-        return grad_out * b, either.broadcast_to(grad_b, (2, *grad_b.shape))
+        return grad_out * b, rules.broadcast_to(grad_b, (2, *grad_b.shape))
 
 
 # ------------------------------------------------------------------ gradgradcheck subjects

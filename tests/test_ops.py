@@ -66,7 +66,8 @@ def test_spec_names_are_public(name):
 
 @pytest.mark.parametrize("spec", OP_SPECS, ids=spec_id)
 def test_spec_inputs_stay_small(spec, rng):
-    assert all(a.size <= 24 for a in spec.inputs(rng))  # ~12; (2, 3, 4) & (4,) has 24
+    # ~12; (2, 3, 4) & (4,) has 24, and the conv and pooling images up to 24
+    assert all(a.size <= 24 for a in spec.inputs(rng))
 
 
 # ------------------------------------------------------------------ forward, gradients, dtype
@@ -104,6 +105,100 @@ def test_create_graph_gives_the_same_first_derivatives(spec, rng):
     recorded = engine.grad(spec.fn(*xs), xs, grad_outputs=cr.tensor(seed), create_graph=True)
     for index, (p, r) in enumerate(zip(plain, recorded)):
         np.testing.assert_allclose(r.data, p, rtol=1e-12, atol=1e-12, err_msg=f"input {index}")
+
+
+def _nodes(out):
+    """Every recorded node behind ``out``."""
+    stack, seen = [out.grad_fn], {}
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cr.Context) and id(node) not in seen:
+            seen[id(node)] = node
+            stack.extend(node.parents)
+    return list(seen.values())
+
+
+@pytest.mark.parametrize("spec", DIFFERENTIABLE, ids=spec_id)
+def test_jacobian_in_one_batched_walk_equals_one_backward_per_output(spec, rng):
+    """Every rule is ``batchable``: it passes extra leading axes of grad_out (a batch of
+    cotangents) through, so ``cr.jacobian`` walks once with a block of the identity. Its
+    rows must be the gradients of one backward per output element."""
+    arrays = spec.inputs(rng)
+    out = spec.fn(*leaves(arrays))
+    nodes = _nodes(out)
+    assert all(node.function.batchable for node in nodes), [node.name for node in nodes]
+    # a node may opt out for its arguments (an index whose advanced parts a batch axis
+    # would move): then cr.jacobian falls back to one walk per row, still equal
+    opted_out = [node.name for node in nodes if not node.__dict__.get("batchable", True)]
+    assert engine.is_batchable(out) == (not opted_out)
+    seeds = np.eye(out.size).reshape((out.size,) + out.shape)
+    for argnum, array in enumerate(arrays):
+        jac = cr.jacobian(spec.fn, argnums=argnum)(*arrays)
+        rows = [backward_of(spec.fn, *arrays, seed=seed)[argnum] for seed in seeds]
+        expected = np.stack(rows).reshape(out.shape + array.shape)
+        np.testing.assert_allclose(
+            jac.data, expected, rtol=1e-12, atol=1e-12, err_msg=f"input {argnum}"
+        )
+
+
+@pytest.mark.parametrize("spec", DIFFERENTIABLE, ids=spec_id)
+def test_hessian_in_one_batched_walk_equals_one_second_backward_per_element(spec, rng):
+    """``cr.hessian`` walks the recorded backward graph (the rules run on Tensors) once,
+    batched: the nodes a backward records (transposed convolutions, scatters, ...) are
+    batchable too. All inputs are slices of one vector z, so the mixed partials of a
+    bilinear op (conv2d in x and w) count. Rows: one backward per element of ∇f(z)."""
+    arrays = spec.inputs(rng)
+    u = rng.standard_normal(np.shape(spec.ref(*arrays)))
+    ends = np.cumsum([a.size for a in arrays])
+
+    def f(z):
+        pieces = [z[end - a.size : end].reshape(a.shape) for a, end in zip(arrays, ends)]
+        return (spec.fn(*pieces) * u).sum()
+
+    z0 = np.concatenate([a.ravel() for a in arrays])
+    z = cr.tensor(z0, requires_grad=True)
+    (grad,) = engine.grad(f(z), [z], create_graph=True)
+    if not grad.requires_grad:
+        pytest.skip("linear in its inputs: the Hessian is zero")
+    assert engine.is_batchable(grad) or any(
+        not node.__dict__.get("batchable", True) for node in _nodes(grad)
+    )
+    rows = []
+    for k in range(grad.size):
+        (second,) = engine.grad(grad[k], [z], retain_graph=True)
+        rows.append(np.zeros(z.shape) if second is None else second.data)
+    np.testing.assert_allclose(cr.hessian(f)(z0).data, np.stack(rows), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("spec", DIFFERENTIABLE, ids=spec_id)
+def test_a_jacobian_under_differentiation_is_a_recorded_batched_walk(spec, rng):
+    """A Jacobian that must stay differentiable (connected to inputs that require grad)
+    runs the batched rules on Tensors. Differentiating a function of it gives what the
+    same function of a Jacobian recorded row by row gives."""
+    arrays = spec.inputs(rng)
+    out_shape = np.shape(spec.ref(*arrays))
+    weights = rng.standard_normal(out_shape + arrays[0].shape)
+
+    xs = leaves(arrays)
+    jac = cr.jacobian(lambda x0: spec.fn(x0, *xs[1:]))(xs[0])  # nested: recorded
+    if not jac.requires_grad:
+        pytest.skip("the Jacobian is a constant (the op is linear, its other inputs absent)")
+    (jac * jac * weights).sum().backward()
+
+    ys = leaves(arrays)
+    out = spec.fn(*ys)
+    seeds = np.eye(out.size).reshape((out.size,) + out.shape)
+    rows = [
+        engine.grad(out, [ys[0]], grad_outputs=cr.tensor(seed), retain_graph=True,
+                    create_graph=True)[0]
+        for seed in seeds
+    ]  # fmt: skip
+    by_rows = cr.stack(rows).reshape(out_shape + arrays[0].shape)
+    (by_rows * by_rows * weights).sum().backward()
+    for index, (x, y) in enumerate(zip(xs, ys)):
+        got = np.zeros(x.shape) if x.grad is None else x.grad.data
+        expected = np.zeros(y.shape) if y.grad is None else y.grad.data
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12, err_msg=f"input {index}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

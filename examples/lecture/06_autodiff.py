@@ -41,8 +41,8 @@ print(f"\nloss.backward() equals the lecture's δ[l] and ∂L/∂W[l] (largest d
 
 # what autodiff walked: the recorded graph, from the loss back to the parameters
 dot = viz.to_dot(loss, dict(model.named_parameters()))
-ops = [name for name in ("Linear", "Tanh", "Sigmoid") if name in dot]  # f = Wᵀa + b: one op
-assert ops == ["Linear", "Tanh", "Sigmoid"] and dot.count("requires grad") == 4
+ops = [name for name in ("Affine", "Tanh", "Sigmoid") if name in dot]  # f = Wᵀa + b: one op
+assert ops == ["Affine", "Tanh", "Sigmoid"] and dot.count("requires grad") == 4
 print(
     f"the graph has {dot.count(' -> ')} edges; ops {', '.join(ops)}; "
     "4 leaves that require grad (view it: chainrule explain --graph graph.svg)"

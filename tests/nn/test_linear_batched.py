@@ -1,5 +1,6 @@
-"""The fused Linear node in batched Jacobian walks (``batchable``), and what a transform
-through a layer whose parameters require grad returns."""
+"""The fused affine node (``cr.ops.affine``, behind ``nn.Linear``) in batched Jacobian walks
+(``batchable``), and what a transform through a layer whose parameters require grad
+returns."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import engine, nn
+from chainrule.ops.linalg import Affine
 
 
 def rowwise_jacobian(f, *arrays, argnum=0):
@@ -64,17 +66,17 @@ def test_jacobian_of_a_layer_with_trainable_parameters():
 
 
 def test_a_jacobian_with_respect_to_the_input_computes_no_weight_gradient(monkeypatch):
-    """The walk tells Linear's backward that only ∂/∂x is wanted (needs_input_grad), so no
+    """The walk tells Affine's backward that only ∂/∂x is wanted (needs_input_grad), so no
     (outputs, in, out) stack of weight gradients is built."""
     layer = nn.Linear(64, 256)
     seen = []
-    backward = nn.functional.Linear.backward
+    backward = Affine.backward
 
     def spy(ctx, grad_out):
         seen.append(ctx.needs_input_grad)
         return backward(ctx, grad_out)
 
-    monkeypatch.setattr(nn.functional.Linear, "backward", staticmethod(spy))
+    monkeypatch.setattr(Affine, "backward", staticmethod(spy))
     with cr.no_grad():
         cr.jacobian(layer)(np.ones(64, dtype=np.float32))
     assert seen == [(True, False, False)]

@@ -5,25 +5,31 @@ a prediction with a target of exactly the same shape: a (m, 1) prediction agains
 target is an error, never a silent (m, m) broadcast. A target that does not require grad
 is cast to the prediction's dtype, so float32 models stay float32.
 
-Three primitives live here for numerical stability (STYLE E2): ``Softplus`` (log(1 + eˣ)
-overflows, and the composition through |x| has the wrong derivative at 0),
-``CrossEntropyWithLabels`` (fused log-softmax + NLL) and ``SafeSqrt`` (RMSE's square root,
-whose derivative at a perfect fit is taken as 0 instead of 0·∞ = NaN).
+Everything here is built from the ops of ``chainrule.ops``, under PyTorch's names: the
+fused primitives that layers need (the affine map of ``linear``, ``softplus``, RMSE's
+``safe_sqrt``, ``conv2d``, the poolings, cross-entropy with integer labels) are ops like
+the others, with their rows in the op table.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from chainrule import creation
-from chainrule.function import Function
-from chainrule.nn.conv import avg_pool2d, conv2d, max_pool2d
-from chainrule.ops.elementwise import sigmoid, sigmoid_array, tanh
-from chainrule.ops.piecewise import relu, where
-from chainrule.ops.reduction import accurate_sum, log_softmax, softmax
+from chainrule.ops.conv import conv2d
+from chainrule.ops.elementwise import sigmoid, softplus, tanh
+from chainrule.ops.linalg import affine
+from chainrule.ops.losses import REDUCTIONS as REDUCTIONS  # nn.loss checks by it
+from chainrule.ops.losses import (
+    check_logits,
+    check_reduction,
+    cross_entropy_with_labels,
+)
+from chainrule.ops.piecewise import relu, safe_sqrt, where
+from chainrule.ops.pool import avg_pool2d, max_pool2d
+from chainrule.ops.reduction import log_softmax, softmax
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -31,149 +37,6 @@ __all__ = [
     "linear", "conv2d", "max_pool2d", "avg_pool2d", "dropout",
     "mse_loss", "l1_loss", "rmse_loss", "cross_entropy", "binary_cross_entropy_with_logits",
 ]  # fmt: skip
-
-REDUCTIONS = ("mean", "sum", "none")
-_add_reduce = np.add.reduce
-_max_reduce = np.maximum.reduce
-
-
-# ----------------------------------------------------------------------- primitives
-class Softplus(Function):
-    """y = log(1 + eˣ) = max(x, 0) + log(1 + e^(−|x|));  dy/dx = σ(x).
-
-    The second form never overflows (e^(−|x|) ≤ 1), so |x| = 1e4 is safe.
-    """
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return grad_out * (sigmoid(x) if isinstance(x, Tensor) else sigmoid_array(x))
-
-
-class SafeSqrt(Function):
-    """y = √x (x ≥ 0);  dy/dx = 1/(2y) for x > 0, and 0 at x = 0 by convention.
-
-    √ has no derivative at 0; RMSE reaches 0 at a perfect fit, where the chain rule would
-    give 0·∞ = NaN. Taking 0 there keeps a perfect fit a fixed point of training.
-    """
-
-    @staticmethod
-    def forward(ctx, x):
-        y = np.sqrt(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (y,) = ctx.saved_tensors
-        zero = y == 0  # a mask: a constant on both paths
-        return grad_out * (y > 0) / (2 * y + zero)
-
-
-class CrossEntropyWithLabels(Function):
-    """ℓᵢ = log Σ_c exp x_ic − x_i,labelᵢ along the class axis;
-    ∂ℓᵢ/∂xᵢ = softmax(xᵢ) − onehot(labelᵢ).
-
-    Fused log-softmax + negative log-likelihood + the reduction ("mean": ℓ = (1/N) Σᵢ ℓᵢ,
-    "sum", or "none"): one graph node for the whole loss. The log-sum-exp is shifted by the
-    row's maximum, so logits of ±1e4 give a finite loss and gradient.
-    """
-
-    @staticmethod
-    def forward(ctx, x, *, labels, axis, reduction):
-        ctx.labels, ctx.axis, ctx.reduction = labels, axis, reduction
-        shift = x.max(axis=axis, keepdims=True)
-        if not math.isfinite(_add_reduce(shift, None)):  # a row with ±inf (or overflow)
-            shift = np.where(np.isfinite(shift), shift, 0)
-        exps = np.exp(x - shift)
-        total = accurate_sum(exps, axis, True)
-        # softmax is saved for the fast first-order path; under create_graph it is
-        # recomputed from x (a saved intermediate would come back as a constant).
-        # Dividing by the sum (not subtracting a rounded log-sum-exp) keeps softmax
-        # exact in float32 even for logits of 1e4.
-        ctx.save_for_backward(x, exps / total)
-        losses = (np.log(total) + (shift - _pick(x, labels, axis))).reshape(labels.shape)
-        if reduction == "none":
-            return losses
-        ctx.count = losses.size
-        loss = accurate_sum(losses, None, False)
-        if reduction == "sum":
-            return loss
-        return loss / ctx.count if ctx.count else loss * np.nan
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, probabilities = ctx.saved_tensors
-        if isinstance(x, Tensor):
-            probabilities = softmax(x, axis=ctx.axis)
-        if ctx.reduction == "mean":
-            grad_out = grad_out / ctx.count
-        elif ctx.reduction == "none":
-            kept = list(x.shape)
-            kept[ctx.axis] = 1
-            grad_out = grad_out.reshape(tuple(kept))
-        if type(probabilities) is np.ndarray and x.ndim == 2 and ctx.axis == 1:
-            # softmax − onehot without building the one-hot matrix
-            grad = probabilities.copy()
-            grad[np.arange(len(ctx.labels)), ctx.labels] -= 1
-            grad *= grad_out
-            return grad
-        classes = np.arange(x.shape[ctx.axis]).reshape(
-            [-1 if a == ctx.axis else 1 for a in range(x.ndim)]
-        )
-        onehot = (classes == np.expand_dims(ctx.labels, ctx.axis)).astype(x.dtype)
-        return (probabilities - onehot) * grad_out
-
-
-def _pick(x: np.ndarray, labels: np.ndarray, axis: int) -> np.ndarray:
-    """x at each example's label along ``axis``, keeping that axis (length 1)."""
-    if x.ndim == 2 and axis == 1:
-        return x[np.arange(len(labels)), labels][:, None]
-    return np.take_along_axis(x, np.expand_dims(labels, axis), axis)
-
-
-# ----------------------------------------------------------------------- helpers
-class Linear(Function):
-    """y = x W + b (on rows; the lecture's f = Wᵀa + b);  ∂L/∂x = G Wᵀ, ∂L/∂W = xᵀ G,
-    ∂L/∂b = Σ_rows G.
-
-    Fused (one node instead of a matmul and an add) because it is the hot path of every
-    MLP: one output allocation, the bias added in place, the bias gradient one reduction.
-    Batchable: extra leading axes of G (a batch of cotangents, for ``cr.jacobian``) give
-    one ∂L/∂W and ∂L/∂b per cotangent.
-    """
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, x, w, b=None):
-        ctx.save_for_backward(x, w)
-        y = x @ w
-        if b is not None:
-            y += b
-        ctx.out_ndim = y.ndim
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, w = ctx.saved_tensors
-        need_x, need_w = ctx.needs_input_grad[:2]
-        grad_x = grad_out @ w.swapaxes(-1, -2) if need_x else None
-        lead = grad_out.shape[: grad_out.ndim - ctx.out_ndim]  # a batch of cotangents
-        rows = grad_out.reshape(lead + (-1, grad_out.shape[-1]))
-        grad_w = None
-        if need_w:
-            x_rows = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-            grad_w = x_rows.swapaxes(-1, -2) @ rows
-        if len(ctx.needs_input_grad) == 2:
-            return grad_x, grad_w
-        grad_b = rows.sum(axis=-2) if ctx.needs_input_grad[2] else None
-        return grad_x, grad_w, grad_b
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -201,11 +64,6 @@ def _check_pair(name: str, prediction: Tensor, target: Any) -> None:
         )
 
 
-def _check_reduction(name: str, reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"{name}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-
-
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -215,7 +73,7 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 def _residual(name: str, prediction: Any, target: Any, reduction: str) -> Tensor:
-    _check_reduction(name, reduction)
+    check_reduction(name, reduction)
     prediction = _as_tensor(prediction)
     target = _target(target, prediction)
     _check_pair(name, prediction, target)
@@ -223,11 +81,6 @@ def _residual(name: str, prediction: Any, target: Any, reduction: str) -> Tensor
 
 
 # ----------------------------------------------------------------------- activations
-def softplus(x: Any) -> Tensor:
-    """log(1 + eˣ), stable for any |x|; its derivative is σ(x)."""
-    return Softplus.apply(_as_tensor(x))
-
-
 def logsigmoid(x: Any) -> Tensor:
     """log σ(x) = −softplus(−x), stable for any |x|; its derivative is σ(−x)."""
     return -softplus(-_as_tensor(x))
@@ -235,6 +88,8 @@ def logsigmoid(x: Any) -> Tensor:
 
 def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     """y = x W + b on rows: the lecture's f = Wᵀa for a batch (W of shape (in, out)).
+
+    One fused node, ``cr.ops.affine``.
 
     Args:
         x: input (..., in).
@@ -244,19 +99,7 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     Returns:
         (..., out).
     """
-    x, w = _as_tensor(x), _as_tensor(w)
-    x_shape, w_shape = x.data.shape, w.data.shape
-    if len(w_shape) != 2 or not x_shape or x_shape[-1] != w_shape[0]:
-        raise ValueError(
-            f"linear: input of shape {x_shape} does not fit a weight of shape {w_shape} "
-            "(the weight is (in_features, out_features) and the input (..., in_features))"
-        )
-    if b is None:
-        return Linear.apply(x, w)
-    b = _as_tensor(b)
-    if b.data.shape != w_shape[1:]:
-        raise ValueError(f"linear: bias must have shape ({w_shape[1]},), got {b.shape}")
-    return Linear.apply(x, w, b)
+    return affine(x, w, b)
 
 
 def dropout(
@@ -298,10 +141,10 @@ def rmse_loss(prediction: Any, target: Any, reduction: str = "mean") -> Tensor:
     """RMSE = √((1/m) Σ (ŷ − y)²) = √MSE ("mean"); √(Σ (ŷ − y)²) ("sum"); |ŷ − y| ("none").
 
     The root is of the *mean* of the squares (the slide's √(1/m)·Σ(ŷ − y)² is a misprint).
-    At zero residual (a perfect fit) the gradient is 0, not NaN (see ``SafeSqrt``).
+    At zero residual (a perfect fit) the gradient is 0, not NaN (see ``cr.ops.safe_sqrt``).
     """
     residual = _residual("rmse_loss", prediction, target, reduction)
-    return SafeSqrt.apply(_reduce(residual * residual, reduction))
+    return safe_sqrt(_reduce(residual * residual, reduction))
 
 
 def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
@@ -317,18 +160,13 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     Returns:
         The loss. Computed from a shifted log-sum-exp: logits of ±1e4 stay finite.
     """
-    _check_reduction("cross_entropy", reduction)
+    check_reduction("cross_entropy", reduction)
     logits = _as_tensor(logits)
-    if logits.ndim == 0 or logits.dtype.kind != "f":
-        raise ValueError(
-            f"cross_entropy: logits must be a float array with a class axis, got shape "
-            f"{logits.shape} and dtype {logits.dtype}"
-        )
-    axis = 1 if logits.ndim > 1 else 0
+    check_logits("cross_entropy", logits)
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
-    if labels.dtype.kind in "iu":
-        _check_labels(logits.shape, axis, labels)
-        return CrossEntropyWithLabels.apply(logits, labels=labels, axis=axis, reduction=reduction)
+    if labels.dtype.kind in "iu":  # one fused node (cr.ops.cross_entropy_with_labels)
+        return cross_entropy_with_labels(logits, labels, reduction)
+    axis = 1 if logits.ndim > 1 else 0
     if labels.dtype.kind != "f" or labels.shape != logits.shape:
         expected = logits.shape[:axis] + logits.shape[axis + 1 :]
         raise ValueError(
@@ -350,30 +188,12 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     return _reduce(loss, reduction)
 
 
-def _check_labels(shape: tuple[int, ...], axis: int, labels: np.ndarray) -> None:
-    expected = shape[:axis] + shape[axis + 1 :]
-    if labels.shape != expected:
-        raise ValueError(
-            f"cross_entropy: integer labels must have shape {expected} for logits of shape "
-            f"{shape}, got {labels.shape}"
-        )
-    classes = shape[axis]
-    # one reduction finds both kinds of bad label: as unsigned, a negative one is huge
-    unsigned = labels.view(labels.dtype.str.replace("i", "u"))
-    if labels.size and _max_reduce(unsigned, None) >= classes:
-        bad = np.unique(labels[(labels < 0) | (labels >= classes)])[:5].tolist()
-        raise ValueError(
-            f"cross_entropy: labels must be in the range [0, {classes - 1}] for {classes} "
-            f"classes; got out-of-range values {bad}"
-        )
-
-
 def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     """ℓ = −[t log σ(x) + (1 − t) log(1 − σ(x))] = softplus(x) − t·x;  ∂ℓ/∂x = σ(x) − t.
 
     Computed in the softplus form, which is finite for any |x| (e.g. 1e4).
     """
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
+    check_reduction("binary_cross_entropy_with_logits", reduction)
     logits = _as_tensor(logits)
     target = _target(target, logits)
     _check_pair("binary_cross_entropy_with_logits", logits, target)

@@ -1,4 +1,4 @@
-"""Elementwise ops: arithmetic, powers, exp/log/sqrt, tanh and sigmoid, dtype casts.
+"""Elementwise ops: arithmetic, powers, exp/log/sqrt, tanh, sigmoid and softplus, dtype casts.
 
 The ops with kinks (relu, abs, clip, maximum, minimum, where) are in ``piecewise.py``.
 
@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import Function, apply_one
-from chainrule.ops import either
+from chainrule.ops import rules
 from chainrule.tensor import Tensor
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "power", "exp", "log", "sqrt", "tanh", "sigmoid",
-    "astype",
+    "softplus", "astype",
 ]  # fmt: skip
 
 
@@ -144,7 +144,7 @@ class Pow(Function):
     def backward(ctx, grad_out):
         a, b, y = ctx.saved_tensors
         grad_a = grad_out * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
-        grad_b = grad_out * y * either.log(a) if ctx.needs_input_grad[1] else None
+        grad_b = grad_out * y * rules.log(a) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
@@ -240,6 +240,26 @@ class Sigmoid(Function):
         return grad_out * (y * (1 - y))
 
 
+class Softplus(Function):
+    """y = log(1 + eˣ) = max(x, 0) + log(1 + e^(−|x|));  dy/dx = σ(x).
+
+    A primitive for stability: the second form never overflows (e^(−|x|) ≤ 1), so
+    |x| = 1e4 is safe, and a composition through |x| would have the wrong derivative at 0.
+    """
+
+    batchable = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return grad_out * rules.sigmoid(x)
+
+
 class Astype(Function):
     """y = x converted to another float dtype;  dy/dx = 1 (the engine casts grads back)."""
 
@@ -315,6 +335,14 @@ def tanh(x: Any) -> Tensor:
 def sigmoid(x: Any) -> Tensor:
     """Elementwise logistic function σ(x) = 1/(1 + e⁻ˣ), stable for any |x|."""
     return apply_one(Sigmoid, x)
+
+
+def softplus(x: Any) -> Tensor:
+    """Elementwise log(1 + eˣ), stable for any |x|; softplus′ = σ.
+
+    A list or a Python number becomes a Tensor first (float32, as ``cr.tensor``).
+    """
+    return apply_one(Softplus, x if isinstance(x, Tensor) else Tensor(x))
 
 
 def astype(x: Any, dtype: Any) -> Tensor:

@@ -1,4 +1,5 @@
-"""Products of arrays: matmul (the lecture's f = Wᵀa, on rows: a @ W), dot, outer, einsum."""
+"""Products of arrays: matmul (the lecture's f = Wᵀa, on rows: a @ W), dot, outer, einsum,
+and the fused affine map x W + b of every dense layer."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import Function
-from chainrule.ops import either
+from chainrule.ops import rules
 from chainrule.ops.elementwise import mul
 from chainrule.ops.shape import reshape
 from chainrule.tensor import Tensor
 
-__all__ = ["matmul", "dot", "outer", "einsum"]
+__all__ = ["matmul", "dot", "outer", "einsum", "affine"]
 
 
 class MatMul(Function):
@@ -90,7 +91,7 @@ class Einsum(Function):
             reduced = "".join(c for c in target if c in available)
             # "..." carries a batch of cotangents (none on the ordinary path)
             terms = ",".join(["..." + ctx.output, *others]) + "->..." + reduced
-            grad = either.einsum(terms, grad_out, *(o for j, o in enumerate(operands) if j != i))
+            grad = rules.einsum(terms, grad_out, *(o for j, o in enumerate(operands) if j != i))
             if reduced != target:  # letters summed out of x_i alone: broadcast back
                 lead = tuple(grad.shape[: grad.ndim - len(reduced)])
                 # a letter of "..." may be 1 in x_i and broadcast in the gradient: keep the
@@ -98,9 +99,47 @@ class Einsum(Function):
                 sizes = dict(zip(reduced, grad.shape[len(lead) :]))
                 kept = tuple(sizes.get(c, 1) for c in target)
                 full = tuple(sizes.get(c, n) for c, n in zip(target, ctx.shapes[i]))
-                grad = either.broadcast_to(grad.reshape(lead + kept), lead + full)
+                grad = rules.broadcast_to(grad.reshape(lead + kept), lead + full)
             grads.append(grad)
         return tuple(grads)
+
+
+class Affine(Function):
+    """y = x W + b (on rows; the lecture's f = Wᵀa + b);  ∂L/∂x = G Wᵀ, ∂L/∂W = xᵀ G,
+    ∂L/∂b = Σ_rows G.
+
+    Fused (one node instead of a matmul and an add) because it is the hot path of every
+    MLP: one output allocation, the bias added in place, the bias gradient one reduction.
+    x may have any number of leading axes (all rows); a batch of cotangents (extra leading
+    axes of G, for ``cr.jacobian``) gives one ∂L/∂W and ∂L/∂b per cotangent.
+    """
+
+    batchable = True
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        y = x @ w
+        if b is not None:
+            y += b
+        ctx.out_ndim = y.ndim
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, w = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[:2]
+        grad_x = grad_out @ w.swapaxes(-1, -2) if need_x else None
+        lead = grad_out.shape[: grad_out.ndim - ctx.out_ndim]  # a batch of cotangents
+        rows = grad_out.reshape(lead + (-1, grad_out.shape[-1]))
+        grad_w = None
+        if need_w:
+            x_rows = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+            grad_w = x_rows.swapaxes(-1, -2) @ rows
+        if len(ctx.needs_input_grad) == 2:
+            return grad_x, grad_w
+        grad_b = rows.sum(axis=-2) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
 
 
 # ------------------------------------------------------------------------- wrappers
@@ -164,6 +203,34 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
         if len(term) != t.ndim:
             raise ValueError(f"einsum: subscripts '{term}' do not match operand shape {t.shape}")
     return Einsum.apply(*tensors, inputs=inputs, output=output)
+
+
+def affine(x: Any, w: Any, b: Any = None) -> Tensor:
+    """y = x W + b on rows: the lecture's f = Wᵀa + b for a batch (``F.linear``, ``nn.Linear``).
+
+    The same values as ``x @ w + b``, in one fused node.
+
+    Args:
+        x: input (..., in).
+        w: weight (in, out), the lecture's W[l] (PyTorch's F.linear takes its transpose).
+        b: optional bias (out,).
+
+    Returns:
+        (..., out).
+    """
+    x, w = _tensor(x), _tensor(w)
+    x_shape, w_shape = x.data.shape, w.data.shape
+    if len(w_shape) != 2 or not x_shape or x_shape[-1] != w_shape[0]:
+        raise ValueError(
+            f"affine: input of shape {x_shape} does not fit a weight of shape {w_shape} "
+            "(the weight is (in_features, out_features) and the input (..., in_features))"
+        )
+    if b is None:
+        return Affine.apply(x, w)
+    b = _tensor(b)
+    if b.data.shape != w_shape[1:]:
+        raise ValueError(f"affine: bias must have shape ({w_shape[1]},), got {b.shape}")
+    return Affine.apply(x, w, b)
 
 
 def _explicit(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str], str]:

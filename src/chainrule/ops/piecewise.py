@@ -1,8 +1,9 @@
-"""Piecewise ops, whose derivative has kinks: relu, abs, clip, maximum, minimum, where.
+"""Piecewise ops, whose derivative has kinks: relu, abs, clip, maximum, minimum, where, and
+safe_sqrt (√ with a chosen derivative at 0).
 
 Each states its convention at the kink (relu'(0) = 0, abs'(0) = 0, clip passes the
 gradient at its bounds, maximum/minimum split ties 1/2 each, where sends the gradient by
-its constant condition). gradcheck inputs keep away from the kinks.
+its constant condition, safe_sqrt'(0) = 0). gradcheck inputs keep away from the kinks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from chainrule.function import Function, apply_one
 from chainrule.ops.elementwise import _const
 from chainrule.tensor import Tensor
 
-__all__ = ["relu", "abs", "clip", "maximum", "minimum", "where"]
+__all__ = ["relu", "abs", "clip", "maximum", "minimum", "where", "safe_sqrt"]
 
 
 class Relu(Function):
@@ -131,6 +132,28 @@ class Where(Function):
         return grad_a, grad_b
 
 
+class SafeSqrt(Function):
+    """y = √x (x ≥ 0);  dy/dx = 1/(2y) for x > 0, and 0 at x = 0 by convention.
+
+    √ has no derivative at 0; RMSE reaches 0 at a perfect fit, where the chain rule would
+    give 0·∞ = NaN. Taking 0 there keeps a perfect fit a fixed point of training.
+    """
+
+    batchable = True
+
+    @staticmethod
+    def forward(ctx, x):
+        y = np.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (y,) = ctx.saved_tensors
+        zero = y == 0  # a mask: a constant on both paths
+        return grad_out * (y > 0) / (2 * y + zero)
+
+
 # ------------------------------------------------------------------------- wrappers
 def relu(x: Any) -> Tensor:
     """Elementwise max(x, 0); relu′(0) = 0."""
@@ -178,3 +201,13 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     """a where ``cond`` is true, else b (broadcasting). ``cond`` gets no gradient."""
     cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
     return Where.apply(_const(a), _const(b), cond=cond)
+
+
+def safe_sqrt(x: Any) -> Tensor:
+    """Elementwise √x for x ≥ 0, with safe_sqrt′(0) = 0 where ``sqrt`` has +inf.
+
+    For a root whose argument can reach 0 exactly, such as RMSE at a perfect fit
+    (``cr.nn.functional.rmse_loss``), where the chain rule would otherwise give 0·∞ = NaN.
+    A list or a Python number becomes a Tensor first (float32, as ``cr.tensor``).
+    """
+    return apply_one(SafeSqrt, x if isinstance(x, Tensor) else Tensor(x))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import Function
-from chainrule.ops import either
+from chainrule.ops import rules
 from chainrule.tensor import Tensor, filled
 
 __all__ = [
@@ -97,7 +97,7 @@ def _spread(grad_out: Any, ctx: Any) -> Any:
     lead = grad_out.shape[: grad_out.ndim - out_ndim]
     if not ctx.keepdims:
         grad_out = grad_out.reshape(lead + kept_shape(ctx.shape, ctx.axes))
-    return either.broadcast_to(grad_out, lead + ctx.shape)
+    return rules.broadcast_to(grad_out, lead + ctx.shape)
 
 
 class Sum(Function):
@@ -181,7 +181,7 @@ class LogSumExp(Function):
         y = y.reshape(kept_shape(ctx.shape, ctx.axes))
         if isinstance(y, np.ndarray) and np.isneginf(y).any():
             y = np.where(np.isneginf(y), 0, y)  # rows of −inf: exp(x − 0) = 0, no gradient
-        return _spread(grad_out, ctx) * either.exp(x - y)
+        return _spread(grad_out, ctx) * rules.exp(x - y)
 
 
 def _logsumexp_array(x: np.ndarray, axes: Any) -> np.ndarray:
@@ -224,7 +224,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
-        return grad_out - either.exp(y) * _sum(grad_out, ctx.axis)
+        return grad_out - rules.exp(y) * _sum(grad_out, ctx.axis)
 
 
 class Softmax(Function):

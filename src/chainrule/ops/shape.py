@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import Function
-from chainrule.ops import either
+from chainrule.ops import rules
 from chainrule.ops.reduction import normalize_axis
 from chainrule.tensor import Tensor
 
@@ -99,7 +99,7 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, grad_out):
         lead = _lead(grad_out, ctx.out_ndim)
-        return either.scatter_add(grad_out, lead + ctx.shape, _batched(ctx.index, len(lead)))
+        return rules.scatter_add(grad_out, lead + ctx.shape, _batched(ctx.index, len(lead)))
 
 
 class ScatterAdd(Function):
@@ -115,7 +115,7 @@ class ScatterAdd(Function):
         ctx.index, ctx.out_ndim = index, len(shape)
         if _splits_advanced(index):
             ctx.batchable = False
-        return either.scatter_add_array(g, shape, index)
+        return rules.scatter_add_array(g, shape, index)
 
     @staticmethod
     def backward(ctx, grad_out):
