@@ -2,7 +2,7 @@
 
 ``import chainrule as cr``. The core (tensors, Functions, the backward engine, the ops and
 gradient checking) is re-exported here; ``cr.nn``, ``cr.optim``, ``cr.data``,
-``cr.models`` and the rest are subpackages.
+``cr.models``, ``cr.training`` and the rest are subpackages.
 """
 
 from chainrule import (
@@ -16,6 +16,7 @@ from chainrule import (
     onnx,
     ops,
     optim,
+    training,
     viz,
 )
 from chainrule.checkpoint import CheckpointError, load, load_metadata, save
@@ -89,7 +90,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Function", "Context",
-    "ops", "nn", "optim", "data", "metrics", "models", "lecture", "viz",
+    "ops", "nn", "optim", "data", "metrics", "models", "training", "lecture", "viz",
     "distributed", "onnx", "allocator",
     "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
     "zeros_like",
