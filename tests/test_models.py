@@ -48,6 +48,8 @@ def test_mlp_and_perceptron_flatten_images_and_count_their_parameters():
     one = cr.models.mlp(10, 64, 1, activation="sigmoid")  # one hidden width as an int
     assert [type(m) for m in one] == [nn.Flatten, nn.Linear, nn.Sigmoid, nn.Linear]
     assert count(cr.models.mlp(64, (), 10)) == count(cr.models.perceptron(64, 10)) == 650
+    rows = cr.models.mlp(784, (256, 128), 10, flatten=False)  # the benchmarks' MLP
+    assert [type(m) for m in rows] == [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
 
 
 def test_small_cnn_is_the_cnn_for_digits_8x8():

@@ -6,9 +6,9 @@
 
 Each function creates its layers in order, and each layer draws its initial weights from
 chainrule's default generator as it is created: after ``cr.manual_seed(s)`` the same call
-gives the same weights, bit for bit, as the command line with ``--seed s``. Every model
-starts with ``nn.Flatten()`` where its input may be an image (the perceptron and the MLP
-take (m, C, H, W) batches as well as (m, n) rows).
+gives the same weights, bit for bit, as the command line with ``--seed s``. The perceptron
+and the MLP start with ``nn.Flatten()``, so they take (m, C, H, W) images as well as
+(m, n) rows.
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ def perceptron(n_in: int, n_out: int) -> nn.Sequential:
 
 
 def mlp(
-    n_in: int, hidden: int | Sequence[int], n_out: int, activation: str = "relu"
+    n_in: int,
+    hidden: int | Sequence[int],
+    n_out: int,
+    activation: str = "relu",
+    *,
+    flatten: bool = True,
 ) -> nn.Sequential:
     """a[l] = g(W[l]ᵀ a[l−1] + b[l]) for each hidden layer, then ŷ = W[L]ᵀ a[L−1] + b[L].
 
@@ -49,13 +54,15 @@ def mlp(
             empty sequence gives the perceptron).
         n_out: outputs: classes (logits, no activation on the last layer) or targets.
         activation: g of the hidden layers: "relu", "sigmoid" or "tanh".
+        flatten: start with ``Flatten()``, so that images (m, C, H, W) are taken too;
+            False for a model of rows (m, n) only, one op less per step.
 
     Returns:
         ``Sequential(Flatten(), Linear(n_in, n[1]), g, …, Linear(n[L−1], n_out))``.
     """
     widths = [_width("hidden", hidden)] if _is_int(hidden) else _widths(hidden)
     act = _activation(activation)
-    layers: list[nn.Module] = [nn.Flatten()]
+    layers: list[nn.Module] = [nn.Flatten()] if flatten else []
     width = _width("n_in", n_in)
     for h in widths:
         layers += [nn.Linear(width, h), act()]
