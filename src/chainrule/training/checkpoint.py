@@ -79,8 +79,9 @@ def restore_checkpoint(path: str | os.PathLike[str], model: Module, optimizer: A
             callbacks=[ModelCheckpoint(path)])
 
     Raises:
-        As ``load_checkpoint``; and the strict ``load_state_dict`` errors of a model or
-        optimizer that does not fit the checkpoint.
+        FileNotFoundError: no file at ``path``.
+        ValueError: a file that is not such a checkpoint, or a model or optimizer that
+            does not fit it (their strict ``load_state_dict`` errors).
     """
     model_state, optimizer_state, epoch = load_checkpoint(path)
     model.load_state_dict(model_state)
