@@ -52,10 +52,7 @@ def worker(batch_size: int, steps: int, warmup: int, out: Path) -> None:
     if batch_size % world:
         raise ValueError(f"--batch-size {batch_size} is not divisible by {world} ranks")
     cr.manual_seed(0)
-    layers: list[nn.Module] = []
-    for n_in, n_out in zip(LAYERS[:-1], LAYERS[1:]):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-    model = nn.Sequential(*layers[:-1])
+    model = cr.models.mlp(LAYERS[0], LAYERS[1:-1], LAYERS[-1], flatten=False)
     dist.broadcast_parameters(model)
     optimizer = dist.DistributedOptimizer(cr.optim.Adam(model.parameters(), lr=1e-3))
     loss_fn = nn.CrossEntropyLoss()

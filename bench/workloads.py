@@ -84,11 +84,8 @@ def _mlp_data(batch: int, width: int = 256) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mlp_chainrule(width: int) -> Any:
-    cr.manual_seed(0)
-    return nn.Sequential(
-        nn.Linear(784, width), nn.ReLU(), nn.Linear(width, width // 2), nn.ReLU(),
-        nn.Linear(width // 2, 10),
-    )  # fmt: skip
+    cr.manual_seed(0)  # rows in: no Flatten, like the PyTorch and NumPy versions
+    return cr.models.mlp(784, (width, width // 2), 10, flatten=False)
 
 
 def _mlp_torch(width: int) -> Any:
@@ -175,11 +172,7 @@ def _cnn_data(batch: int) -> tuple[np.ndarray, np.ndarray]:
 
 def w3_chainrule(batch: int = 64) -> Step:
     cr.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-    )  # fmt: skip
+    model = cr.models.lenet5()
     optimizer = cr.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
     x, y = _cnn_data(batch)

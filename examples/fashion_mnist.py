@@ -1,19 +1,19 @@
-"""Train the lecture's MLP or a LeNet-5 CNN on real Fashion-MNIST with cr.nn, written out.
+"""Train the lecture's MLP or LeNet-5 on real Fashion-MNIST from Python: cr.models, cr.training.
 
     python examples/fashion_mnist.py --model mlp --epochs 10   # 784-256-128-10 ReLU, Adam
-    python examples/fashion_mnist.py --model cnn --epochs 5    # LeNet-5 style
+    python examples/fashion_mnist.py --model cnn --epochs 5    # LeNet-5
 
 Needs the IDX files of the Debian package dataset-fashion-mnist
 (/usr/share/datasets/fashion-mnist) or ``--data-dir``. Pixels are scaled to [0, 1]; Adam
 with lr 1e-3; batch 128 for the MLP and 64 for the CNN (more steps per epoch). Prints the
-test accuracy and the seconds of every epoch. ``chainrule train`` does the same with
-checkpoints, progress bars and plots; this script shows the library calls themselves.
+test accuracy and the seconds of every epoch. ``chainrule train`` is the same ``fit`` with
+more callbacks (checkpoints, a metrics file, plots, Ctrl-C); this script shows the library
+calls themselves.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -21,34 +21,12 @@ import chainrule as cr
 from chainrule import nn
 
 
-def mlp() -> nn.Module:
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(784, 256), nn.ReLU(),
-        nn.Linear(256, 128), nn.ReLU(),
-        nn.Linear(128, 10),
-    )  # fmt: skip
+class PrintEpoch(cr.training.Callback):
+    """One line per epoch: the test accuracy (fit's validation set here) and the time."""
 
-
-def lenet5() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(),
-        nn.Linear(120, 84), nn.ReLU(),
-        nn.Linear(84, 10),
-    )  # fmt: skip
-
-
-def test_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
-    model.eval()
-    with cr.no_grad():
-        logits = np.concatenate(
-            [model(cr.tensor(x[i : i + 1000])).numpy() for i in range(0, len(x), 1000)]
-        )
-    model.train()
-    return cr.metrics.accuracy(logits, y)
+    def on_epoch_end(self, state: cr.training.FitState, record: dict) -> None:
+        accuracy, seconds = record["val_accuracy"], record["seconds"]
+        print(f"epoch {record['epoch']:>2}  test accuracy {100 * accuracy:.2f}%  {seconds:.1f} s")
 
 
 def main() -> None:
@@ -72,23 +50,17 @@ def main() -> None:
 
     cr.manual_seed(args.seed)
     cr.allocator.keep_freed_memory()  # reuse freed pages from step to step (see its docs)
-    model = mlp() if args.model == "mlp" else lenet5()
+    model = cr.models.mlp(784, (256, 128), 10) if args.model == "mlp" else cr.models.lenet5()
     optimizer = cr.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
     loader = cr.data.DataLoader(
         cr.data.TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=True,
         seed=args.seed,
     )  # fmt: skip
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        for xb, yb in loader:
-            loss = loss_fn(model(xb), yb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        seconds = time.perf_counter() - started
-        accuracy = test_accuracy(model, x_test, y_test)
-        print(f"epoch {epoch:>2}  test accuracy {100 * accuracy:.2f}%  {seconds:.1f} s")
+    test = cr.data.DataLoader(cr.data.TensorDataset(x_test, y_test), batch_size=1000)
+    cr.training.fit(
+        model, nn.CrossEntropyLoss(), optimizer, loader, epochs, val_loader=test,
+        callbacks=[PrintEpoch()], progress=False,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

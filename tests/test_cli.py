@@ -17,7 +17,8 @@ import chainrule as cr
 from chainrule.cli import main
 from chainrule.cli.datasets import load_splits
 from chainrule.cli.rundir import RunDir, TrainConfig
-from chainrule.cli.trainer import Interrupted, Trainer
+from chainrule.cli.trainer import Trainer
+from chainrule.training import Interrupted
 
 SMALL = ["--hidden", "32", "--batch-size", "64", "--quiet"]
 

@@ -1,4 +1,5 @@
-"""curves.png: whole epochs on the axis, training and validation loss together, a title."""
+"""Learning curves (curves.png, ``cr.training.plot_curves``): whole epochs on the axis,
+training and validation loss together, a title."""
 
 import struct
 
@@ -7,7 +8,7 @@ import pytest
 pytest.importorskip("matplotlib")
 from matplotlib import pyplot as plt  # noqa: E402
 
-from chainrule.cli.curves import draw_curves, plot_curves  # noqa: E402
+from chainrule.training.curves import draw_curves, plot_curves  # noqa: E402
 
 
 def records(n, task="classification"):
@@ -62,3 +63,16 @@ def test_one_epoch_is_centred_not_a_degenerate_axis():
         assert figure._suptitle.get_text().endswith("1 epoch")
     finally:
         plt.close(figure)
+
+
+def test_the_loss_axis_is_labelled_by_the_task_or_the_caller():
+    for task, given, expected in [
+        ("classification", None, "cross-entropy"),
+        ("regression", None, "loss"),
+        ("regression", "MSE (standardized targets)", "MSE (standardized targets)"),
+    ]:
+        figure = draw_curves(records(3, task), "t", loss_label=given)
+        try:
+            assert figure.axes[0].get_ylabel() == expected
+        finally:
+            plt.close(figure)

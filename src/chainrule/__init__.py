@@ -1,12 +1,25 @@
 """chainrule: backpropagation and automatic differentiation over NumPy.
 
 ``import chainrule as cr``. The core (tensors, Functions, the backward engine, the ops and
-gradient checking) is re-exported here; ``cr.nn``, ``cr.optim``, ``cr.data`` and the
-rest are subpackages.
+gradient checking) is re-exported here; ``cr.nn``, ``cr.optim``, ``cr.data``,
+``cr.models``, ``cr.training`` and the rest are subpackages.
 """
 
 from chainrule import wiring  # noqa: F401, I001 (first: connects Tensor to the ops, the engine)
-from chainrule import allocator, data, distributed, lecture, metrics, nn, onnx, ops, optim, viz
+from chainrule import (
+    allocator,
+    data,
+    distributed,
+    lecture,
+    metrics,
+    models,
+    nn,
+    onnx,
+    ops,
+    optim,
+    training,
+    viz,
+)
 from chainrule.checkpoint import CheckpointError, load, load_metadata, save
 from chainrule.creation import (
     arange,
@@ -78,8 +91,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Function", "Context",
-    "ops", "nn", "optim", "data", "metrics", "lecture", "viz", "distributed", "onnx",
-    "allocator",
+    "ops", "nn", "optim", "data", "metrics", "models", "training", "lecture", "viz",
+    "distributed", "onnx", "allocator",
     "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
     "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",

@@ -18,6 +18,10 @@ A ``Linear`` on inputs of rank > 2 becomes ``MatMul`` + ``Add``. The first axis 
 and output is dynamic (``"batch"``), so the exported model takes any batch size. The
 ``onnx`` package is needed only here (``pip install 'chainrule[onnx]'``, which also brings
 ``onnxruntime`` to run the result).
+
+Each layer's nodes are written by its description in ``chainrule.nn.describe`` (the table
+above is what the built-in descriptions do): a layer of your own is exported once its
+description defines ``to_onnx`` and is registered there.
 """
 
 from __future__ import annotations
@@ -29,39 +33,26 @@ from typing import Any
 import numpy as np
 
 from chainrule.mode import no_grad
-from chainrule.nn.conv import AvgPool2d, Conv2d, MaxPool2d, _pair
-from chainrule.nn.layers import (
-    Dropout,
-    Flatten,
-    Identity,
-    Linear,
-    LogSoftmax,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    Tanh,
-)
+from chainrule.nn.describe import describe, registered
 from chainrule.nn.module import Module, Sequential
-from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
 from chainrule.tensor import Tensor
 
-__all__ = ["export", "ExportError", "SUPPORTED_LAYERS", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = [
+    "export", "ExportError", "OnnxGraph", "supported_layers", "DEFAULT_OPSET", "MIN_OPSET",
+]  # fmt: skip
 
 #: the default ONNX opset: old enough for every current runtime, new enough for Softmax(axis)
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Softmax/LogSoftmax normalise along one axis only from opset 13 on
 
-_ACTIVATIONS: dict[type, str] = {
-    ReLU: "Relu", Sigmoid: "Sigmoid", Tanh: "Tanh", Softmax: "Softmax", LogSoftmax: "LogSoftmax",
-}  # fmt: skip
-_POOLS: dict[type, str] = {MaxPool2d: "MaxPool", AvgPool2d: "AveragePool"}
 _ELEMENT_TYPES = {np.dtype(np.float16): 10, np.dtype(np.float32): 1, np.dtype(np.float64): 11}
 
-#: the layer types ``export`` knows (nested ``Sequential``s are flattened)
-SUPPORTED_LAYERS: tuple[type, ...] = (
-    Linear, Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Flatten,
-    ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Dropout, Identity,
-)  # fmt: skip
+
+def supported_layers() -> tuple[type, ...]:
+    """The layer classes ``export`` writes (and their subclasses): those whose description
+    in ``chainrule.nn.describe`` defines ``to_onnx``; nested ``Sequential``s are
+    flattened."""
+    return tuple(cls for cls, description in registered().items() if description.exportable)
 
 
 class ExportError(ValueError):
@@ -83,7 +74,7 @@ def export(
     fixes every axis but the first, and is run through the model once to check it.
 
     Args:
-        model: an ``nn.Sequential`` of the layers in ``SUPPORTED_LAYERS`` (nested
+        model: an ``nn.Sequential`` of the layers of ``supported_layers()`` (nested
             ``Sequential``s are fine), or one such layer.
         example_input: a batch (N, ...) as a Tensor or ndarray; its dtype (float32 unless
             it is a float64/float16 array) is the exported model's.
@@ -123,8 +114,8 @@ def export(
         )
     layers = list(_layers(model, ""))
     for name, layer in layers:
-        if not isinstance(layer, SUPPORTED_LAYERS):
-            supported = ", ".join(t.__name__ for t in SUPPORTED_LAYERS)
+        if not describe(layer).exportable:
+            supported = ", ".join(t.__name__ for t in supported_layers())
             raise ExportError(
                 f"onnx.export: layer {name} ({type(layer).__name__}) is not supported; "
                 f"supported layers: {supported} (in an nn.Sequential)"
@@ -133,7 +124,7 @@ def export(
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
-        builder = _GraphBuilder(helper, numpy_helper, x.dtype)
+        builder = OnnxGraph(helper, numpy_helper, x.dtype)
         current, value = input_name, x
         with no_grad():
             for name, layer in layers:
@@ -145,7 +136,14 @@ def export(
                         f"onnx.export: layer {name} ({type(layer).__name__}) fails on the "
                         f"example input's batch of shape {before.shape}: {error}"
                     ) from error
-                current = builder.layer(name, layer, current, before.shape, value.shape)
+                try:
+                    current = describe(layer).to_onnx(
+                        layer, builder, current, name, before.shape, value.shape
+                    )
+                except ValueError as error:
+                    raise ExportError(
+                        f"onnx.export: layer {name} ({type(layer).__name__}) {error}"
+                    ) from None
     finally:
         for module, training in modes:
             module.training = training
@@ -179,8 +177,15 @@ def _layers(module: Module, prefix: str) -> Iterator[tuple[str, Module]]:
         yield from _layers(child, f"{prefix}.{index}" if prefix else str(index))
 
 
-class _GraphBuilder:
-    """Collects the ONNX nodes and initializers, one layer at a time."""
+class OnnxGraph:
+    """The ONNX graph ``export`` builds, one layer at a time: what a layer description's
+    ``to_onnx`` writes into (see ``chainrule.nn.describe``).
+
+    Attributes:
+        nodes: the ``onnx.NodeProto``s so far, in order.
+        initializers: the constant tensors (weights) so far.
+        dtype: the float dtype of the exported model.
+    """
 
     def __init__(self, helper: Any, numpy_helper: Any, dtype: np.dtype) -> None:
         self.helper, self.numpy_helper, self.dtype = helper, numpy_helper, dtype
@@ -188,11 +193,15 @@ class _GraphBuilder:
         self.initializers: list[Any] = []
 
     def constant(self, name: str, value: Any, dtype: Any = None) -> str:
+        """Add ``value`` as the initializer ``name`` (in the model's dtype unless ``dtype``
+        says otherwise); returns ``name``."""
         array = np.asarray(value, dtype=self.dtype if dtype is None else dtype)
         self.initializers.append(self.numpy_helper.from_array(array, name))
         return name
 
     def node(self, op: str, inputs: list[str], output: str, **attributes: Any) -> str:
+        """Add the ONNX operator ``op`` reading ``inputs`` and writing ``output`` (a name
+        that is also the node's, with the op appended); returns ``output``."""
         self.nodes.append(
             self.helper.make_node(op, inputs, [output], name=f"{output}.{op}", **attributes)
         )
@@ -205,73 +214,3 @@ class _GraphBuilder:
             return
         last = self.nodes[-1]
         last.output[0] = output_name
-
-    def layer(self, name: str, layer: Module, x: str, in_shape: tuple, out_shape: tuple) -> str:
-        """Emit the nodes of one layer reading tensor ``x``; return the name of its output."""
-        if isinstance(layer, (Dropout, Identity)):
-            return x
-        if isinstance(layer, Linear):
-            return self._linear(name, layer, x, len(in_shape))
-        if isinstance(layer, Conv2d):
-            ph, pw = layer.padding
-            inputs = [x, self.constant(f"{name}.weight", layer.weight.data)]
-            if layer.bias is not None:
-                inputs.append(self.constant(f"{name}.bias", layer.bias.data))
-            return self.node(
-                "Conv", inputs, name, kernel_shape=list(layer.kernel_size),
-                strides=list(layer.stride), pads=[ph, pw, ph, pw],
-            )  # fmt: skip
-        if isinstance(layer, (MaxPool2d, AvgPool2d)):
-            kernel = _pair(layer.kernel_size, "kernel_size", 1)
-            stride = _pair(layer.stride, "stride", 1)
-            return self.node(
-                _POOLS[type(layer)], [x], name, kernel_shape=list(kernel), strides=list(stride)
-            )
-        if isinstance(layer, (BatchNorm1d, BatchNorm2d)):
-            return self._batch_norm(name, layer, x)
-        if isinstance(layer, Flatten):
-            return self._flatten(name, layer, x, in_shape, out_shape)
-        op = _ACTIVATIONS[type(layer)]
-        if isinstance(layer, (Softmax, LogSoftmax)):
-            return self.node(op, [x], name, axis=layer.axis)
-        return self.node(op, [x], name)
-
-    def _linear(self, name: str, layer: Linear, x: str, rank: int) -> str:
-        weight = self.constant(f"{name}.weight", layer.weight.data)
-        bias = None if layer.bias is None else self.constant(f"{name}.bias", layer.bias.data)
-        if rank == 2:  # f = Wᵀa + b on rows is x @ W + b: Gemm with W as stored, (in, out)
-            inputs = [x, weight] if bias is None else [x, weight, bias]
-            return self.node("Gemm", inputs, name, transB=0)
-        product = self.node("MatMul", [x, weight], name if bias is None else f"{name}.matmul")
-        return product if bias is None else self.node("Add", [product, bias], name)
-
-    def _batch_norm(self, name: str, layer: BatchNorm1d | BatchNorm2d, x: str) -> str:
-        channels = layer.num_features
-        scale = layer.weight.data if layer.weight is not None else np.ones(channels)
-        shift = layer.bias.data if layer.bias is not None else np.zeros(channels)
-        inputs = [
-            x,
-            self.constant(f"{name}.weight", scale),
-            self.constant(f"{name}.bias", shift),
-            self.constant(f"{name}.running_mean", layer.running_mean.data),
-            self.constant(f"{name}.running_var", layer.running_var.data),
-        ]
-        return self.node("BatchNormalization", inputs, name, epsilon=layer.eps)
-
-    def _flatten(
-        self, name: str, layer: Flatten, x: str, in_shape: tuple, out_shape: tuple
-    ) -> str:
-        start = layer.start_axis % max(len(in_shape), 1)
-        end = layer.end_axis % max(len(in_shape), 1)
-        if start == 0:
-            raise ExportError(
-                f"onnx.export: layer {name} (Flatten) merges the batch axis (start_axis "
-                f"{layer.start_axis}), which the exported model keeps dynamic"
-            )
-        if start == 1 and end == len(in_shape) - 1:  # (N, ...) -> (N, rest): ONNX's Flatten
-            return self.node("Flatten", [x], name, axis=1)
-        # other axes: Reshape, where 0 copies an input axis (the dynamic batch among them)
-        # and -1 takes the merged axis; every axis after it is fixed by the example
-        target = [0] * start + [-1] + list(out_shape[start + 1 :])
-        shape = self.constant(f"{name}.shape", target, dtype=np.int64)
-        return self.node("Reshape", [x, shape], name)

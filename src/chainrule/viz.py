@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from chainrule.lecture.network import _children, width_error
+from chainrule.lecture.network import _children
 from chainrule.lecture.notation import to_ascii
-from chainrule.mode import no_grad
+from chainrule.nn.describe import _shape, describe
+from chainrule.nn.module import Sequential
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -44,13 +43,6 @@ class GraphvizMissing(RuntimeError):
 # ---------------------------------------------------------------------------- graphs
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-
-def _shape(shape: tuple[Any, ...]) -> str:
-    """(m, 784) as text; a 1-tuple keeps its comma, as Python writes it: (2,)."""
-    if len(shape) == 1:
-        return f"({shape[0]},)"
-    return "(" + ", ".join(str(n) for n in shape) + ")"
 
 
 def to_dot(
@@ -212,26 +204,6 @@ def render(
 
 
 # ---------------------------------------------------------------------------- models
-_SAME_SHAPE = {
-    "ReLU", "Sigmoid", "Tanh", "Identity", "Dropout", "Softmax", "LogSoftmax", "GELU",
-    "LeakyReLU", "ELU", "Softplus",
-}  # fmt: skip
-_ACTIVATIONS = {"ReLU", "Sigmoid", "Tanh"}
-
-
-def _kind(module: Any) -> str:
-    known = {"Linear", "Conv2d", "MaxPool2d", "AvgPool2d", "Flatten", "Sequential",
-             "BatchNorm1d", "BatchNorm2d", *_SAME_SHAPE}  # fmt: skip
-    for klass in type(module).__mro__:
-        if klass.__name__ in known:
-            return klass.__name__
-    return type(module).__name__
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    return (int(value), int(value)) if np.ndim(value) == 0 else (int(value[0]), int(value[1]))
-
-
 @dataclass
 class _Row:
     index: str
@@ -243,7 +215,12 @@ class _Row:
 
 
 class _Walker:
-    """Follows one example's shape through a Sequential, counting the lecture's layers."""
+    """Follows one example's shape through a Sequential, counting the lecture's layers.
+
+    What each layer does to the shape, and its symbol, come from its description
+    (``chainrule.nn.describe``): a layer of your own that is registered there is shown
+    like the built-in ones.
+    """
 
     def __init__(self) -> None:
         self.layer = 0  # l: the last layer with weights
@@ -252,80 +229,21 @@ class _Walker:
     def walk(self, model: Any, shape: tuple[Any, ...], prefix: str = "") -> tuple[Any, ...]:
         for index, module in enumerate(_children(model)):
             name = f"{prefix}{index}"
-            if _kind(module) == "Sequential":
+            if isinstance(module, Sequential):
                 shape = self.walk(module, shape, prefix=f"{name}.")
                 continue
-            shape, symbol = self.step(module, shape, name)
+            description = describe(module)
+            try:
+                shape = description.output_shape(module, shape, self.layer)
+            except ValueError as error:
+                raise _located(error, name, module) from None
+            symbol = description.symbol(self.layer)
+            if description.weighted:
+                self.layer += 1
             total = sum(int(p.size) for p in module.parameters())
             trainable = sum(int(p.size) for p in module.parameters() if p.requires_grad)
             self.rows.append(_Row(name, type(module).__name__, symbol, shape, total, trainable))
         return shape
-
-    def step(self, module: Any, shape: tuple[Any, ...], name: str) -> tuple[tuple[Any, ...], str]:
-        kind = _kind(module)
-        l = self.layer
-        if kind == "Linear":
-            n_in, n_out = module.weight.shape
-            if len(shape) < 2 or shape[-1] != n_in:
-                error = width_error(l + 1, n_in, shape[-1] if len(shape) > 1 else 0)
-                if len(shape) > 2:  # Linear acts on the last axis; often a Flatten is missing
-                    error = ValueError(f"{error} (a[{l}] is {_shape(shape)}: add a Flatten?)")
-                raise _located(error, name, module)
-            self.layer += 1
-            return shape[:-1] + (n_out,), f"f[{l + 1}] = W[{l + 1}]ᵀ a[{l}]"
-        if kind == "Conv2d":
-            c_out, c_in, kh, kw = module.weight.shape
-            if len(shape) != 4 or shape[1] != c_in:
-                got = shape[1] if len(shape) == 4 else f"shape {_shape(shape)}"
-                raise _located(
-                    ValueError(
-                        f"layer {l + 1}: f[{l + 1}] = W[{l + 1}] * a[{l}] (convolution) needs "
-                        f"a[{l}] with {c_in} channels (m, {c_in}, H, W), got {got}"
-                    ),
-                    name,
-                    module,
-                )
-            sh, sw = _pair(getattr(module, "stride", 1))
-            ph, pw = _pair(getattr(module, "padding", 0))
-            h = (shape[2] + 2 * ph - kh) // sh + 1
-            w = (shape[3] + 2 * pw - kw) // sw + 1
-            if h <= 0 or w <= 0:
-                raise _located(
-                    ValueError(
-                        f"layer {l + 1}: a {kh}×{kw} filter does not fit a[{l}] of "
-                        f"{shape[2]}×{shape[3]} (padding {ph}, {pw})"
-                    ),
-                    name,
-                    module,
-                )
-            self.layer += 1
-            return (shape[0], c_out, h, w), f"f[{l + 1}] = W[{l + 1}] * a[{l}]"
-        if kind in ("MaxPool2d", "AvgPool2d"):
-            kh, kw = _pair(module.kernel_size)
-            stride = getattr(module, "stride", None)
-            sh, sw = _pair(stride if stride is not None else module.kernel_size)
-            if len(shape) != 4 or shape[2] < kh or shape[3] < kw:
-                raise _located(
-                    ValueError(
-                        f"pooling {kh}×{kw} needs a[{l}] of shape (m, C, H, W) with H ≥ {kh} "
-                        f"and W ≥ {kw}, got {_shape(shape)}"
-                    ),
-                    name,
-                    module,
-                )
-            h, w = (shape[2] - kh) // sh + 1, (shape[3] - kw) // sw + 1
-            return (shape[0], shape[1], h, w), f"pool a[{l}]"
-        if kind == "Flatten":
-            size = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            return (shape[0], size), f"flatten a[{l}]"
-        if kind in _ACTIVATIONS:
-            return shape, f"a[{l}] = g[{l}](f[{l}])"
-        if kind in _SAME_SHAPE or kind.startswith("BatchNorm"):
-            return shape, ""
-        # an unknown module: find its output shape by running it on one zero example
-        with no_grad():
-            out = module(Tensor(np.zeros((1,) + tuple(shape[1:]))))
-        return (shape[0],) + tuple(out.shape[1:]), ""
 
 
 def _located(error: ValueError, name: str, module: Any) -> ValueError:

@@ -1,16 +1,19 @@
-"""The models the command line trains: the lecture's perceptron, an MLP and a small CNN."""
+"""The models ``--model`` names, built by ``cr.models``: perceptron, mlp and cnn.
+
+``cnn`` is LeNet-5 (``cr.models.lenet5``) for images of 28×28 and more, and
+``cr.models.small_cnn``'s two 3×3 stages for smaller ones (digits' 8×8).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
-from chainrule import nn
+from chainrule import models, nn
 from chainrule.cli.datasets import Splits, data_dir_for, load_splits
 from chainrule.cli.rundir import RunDir, TrainConfig
 
-__all__ = ["build_model", "load_trained", "ACTIVATIONS"]
-
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+__all__ = ["build_model", "load_trained"]
 
 
 def build_model(
@@ -24,56 +27,36 @@ def build_model(
 
     Args:
         kind: "perceptron" (one Linear layer: ŷ = Wᵀx + b), "mlp" (Linear layers with
-            ``hidden`` widths and ``activation`` between them) or "cnn" (LeNet-5 style for
+            ``hidden`` widths and ``activation`` between them) or "cnn" (LeNet-5 for
             28×28 images, a smaller conv net for 8×8 ones).
         input_shape: one example's shape: (n,) for features, (C, H, W) for images.
         n_outputs: classes (logits) or 1 for regression.
+        hidden: the mlp's hidden widths.
+        activation: g of the mlp and the cnn.
     """
-    n_inputs = 1
-    for size in input_shape:
-        n_inputs *= size
+    n_inputs = math.prod(input_shape)
     if kind == "perceptron":
-        return nn.Sequential(nn.Flatten(), nn.Linear(n_inputs, n_outputs))
+        return models.perceptron(n_inputs, n_outputs)
     if kind == "mlp":
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = n_inputs
-        for h in hidden:
-            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
-            width = h
-        layers.append(nn.Linear(width, n_outputs))
-        return nn.Sequential(*layers)
+        return models.mlp(n_inputs, hidden, n_outputs, activation)
     if kind == "cnn":
-        return _cnn(input_shape, n_outputs, ACTIVATIONS[activation])
+        return _cnn(input_shape, n_outputs, activation)
     raise ValueError(f"unknown model {kind!r}: choose perceptron, mlp or cnn")
 
 
-def _cnn(input_shape: tuple[int, ...], n_outputs: int, act: type[nn.Module]) -> nn.Module:
+def _cnn(input_shape: tuple[int, ...], n_outputs: int, activation: str) -> nn.Module:
     if len(input_shape) != 3:
         raise ValueError(
             f"the cnn model needs image data (channels, height, width); this dataset's "
             f"examples have shape {input_shape}"
         )
     channels, height, width = input_shape
-    if height >= 28 and width >= 28:  # LeNet-5: 6@5×5 pad 2, pool, 16@5×5, pool, 120, 84
-        flat = 16 * (((height // 2) - 4) // 2) * (((width // 2) - 4) // 2)
-        return nn.Sequential(
-            nn.Conv2d(channels, 6, 5, padding=2), act(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 16, 5), act(), nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(flat, 120), act(),
-            nn.Linear(120, 84), act(),
-            nn.Linear(84, n_outputs),
-        )  # fmt: skip
+    size = (height, width)
+    if height >= 28 and width >= 28:
+        return models.lenet5(channels, n_outputs, activation=activation, input_size=size)
     if height < 4 or width < 4:
         raise ValueError(f"the cnn model needs images of at least 4×4, got {height}×{width}")
-    flat = 32 * (height // 4) * (width // 4)  # small images (digits' 8×8): two 3×3 stages
-    return nn.Sequential(
-        nn.Conv2d(channels, 16, 3, padding=1), act(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), act(), nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(flat, 64), act(),
-        nn.Linear(64, n_outputs),
-    )  # fmt: skip
+    return models.small_cnn(channels, n_outputs, activation=activation, input_size=size)
 
 
 def load_trained(

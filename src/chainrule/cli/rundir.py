@@ -5,6 +5,10 @@ checkpoint.safetensors model weights, optimizer state and the epoch, written ato
 metrics.jsonl          one JSON object per finished epoch
 curves.png             training and validation loss, and the validation metric, per epoch
 results.json           the test metrics at the end of training
+
+The checkpoint, metrics.jsonl and curves.png are written during training by the callbacks
+of ``cr.training`` (``ModelCheckpoint``, ``MetricsLog``, ``LearningCurves``); this class
+names the files and reads them back.
 """
 
 from __future__ import annotations
@@ -15,13 +19,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from chainrule.training import checkpoint_epoch, load_checkpoint
 
-from chainrule.checkpoint import load, load_metadata, save
-
-__all__ = ["TrainConfig", "RunDir", "pack", "unpack"]
-
-FORMAT = "chainrule.run/1"
+__all__ = ["TrainConfig", "RunDir"]
 
 
 @dataclass
@@ -88,31 +88,6 @@ def _same_kind(value: Any, example: Any) -> bool:
     return isinstance(value, type(example))
 
 
-def pack(tree: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
-    """A JSON-able skeleton of ``tree`` whose ndarrays are moved into ``arrays``."""
-    if isinstance(tree, dict):
-        return {str(k): pack(v, f"{prefix}.{k}", arrays) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [pack(v, f"{prefix}.{i}", arrays) for i, v in enumerate(tree)]
-    if isinstance(tree, np.ndarray):
-        arrays[prefix] = tree
-        return {"__array__": prefix}
-    if isinstance(tree, np.generic):
-        return tree.item()
-    return tree
-
-
-def unpack(skeleton: Any, arrays: dict[str, np.ndarray]) -> Any:
-    """The inverse of ``pack``."""
-    if isinstance(skeleton, dict):
-        if set(skeleton) == {"__array__"}:
-            return arrays[skeleton["__array__"]]
-        return {k: unpack(v, arrays) for k, v in skeleton.items()}
-    if isinstance(skeleton, list):
-        return [unpack(v, arrays) for v in skeleton]
-    return skeleton
-
-
 class RunDir:
     """Reads and writes the files of one run directory."""
 
@@ -168,39 +143,17 @@ class RunDir:
         """Write results.json (atomically)."""
         _atomic_write(self.results_path, json.dumps(results, indent=2) + "\n")
 
-    def save_checkpoint(self, model_state: dict, optimizer_state: dict, epoch: int) -> None:
-        """Write the weights, the optimizer state and the epoch (safetensors, atomically)."""
-        arrays: dict[str, np.ndarray] = {
-            f"model.{k}": np.asarray(v) for k, v in model_state.items()
-        }
-        skeleton = pack(optimizer_state, "optimizer", arrays)
-        metadata = {"format": FORMAT, "epoch": str(epoch), "optimizer": json.dumps(skeleton)}
-        save(arrays, self.checkpoint_path, metadata=metadata)
-
     def load_checkpoint(self) -> tuple[dict, dict, int]:
         """(model state, optimizer state, finished epochs)."""
         if not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"no checkpoint in {self.path}")
-        arrays, metadata = load(self.checkpoint_path, with_metadata=True)
-        if metadata.get("format") != FORMAT:
-            raise ValueError(f"{self.checkpoint_path} is not a chainrule run checkpoint")
-        model_state = {k[len("model.") :]: v for k, v in arrays.items() if k.startswith("model.")}
-        optimizer_state = unpack(json.loads(metadata["optimizer"]), arrays)
-        return model_state, optimizer_state, int(metadata["epoch"])
+        return load_checkpoint(self.checkpoint_path)
 
     def finished_epochs(self) -> int:
         """The epoch the checkpoint holds, from its header alone (no arrays are read)."""
         if not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"no checkpoint in {self.path}")
-        metadata = load_metadata(self.checkpoint_path)
-        if metadata.get("format") != FORMAT or not metadata.get("epoch", "").isdigit():
-            raise ValueError(f"{self.checkpoint_path} is not a chainrule run checkpoint")
-        return int(metadata["epoch"])
-
-    def append_metrics(self, record: dict[str, Any]) -> None:
-        """Add one epoch's record to metrics.jsonl."""
-        with open(self.metrics_path, "a", encoding="utf-8") as stream:
-            stream.write(json.dumps(record) + "\n")
+        return checkpoint_epoch(self.checkpoint_path)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """The records of metrics.jsonl, in order (none if the file is missing)."""

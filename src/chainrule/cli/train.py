@@ -20,10 +20,10 @@ from chainrule.allocator import keep_freed_memory
 from chainrule.cli import paths
 from chainrule.cli.datasets import DATASETS, data_dir_for, load_splits
 from chainrule.cli.errors import UsageError, together
-from chainrule.cli.models import ACTIVATIONS
 from chainrule.cli.options import non_negative_int, positive_float, positive_int, widths
 from chainrule.cli.output import echo, plural, warn
 from chainrule.cli.rundir import RunDir, TrainConfig
+from chainrule.models import ACTIVATIONS
 
 __all__ = ["add_parsers", "run_train", "run_evaluate", "config_from_args", "EXIT_INTERRUPTED"]
 

@@ -1,5 +1,6 @@
-"""The training loop of ``chainrule train``: epochs of minibatch backprop, with progress,
-per-epoch checkpoints and metrics, a clean stop on Ctrl-C and exact resumption.
+"""The training of ``chainrule train``: ``cr.training.fit`` on a run's configuration, with
+the callbacks that write its run directory (checkpoint, metrics.jsonl, curves.png), print
+a line per epoch and stop cleanly on Ctrl-C.
 
 Resuming is exact because everything random is a function of the configuration: the
 initial weights come from ``--seed`` and the order of epoch e's batches from (seed, e).
@@ -16,26 +17,24 @@ broadcasts it. The ranks agree on a Ctrl-C at every batch, so they stop together
 
 from __future__ import annotations
 
-import signal
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 import chainrule as cr
-from chainrule import distributed, metrics, nn, optim
-from chainrule.cli.curves import plot_curves
+from chainrule import distributed, metrics, nn, optim, training
 from chainrule.cli.datasets import Splits
 from chainrule.cli.models import build_model
 from chainrule.cli.rundir import RunDir, TrainConfig
+from chainrule.training import Interrupted
+from chainrule.training.loop import Metric
 
-__all__ = ["Trainer", "Interrupted", "evaluate_model"]
+__all__ = ["Trainer", "Interrupted", "evaluate_model", "task_metrics", "predict"]
 
-
-class Interrupted(Exception):
-    """Training was stopped by SIGINT after its last checkpoint was saved."""
+#: examples per forward pass when evaluating (no graph is kept, so large batches are cheap)
+EVAL_BATCH = 1024
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> optim.Optimizer:
@@ -47,7 +46,7 @@ def make_optimizer(config: TrainConfig, model: nn.Module) -> optim.Optimizer:
     raise ValueError(f"unknown optimizer {config.optimizer!r}: choose sgd or adam")
 
 
-def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def predict(model: nn.Module, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The model's outputs for every row of x, in eval mode and without a graph."""
     model.eval()
     outputs = []
@@ -55,6 +54,37 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarr
         for start in range(0, len(x), batch_size):
             outputs.append(model(cr.tensor(x[start : start + batch_size])).numpy())
     return np.concatenate(outputs)
+
+
+def task_metrics(splits: Splits) -> dict[str, Metric] | None:
+    """What the command line reports besides the loss: None (accuracy, ``fit``'s default for
+    cross-entropy) for a classifier; for a regression, whose network learns standardized
+    targets, ``loss``, the MSE of the standardized targets (what training minimises), and
+    the lecture's MAE, MSE and RMSE in the target's own units."""
+    if splits.task == "classification":
+        return None
+    mean, std = splits.y_mean, splits.y_std
+
+    def standardized_mse(outputs: np.ndarray, y: np.ndarray) -> float:
+        return metrics.mse(outputs, (y - mean) / std)
+
+    def in_units(metric: Callable[[Any, Any], float]) -> Metric:
+        def figure(outputs: np.ndarray, y: np.ndarray) -> float:
+            return metric(outputs * std + mean, y)  # back to the target's units
+
+        return figure
+
+    return {
+        "loss": standardized_mse,
+        "mae": in_units(metrics.mae),
+        "mse": in_units(metrics.mse),
+        "rmse": in_units(metrics.rmse),
+    }
+
+
+def loss_for(splits: Splits) -> nn.Module:
+    """The training loss: cross-entropy of the logits, or MSE of standardized targets."""
+    return nn.CrossEntropyLoss() if splits.task == "classification" else nn.MSELoss()
 
 
 def evaluate_model(
@@ -66,45 +96,27 @@ def evaluate_model(
     or the MSE of the standardized targets (regression), so it compares with the training
     loss. ``mae``, ``mse`` and ``rmse`` are in the target's own units.
     """
-    outputs = predict(model, x)
-    if splits.task == "classification":
-        loss = nn.functional.cross_entropy(cr.tensor(outputs), cr.tensor(y)).item()
-        return {"loss": loss, "accuracy": metrics.accuracy(outputs, y)}
-    y_hat = outputs * splits.y_std + splits.y_mean  # back to the target's units
-    return {
-        "loss": metrics.mse(outputs, (y - splits.y_mean) / splits.y_std),
-        "mae": metrics.mae(y_hat, y),
-        "mse": metrics.mse(y_hat, y),
-        "rmse": metrics.rmse(y_hat, y),
-    }
+    return training.evaluate(model, _in_order(x, y), loss_for(splits), task_metrics(splits))
 
 
-class _StopFlag:
-    """Turns the first SIGINT into a flag checked between batches; a second one aborts."""
+def _in_order(x: np.ndarray, y: np.ndarray) -> cr.data.DataLoader:
+    return cr.data.DataLoader(cr.data.TensorDataset(x, y), batch_size=EVAL_BATCH)
 
-    def __init__(self) -> None:
-        self.raised = False
-        self._previous: Any = None
 
-    def __enter__(self) -> _StopFlag:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not in the main thread: leave signals alone
-            self._previous = None
-        return self
+class _EpochLines(training.Callback):
+    """One printed line per epoch (``_epoch_line``)."""
 
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.raised:
-            raise KeyboardInterrupt
-        self.raised = True
+    def __init__(self, say: Callable[[str], None], epochs: int) -> None:
+        self.say, self.epochs = say, epochs
 
-    def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+    def on_epoch_end(self, state: training.FitState, record: dict[str, Any]) -> None:
+        """Print the epoch's line."""
+        self.say(_epoch_line(record, self.epochs, state.examples / record["seconds"]))
 
 
 class Trainer:
-    """Trains one run: ``Trainer(config, splits, run_dir, say).fit(resume=False)``."""
+    """Trains one run: ``Trainer(config, splits, run, say, progress).fit()``, after
+    ``restore()`` to continue the run's checkpoint."""
 
     def __init__(
         self,
@@ -131,11 +143,10 @@ class Trainer:
         if self.world > 1:
             distributed.broadcast_parameters(self.model)
             self.optimizer = distributed.DistributedOptimizer(self.optimizer)
+        self.loss_fn = loss_for(splits)
         if splits.task == "classification":
-            self.loss_fn: nn.Module = nn.CrossEntropyLoss()
             y_fit = splits.y_train
         else:
-            self.loss_fn = nn.MSELoss()
             y_fit = ((splits.y_train - splits.y_mean) / splits.y_std).astype(np.float32)
         self.loader = cr.data.DataLoader(
             cr.data.TensorDataset(splits.x_train, y_fit),
@@ -164,74 +175,25 @@ class Trainer:
             distributed.broadcast_parameters(self.model)
             distributed.broadcast_optimizer_state(self.optimizer)
 
-    def _save(self) -> None:
+    def callbacks(self, stop: training.StopOnInterrupt) -> list[training.Callback]:
+        """Progress bar, then (rank 0) checkpoint, metrics.jsonl, the epoch's line and
+        curves.png, then the Ctrl-C handling, which must come last."""
+        found: list[training.Callback] = []
+        if self.progress:
+            found.append(training.ProgressBar(leave=False))
         if self.is_main:
-            self.run.save_checkpoint(
-                self.model.state_dict(), self.optimizer.state_dict(), self.epoch
-            )
-
-    def _batches(self) -> Iterator[tuple[cr.Tensor, ...]]:
-        self.loader.set_epoch(self.epoch)
-        if not self.progress:
-            yield from self.loader
-            return
-        from tqdm import tqdm
-
-        bar = tqdm(
-            self.loader, desc=f"epoch {self.epoch + 1}/{self.config.epochs}", leave=False,
-            unit="batch", dynamic_ncols=True,
-        )  # fmt: skip
-        self._bar = bar
-        yield from bar
-
-    def _train_epoch(self, stop: _StopFlag) -> tuple[float, int]:
-        if self.world > 1:
-            return self._train_epoch_distributed(stop)
-        self.model.train()
-        total, count = 0.0, 0
-        for step, (xb, yb) in enumerate(self._batches()):
-            loss = self.loss_fn(self.model(xb), yb)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            total += loss.item() * len(xb)
-            count += len(xb)
-            if self.progress and step % 10 == 0:
-                self._bar.set_postfix(loss=f"{total / count:.4f}")
-            if stop.raised:
-                raise Interrupted
-        return total / max(count, 1), count
-
-    def _train_epoch_distributed(self, stop: _StopFlag) -> tuple[float, int]:
-        """One epoch on this rank's shards; returns the loss and example count of all ranks."""
-        self.model.train()
-        total, count = 0.0, 0
-        n, batch = len(self.loader.dataset), self.config.batch_size
-        for step, (xb, yb) in enumerate(self._batches()):
-            self.optimizer.zero_grad()
-            if len(xb):  # the last global batch may leave a rank with no examples
-                loss = self.loss_fn(self.model(xb), yb)
-                # The averaged gradient must be that of the mean over the global batch even
-                # when the last one splits unevenly: weight each rank's mean by its share.
-                weight = len(xb) * self.world / min(batch, n - step * batch)
-                (loss if weight == 1 else loss * weight).backward()
-                total += loss.item() * len(xb)
-                count += len(xb)
-            self.optimizer.step()
-            if self.progress and step % 10 == 0 and count:
-                self._bar.set_postfix(loss=f"{total / count:.4f}")
-            if self._stopping(stop):
-                raise Interrupted
-        mean_total, mean_count = distributed.allreduce_mean([total, count])
-        loss = mean_total / mean_count if mean_count else 0.0
-        return loss, int(round(mean_count * self.world))
-
-    def _stopping(self, stop: _StopFlag) -> bool:
-        """Whether to stop: under MPI, the ranks agree (a Ctrl-C may reach them at
-        different batches, and one rank stopping alone would leave the others waiting)."""
-        if self.world == 1:
-            return stop.raised
-        return distributed.allreduce_mean(float(stop.raised)) > 0
+            run, config = self.run, self.config
+            regression = self.splits.task == "regression"
+            found += [
+                training.ModelCheckpoint(run.checkpoint_path),
+                training.MetricsLog(run.metrics_path),
+                _EpochLines(self.say, config.epochs),
+                training.LearningCurves(
+                    run.plot_path, f"{config.model} on {config.dataset}", run.read_metrics(),
+                    loss_label="MSE (standardized targets)" if regression else None,
+                ),
+            ]  # fmt: skip
+        return [*found, stop]
 
     def fit(self) -> dict[str, float]:
         """Train the remaining epochs; returns the test metrics (an empty dict off rank 0).
@@ -240,42 +202,24 @@ class Trainer:
             Interrupted: after a Ctrl-C, once the last finished epoch's checkpoint and the
                 curves so far are written.
         """
-        if self.epoch == 0:
-            self._save()  # a resumable starting point, even if stopped in epoch 1
-        with _StopFlag() as stop:
+        splits = self.splits
+        val = _in_order(splits.x_val, splits.y_val) if self.is_main else None
+        # the handler stays installed after the last epoch: a Ctrl-C then lets the
+        # finished run report its results instead of dying in the middle of them
+        with training.StopOnInterrupt() as stop:
             try:
-                while self.epoch < self.config.epochs:
-                    started = time.perf_counter()
-                    train_loss, seen = self._train_epoch(stop)
-                    seconds = time.perf_counter() - started
-                    self.epoch += 1
-                    if self.is_main:
-                        self._end_epoch(train_loss, seen, seconds)
-                    if self._stopping(stop):
-                        raise Interrupted
-            except Interrupted:
-                self.plot()
+                history = training.fit(
+                    self.model, self.loss_fn, self.optimizer, self.loader, self.config.epochs,
+                    val_loader=val, callbacks=self.callbacks(stop), progress=False,
+                    initial_epoch=self.epoch, metrics=task_metrics(splits),
+                )  # fmt: skip
+            except Interrupted as stopped:
+                self.epoch = stopped.epoch
                 raise
-            # still under the flag: a Ctrl-C after the last epoch lets the finished run
-            # report its results instead of dying in the middle of the plot
+            self.epoch += len(history)
             if not self.is_main:
                 return {}
-            self.plot()
-            return evaluate_model(self.model, self.splits, self.splits.x_test, self.splits.y_test)
-
-    def plot(self) -> None:
-        """Draw curves.png from the run's metrics (rank 0 only)."""
-        if self.is_main:
-            title = f"{self.config.model} on {self.config.dataset}"
-            plot_curves(self.run.read_metrics(), self.run.plot_path, title)
-
-    def _end_epoch(self, train_loss: float, seen: int, seconds: float) -> None:
-        val = evaluate_model(self.model, self.splits, self.splits.x_val, self.splits.y_val)
-        record = {"epoch": self.epoch, "train_loss": train_loss, "seconds": seconds}
-        record.update({f"val_{k}": v for k, v in val.items()})
-        self._save()
-        self.run.append_metrics(record)
-        self.say(_epoch_line(record, self.config.epochs, seen / seconds))
+            return evaluate_model(self.model, splits, splits.x_test, splits.y_test)
 
 
 def _epoch_line(record: dict[str, Any], epochs: int, throughput: float) -> str:

@@ -15,13 +15,17 @@ import numpy as np
 
 from chainrule import engine, ops
 from chainrule.lecture.backprop import LOSSES, REDUCTIONS, Trace, backprop, targets
-from chainrule.lecture.network import Network, _children, _kind
+from chainrule.lecture.network import Network, _children
 from chainrule.lecture.notation import dims, to_ascii
+from chainrule.nn.describe import describe
+from chainrule.nn.loss import CrossEntropyLoss, MSELoss
 from chainrule.tensor import Tensor
 
 __all__ = ["Autodiff", "Difference", "Comparison", "autodiff", "compare", "as_network"]
 
 _OPS = {"sigmoid": ops.sigmoid, "tanh": ops.tanh, "relu": ops.relu}
+#: the nn loss modules the lecture's backprop knows, and its name for each
+_LOSS_MODULES: dict[type, str] = {MSELoss: "mse", CrossEntropyLoss: "cross-entropy"}
 
 
 def as_network(source: Any) -> Network:
@@ -37,8 +41,7 @@ def _loss_spec(loss: Any, reduction: str) -> tuple[str, str, Any]:
         if reduction not in REDUCTIONS:
             raise ValueError(f"unknown reduction {reduction!r}: choose mean or sum")
         return loss, reduction, None
-    kinds = {"MSELoss": "mse", "CrossEntropyLoss": "cross-entropy"}
-    kind = kinds.get(type(loss).__name__)
+    kind = next((k for cls, k in _LOSS_MODULES.items() if isinstance(loss, cls)), None)
     module_reduction = getattr(loss, "reduction", "mean")
     if kind is None or module_reduction not in REDUCTIONS:
         raise ValueError(
@@ -115,11 +118,11 @@ def _run(
     if network.module is not None:
         l = 0
         for module in _children(network.module):
-            kind = _kind(module)
-            if kind == "Identity":
+            role = describe(module).lecture_role
+            if role == "skip":
                 continue
             h = module(h)
-            if kind == "Linear":
+            if role == "linear":
                 l += 1
                 weights.append(module.weight)
                 biases.append(getattr(module, "bias", None))

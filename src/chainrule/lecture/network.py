@@ -14,15 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.nn.describe import describe
+
 __all__ = [
     "ACTIVATIONS", "Network", "activate", "derivative", "softmax", "width_error",
 ]  # fmt: skip
 
 #: the element-wise activations g the lecture uses ("identity": a layer without one)
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-
-#: nn activation module class name -> activation name
-_MODULE_ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "ReLU": "relu"}
 
 
 def width_error(l: int, needed: int, got: int) -> ValueError:
@@ -173,7 +172,9 @@ class Network:
         """The lecture's view of an ``nn.Sequential`` of ``Linear`` layers, each optionally
         followed by ``ReLU``, ``Sigmoid`` or ``Tanh`` (``Identity`` modules are skipped).
 
-        The arrays are shared with the model's parameters: no copies.
+        The arrays are shared with the model's parameters: no copies. Each module's role
+        comes from its description (``chainrule.nn.describe``: ``lecture_role``), so a
+        layer of your own registered there as "linear", "activation" or "skip" takes part.
 
         Raises:
             ValueError: for any other module, two activations in a row, an activation
@@ -183,36 +184,28 @@ class Network:
         biases: list[np.ndarray | None] = []
         activations: list[str] = []
         for index, module in enumerate(_children(model)):
-            kind = _kind(module)
-            if kind == "Identity":
+            description = describe(module)
+            role = description.lecture_role
+            if role == "skip":
                 continue
-            if kind == "Linear":
+            if role == "linear":
                 bias = getattr(module, "bias", None)
                 weights.append(module.weight.data)
                 biases.append(None if bias is None else bias.data)
                 activations.append("identity")
-            elif kind in _MODULE_ACTIVATIONS and weights and activations[-1] == "identity":
-                activations[-1] = _MODULE_ACTIVATIONS[kind]
+            elif role == "activation" and weights and activations[-1] == "identity":
+                activations[-1] = str(description.activation)
             else:
                 where = "before the first Linear layer" if not weights else "after an activation"
-                if kind not in _MODULE_ACTIVATIONS:
+                if role != "activation":
                     where = "not a Linear layer or an element-wise activation"
                 raise ValueError(
-                    f"item {index} of the Sequential ({kind}) is {where}: the lecture's "
-                    "network alternates Linear layers and ReLU/Sigmoid/Tanh activations"
+                    f"item {index} of the Sequential ({type(module).__name__}) is {where}: the "
+                    "lecture's network alternates Linear layers and ReLU/Sigmoid/Tanh activations"
                 )
         if not weights:
             raise ValueError("the Sequential holds no Linear layer")
         return cls(weights, biases, activations, module=model)
-
-
-def _kind(module: Any) -> str:
-    """The nn class a module is (or derives from), by name: "Linear", "ReLU", ..."""
-    known = ("Linear", "Identity", *_MODULE_ACTIVATIONS)
-    for klass in type(module).__mro__:
-        if klass.__name__ in known:
-            return klass.__name__
-    return type(module).__name__
 
 
 def _children(model: Any) -> list[Any]:

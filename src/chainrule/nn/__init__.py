@@ -1,10 +1,11 @@
 """Neural networks: Module, Parameter, layers, losses (``cr.nn``; functional maths in ``F``).
 
 ``from chainrule.nn import functional as F`` gives the stateless functions; ``cr.nn.init``
-the initialisers.
+the initialisers; ``cr.nn.describe`` what the summary, ONNX export and the lecture know of
+each layer class (where a layer of your own joins them).
 """
 
-from chainrule.nn import functional, init
+from chainrule.nn import describe, functional, init
 from chainrule.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from chainrule.nn.layers import (
     Dropout,
@@ -30,7 +31,7 @@ from chainrule.nn.module import (
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
 
 __all__ = [
-    "functional", "init",
+    "functional", "init", "describe",
     "Module", "Parameter", "Buffer", "Sequential", "ModuleList", "IncompatibleKeys",
     "StateDictError",
     "Linear", "Flatten", "Dropout", "Identity", "ReLU", "Sigmoid", "Tanh", "Softmax",
