@@ -24,7 +24,7 @@ from op_specs import OP_SPECS
 
 # Functions that are not ops, and why.
 NOT_OPS = {
-    "_NotTwiceDifferentiable": (
+    "NotTwiceDifferentiable": (
         "an internal marker node: the gradient a backward written with raw NumPy calls "
         "gives under create_graph; its backward only raises, naming that Function, so there "
         "is nothing to compare with NumPy or torch and no cotangent to batch"
