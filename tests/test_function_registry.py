@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-import warnings
 
 import numpy as np
 import pytest
@@ -46,9 +45,7 @@ def _package_functions() -> dict[str, type[Function]]:
     for module in pkgutil.walk_packages(cr.__path__, "chainrule."):
         if module.name.endswith("__main__"):  # that one runs the command line
             continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # ops.either, an alias
-            importlib.import_module(module.name)
+        importlib.import_module(module.name)
     found: dict[str, type[Function]] = {}
     stack = list(Function.__subclasses__())
     while stack:

@@ -3,9 +3,6 @@ for Tensors, with the same values, and takes a batch of cotangents where it says
 
 from __future__ import annotations
 
-import importlib
-import sys
-
 import numpy as np
 import pytest
 
@@ -94,11 +91,3 @@ def test_the_conv_helpers_record_on_tensors(rng):
     assert gx.shape == x.shape and gx.requires_grad
     gx.sum().backward()
     assert wt.grad is not None and wt.grad.shape == w.shape[1:]
-
-
-def test_either_is_a_deprecated_alias_of_rules():
-    sys.modules.pop("chainrule.ops.either", None)
-    with pytest.warns(DeprecationWarning, match="chainrule.ops.rules"):
-        either = importlib.import_module("chainrule.ops.either")
-    for name in either.__all__:
-        assert getattr(either, name) is getattr(rules, name)

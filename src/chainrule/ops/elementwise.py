@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule.function import Function, apply_one
 from chainrule.ops import rules
+from chainrule.ops.kernels import sigmoid_array
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -214,13 +215,6 @@ class Tanh(Function):
     def backward(ctx, grad_out):
         (y,) = ctx.saved_tensors
         return grad_out * (1 - y * y)
-
-
-def sigmoid_array(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1/(1 + e⁻ˣ) without overflow: z = e^(−|x|) never exceeds 1, and
-    σ = 1/(1 + z) for x ≥ 0, z/(1 + z) for x < 0 (the numerator is max(z, [x ≥ 0]))."""
-    z = np.exp(-np.abs(x))
-    return np.maximum(z, x >= 0) / (1 + z)
 
 
 class Sigmoid(Function):

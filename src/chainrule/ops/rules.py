@@ -41,6 +41,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops.conv import conv2d_any, conv2d_input_any, conv2d_weight_any
+from chainrule.ops.einsum import einsum_any as einsum
+from chainrule.ops.kernels import scatter_add_array, sigmoid_array
+from chainrule.ops.scatter import ScatterAdd
 from chainrule.tensor import Tensor
 
 __all__ = [
@@ -63,11 +66,7 @@ def log(a: Any) -> Any:
 
 def sigmoid(a: Any) -> Any:
     """σ(a) = 1/(1 + e⁻ᵃ), elementwise and stable for any |a| (for an ndarray or a Tensor)."""
-    if isinstance(a, Tensor):
-        return a.sigmoid()
-    from chainrule.ops.elementwise import sigmoid_array  # elementwise imports this module
-
-    return sigmoid_array(a)
+    return a.sigmoid() if isinstance(a, Tensor) else sigmoid_array(a)
 
 
 def broadcast_to(a: Any, shape: tuple[int, ...]) -> Any:
@@ -84,38 +83,8 @@ def scatter_add(grad: Any, shape: tuple[int, ...], index: Any) -> Any:
     ``np.add.at``): the adjoint of ``x[index]``, for an ndarray or a Tensor (recorded as
     ``ScatterAdd``, whose own derivative is indexing again)."""
     if isinstance(grad, Tensor):
-        from chainrule.ops.shape import ScatterAdd  # shape imports this module
-
         return ScatterAdd.apply(grad, shape=shape, index=index)
     return scatter_add_array(grad, shape, index)
-
-
-def scatter_add_array(grad: np.ndarray, shape: tuple[int, ...], index: Any) -> np.ndarray:
-    """The ndarray kernel of ``scatter_add``."""
-    out = np.zeros(shape, dtype=grad.dtype)
-    if _is_basic(index):
-        out[index] = grad  # basic indexing cannot repeat an element
-    else:
-        np.add.at(out, index, grad)
-    return out
-
-
-def _is_basic(index: Any) -> bool:
-    """True for an index of ints, slices, None and Ellipsis only (a view, no repeats)."""
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts
-    )
-
-
-def einsum(subscripts: str, *operands: Any) -> Any:
-    """Einstein summation as ``np.einsum`` over ndarrays, recorded when an operand is a
-    Tensor: the rule of any product (∂L/∂A of A B is ``einsum("...ik,jk->...ij", G, B)``)."""
-    if any(isinstance(o, Tensor) for o in operands):
-        from chainrule.ops.linalg import einsum as tensor_einsum  # linalg imports this module
-
-        return tensor_einsum(subscripts, *operands)
-    return np.einsum(subscripts, *operands, optimize=len(operands) > 2)
 
 
 def conv2d(x: Any, w: Any, stride: Pair = (1, 1), padding: Pair = (0, 0)) -> Any:

@@ -11,6 +11,7 @@ import numpy as np
 
 from chainrule.function import Function
 from chainrule.ops import rules
+from chainrule.ops.kernels import batched_index, splits_advanced
 from chainrule.ops.reduction import normalize_axis
 from chainrule.tensor import Tensor
 
@@ -92,34 +93,14 @@ class GetItem(Function):
     def forward(ctx, x, *, index):
         y = x[index]
         ctx.shape, ctx.index, ctx.out_ndim = x.shape, index, y.ndim
-        if _splits_advanced(index):
+        if splits_advanced(index):
             ctx.batchable = False  # a leading batch slice would move NumPy's advanced axes
         return y
 
     @staticmethod
     def backward(ctx, grad_out):
         lead = _lead(grad_out, ctx.out_ndim)
-        return rules.scatter_add(grad_out, lead + ctx.shape, _batched(ctx.index, len(lead)))
-
-
-class ScatterAdd(Function):
-    """y = zeros(shape) with g added at index (np.add.at);  ∂L/∂g = (∂L/∂y)[index].
-
-    The transpose of indexing: the backward of ``GetItem``, recorded under create_graph.
-    """
-
-    batchable = True
-
-    @staticmethod
-    def forward(ctx, g, *, shape, index):
-        ctx.index, ctx.out_ndim = index, len(shape)
-        if _splits_advanced(index):
-            ctx.batchable = False
-        return rules.scatter_add_array(g, shape, index)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return grad_out[_batched(ctx.index, grad_out.ndim - ctx.out_ndim)]
+        return rules.scatter_add(grad_out, lead + ctx.shape, batched_index(ctx.index, len(lead)))
 
 
 class Concatenate(Function):
@@ -144,28 +125,6 @@ class Concatenate(Function):
 def _lead(grad_out: Any, out_ndim: int) -> tuple[int, ...]:
     """The extra leading axes of a batch of cotangents (empty on the ordinary path)."""
     return tuple(grad_out.shape[: grad_out.ndim - out_ndim])
-
-
-def _batched(index: Any, extra: int) -> Any:
-    """``index`` applied below ``extra`` leading batch axes."""
-    if not extra:
-        return index
-    return (slice(None),) * extra + (index if isinstance(index, tuple) else (index,))
-
-
-def _splits_advanced(index: Any) -> bool:
-    """True when the advanced indices are separated by a slice, None or Ellipsis: NumPy then
-    moves their axes to the front, and a leading batch axis would land behind them.
-
-    Arrays, lists and booleans are advanced indices; so is an integer, as soon as the index
-    holds any array (``a[0, :, [1, 2]]`` has two advanced indices, split by the slice).
-    """
-    parts = index if isinstance(index, tuple) else (index,)
-    arrays = [isinstance(p, (np.ndarray, list, bool, np.bool_)) for p in parts]
-    if not any(arrays):
-        return False
-    advanced = [i for i, p in enumerate(parts) if arrays[i] or isinstance(p, (int, np.integer))]
-    return advanced[-1] - advanced[0] + 1 != len(advanced)
 
 
 # ------------------------------------------------------------------------- wrappers
