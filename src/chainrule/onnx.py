@@ -34,7 +34,8 @@ import numpy as np
 
 from chainrule.mode import no_grad
 from chainrule.nn.describe import describe, registered
-from chainrule.nn.module import Module, Sequential
+from chainrule.nn.module import Module
+from chainrule.nn.sequential import Sequential
 from chainrule.tensor import Tensor
 
 __all__ = [

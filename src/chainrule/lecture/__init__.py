@@ -23,7 +23,7 @@ from chainrule.lecture.compare import (
     compare,
 )
 from chainrule.lecture.network import ACTIVATIONS, Network, width_error
-from chainrule.lecture.notation import dims, to_ascii
+from chainrule.notation import dims, to_ascii
 
 __all__ = [
     "ACTIVATIONS", "LOSSES", "REDUCTIONS", "Network", "Layer", "Trace", "forward", "backprop",

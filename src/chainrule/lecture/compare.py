@@ -15,10 +15,11 @@ import numpy as np
 
 from chainrule import engine, ops
 from chainrule.lecture.backprop import LOSSES, REDUCTIONS, Trace, backprop, targets
-from chainrule.lecture.network import Network, _children
-from chainrule.lecture.notation import dims, to_ascii
+from chainrule.lecture.network import Network
 from chainrule.nn.describe import describe
 from chainrule.nn.loss import CrossEntropyLoss, MSELoss
+from chainrule.nn.summary import children
+from chainrule.notation import dims, to_ascii
 from chainrule.tensor import Tensor
 
 __all__ = ["Autodiff", "Difference", "Comparison", "autodiff", "compare", "as_network"]
@@ -117,7 +118,7 @@ def _run(
     fs: list[Tensor] = []
     if network.module is not None:
         l = 0
-        for module in _children(network.module):
+        for module in children(network.module):
             role = describe(module).lecture_role
             if role == "skip":
                 continue

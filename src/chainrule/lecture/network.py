@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.nn.describe import describe
+from chainrule.nn.summary import children
+from chainrule.notation import width_error
 
 __all__ = [
     "ACTIVATIONS", "Network", "activate", "derivative", "softmax", "width_error",
@@ -22,14 +24,6 @@ __all__ = [
 
 #: the element-wise activations g the lecture uses ("identity": a layer without one)
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-
-
-def width_error(l: int, needed: int, got: int) -> ValueError:
-    """The shape error of layer l in the lecture's words: f[l] = W[l]ᵀ a[l−1] needs ..."""
-    return ValueError(
-        f"layer {l}: f[{l}] = W[{l}]ᵀ a[{l - 1}] needs a[{l - 1}] with {needed} features, "
-        f"got {got}"
-    )
 
 
 def activate(name: str, f: np.ndarray) -> np.ndarray:
@@ -183,7 +177,7 @@ class Network:
         weights: list[np.ndarray] = []
         biases: list[np.ndarray | None] = []
         activations: list[str] = []
-        for index, module in enumerate(_children(model)):
+        for index, module in enumerate(children(model)):
             description = describe(module)
             role = description.lecture_role
             if role == "skip":
@@ -206,15 +200,3 @@ class Network:
         if not weights:
             raise ValueError("the Sequential holds no Linear layer")
         return cls(weights, biases, activations, module=model)
-
-
-def _children(model: Any) -> list[Any]:
-    """The modules of a Sequential, in order (or a plain list of modules)."""
-    if isinstance(model, (list, tuple)):
-        return list(model)
-    try:
-        return list(iter(model))
-    except TypeError:
-        raise TypeError(
-            f"expected an nn.Sequential (or a list of modules), got {type(model).__name__}"
-        ) from None

@@ -5,7 +5,7 @@ the initialisers; ``cr.nn.describe`` what the summary, ONNX export and the lectu
 each layer class (where a layer of your own joins them).
 """
 
-from chainrule.nn import describe, functional, init
+from chainrule.nn import describe, functional, init, summary
 from chainrule.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from chainrule.nn.layers import (
     Dropout,
@@ -25,13 +25,13 @@ from chainrule.nn.module import (
     Module,
     ModuleList,
     Parameter,
-    Sequential,
     StateDictError,
 )
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
+from chainrule.nn.sequential import Sequential
 
 __all__ = [
-    "functional", "init", "describe",
+    "functional", "init", "describe", "summary",
     "Module", "Parameter", "Buffer", "Sequential", "ModuleList", "IncompatibleKeys",
     "StateDictError",
     "Linear", "Flatten", "Dropout", "Identity", "ReLU", "Sigmoid", "Tanh", "Softmax",

@@ -53,6 +53,7 @@ from chainrule.nn.layers import (
 )
 from chainrule.nn.module import Module
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
+from chainrule.notation import width_error
 from chainrule.tensor import Tensor
 
 __all__ = ["LayerDescription", "describe", "register", "registered"]
@@ -186,8 +187,6 @@ class _Linear(LayerDescription):
     lecture_role = "linear"
 
     def output_shape(self, module: Any, shape: Shape, l: int) -> Shape:
-        from chainrule.lecture.network import width_error  # the lecture sits above nn
-
         n_in, n_out = module.weight.shape
         if len(shape) < 2 or shape[-1] != n_in:
             error = width_error(l + 1, n_in, shape[-1] if len(shape) > 1 else 0)

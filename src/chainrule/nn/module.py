@@ -18,7 +18,7 @@ from chainrule.tensor import Tensor
 from chainrule.versions import bump
 
 __all__ = [
-    "Module", "Parameter", "Buffer", "Sequential", "ModuleList", "IncompatibleKeys",
+    "Module", "Parameter", "Buffer", "ModuleList", "IncompatibleKeys",
     "StateDictError",
 ]  # fmt: skip
 
@@ -355,41 +355,6 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules)
-
-
-class Sequential(ModuleList):
-    """Modules applied one after the other: ``Sequential(f, g)(x) = g(f(x))``."""
-
-    def __init__(self, *modules: Module) -> None:
-        super().__init__(modules)
-
-    def forward(self, x: Any) -> Any:
-        """a[l] = module_l(a[l−1]) for each module in order, from a[0] = x."""
-        for index, module in enumerate(self._modules):
-            try:
-                x = module(x)
-            except ValueError as error:
-                width = getattr(module, "in_features", None)
-                if width is None or getattr(x, "shape", (width,))[-1:] == (width,):
-                    raise
-                # the error in the lecture's words; looked for only once a layer failed
-                from chainrule.lecture.network import width_error
-
-                layer = sum(hasattr(m, "in_features") for m in self._modules[: index + 1])
-                raise width_error(layer, width, x.shape[-1]) from error
-        return x
-
-    def check(self, input_shape: tuple[int, ...]) -> Any:
-        """Find a width mismatch before computing anything (see ``chainrule.viz.check``)."""
-        from chainrule import viz
-
-        return viz.check(self, input_shape)
-
-    def summary(self, input_shape: tuple[int, ...]) -> Any:
-        """A table of layers, output shapes and parameter counts (``chainrule.viz.summary``)."""
-        from chainrule import viz
-
-        return viz.summary(self, input_shape)
 
 
 def _check_module(module: Any, index: int, owner: str) -> None:
