@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from chainrule import distributed
+
 __all__ = ["UsageError", "USER_ERRORS", "describe", "together", "reporting_rank"]
 
 T = TypeVar("T")
@@ -43,8 +45,6 @@ def together(step: Callable[[], T]) -> T:
 
     Without MPI it is just ``step()``.
     """
-    from chainrule import distributed
-
     error: BaseException | None = None
     try:
         result = step()

@@ -27,6 +27,7 @@ from chainrule.cli.output import echo
 from chainrule.lecture import Comparison, Network, compare, dims, to_ascii
 from chainrule.lecture.backprop import Layer, Trace
 from chainrule.tensor import Tensor
+from chainrule.viz import GraphvizMissing, render, require_graphviz
 
 __all__ = ["add_parser", "run", "parse_layers", "explain_text", "DEFAULT_LAYERS"]
 
@@ -150,8 +151,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _check_graph_path(path: str) -> None:
     """Refuse a --graph FILE that cannot be written or drawn, before computing anything."""
-    from chainrule.viz import GraphvizMissing, require_graphviz
-
     paths.output_file(path, "--graph", GRAPH_FORMATS)
     try:
         require_graphviz(path)
@@ -190,8 +189,6 @@ def column_graph(trace: Trace) -> tuple[Tensor, dict[str, Tensor], list[Tensor]]
 
 
 def _draw(trace: Trace, path: str) -> None:
-    from chainrule.viz import render
-
     loss, names, data = column_graph(trace)
     target = paths.make_parent(Path(path))
     written = render(loss, target, names=names, data=data, shape_text=dims)

@@ -27,6 +27,7 @@ from chainrule.cli.errors import UsageError
 from chainrule.cli.models import load_trained
 from chainrule.cli.output import echo
 from chainrule.cli.rundir import RunDir
+from chainrule.cli.trainer import predict
 from chainrule.onnx import DEFAULT_OPSET, MIN_OPSET
 from chainrule.onnx import export as export_onnx
 
@@ -119,8 +120,6 @@ def _append_destandardize(onnx_model: Any, target: Path, splits: Splits) -> None
 
 def _check(model: Any, target: Path, splits: Splits) -> int:
     """Run the file under onnxruntime on the test split and compare with chainrule."""
-    from chainrule.cli.trainer import predict
-
     try:
         import onnxruntime
     except ImportError:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import NoReturn
 
+from chainrule import distributed
 from chainrule.cli import explain, export, train
 from chainrule.cli.errors import USER_ERRORS, UsageError, describe, reporting_rank
 from chainrule.cli.output import discard_stdout
@@ -116,8 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _joined_world() -> tuple[int, int]:
     """(rank, size) of the MPI job this process has joined; (0, 1) before joining or alone."""
-    from chainrule import distributed
-
     if not distributed.is_initialized():
         return 0, 1
     return distributed.rank(), distributed.world_size()
@@ -139,8 +138,6 @@ def _report(message: str) -> None:
 
 def _stop_every_rank(status: int) -> int:
     """Under MPI, a failing rank stops the job: the others may be waiting in a collective."""
-    from chainrule import distributed
-
     if _joined_world()[1] > 1:
         distributed.abort(status)
     return status

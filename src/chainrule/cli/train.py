@@ -16,13 +16,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from chainrule import distributed
 from chainrule.allocator import keep_freed_memory
 from chainrule.cli import paths
 from chainrule.cli.datasets import DATASETS, data_dir_for, load_splits
 from chainrule.cli.errors import UsageError, together
+from chainrule.cli.models import load_trained
 from chainrule.cli.options import non_negative_int, positive_float, positive_int, widths
 from chainrule.cli.output import echo, plural, warn
 from chainrule.cli.rundir import RunDir, TrainConfig
+from chainrule.cli.trainer import Interrupted, Trainer, evaluate_model, is_terminal
 from chainrule.models import ACTIVATIONS
 
 __all__ = ["add_parsers", "run_train", "run_evaluate", "config_from_args", "EXIT_INTERRUPTED"]
@@ -205,9 +208,6 @@ def _settle(args: argparse.Namespace) -> tuple[TrainConfig, str, str | None, int
 
 def run_train(args: argparse.Namespace) -> int:
     """``chainrule train``: 0 when trained, 130 after a Ctrl-C (the checkpoint is kept)."""
-    from chainrule import distributed
-    from chainrule.cli.trainer import Interrupted, Trainer, is_terminal
-
     _check_combinations(args)
     if not args.no_malloc_tuning:
         keep_freed_memory()
@@ -279,9 +279,6 @@ def report(
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``chainrule evaluate``: print a saved run's test metrics."""
-    from chainrule.cli.models import load_trained
-    from chainrule.cli.trainer import evaluate_model
-
     folder, checkpoint = paths.existing_run(args.checkpoint, "--checkpoint")
     run = RunDir(folder, checkpoint)
     config, splits, model, epoch = load_trained(run, args.data_dir)

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import distributed
 from chainrule import metrics as _metrics
 from chainrule.creation import tensor
 from chainrule.mode import no_grad
@@ -153,7 +154,7 @@ def fit(
         TypeError, ValueError: for bad arguments, before anything is trained: epochs
             below 1, an ``initial_epoch`` beyond ``epochs``, a loader without batches, a
             callback that is not a ``Callback``, a sharded loader without a
-            ``DistributedOptimizer``.
+            ``distributed.DistributedOptimizer``.
     """
     _check_arguments(model, loss_fn, optimizer, epochs, initial_epoch)
     world = _check_loader("train_loader", train_loader, optimizer)
@@ -234,8 +235,6 @@ def _train_batches(state: FitState, batch_hooks: list[Callback]) -> float:
 def _train_shards(state: FitState, batch_hooks: list[Callback], world: int) -> float:
     """One rank of ``world``: its share of each global batch, the optimizer averaging the
     gradients; the mean loss over every rank's examples."""
-    from chainrule import distributed
-
     model, loss_fn, optimizer = state.model, state.loss_fn, state.optimizer
     loader: Any = state.train_loader
     n, global_batch = len(loader.dataset), loader.batch_size * world
@@ -369,9 +368,7 @@ def _check_loader(name: str, loader: Any, optimizer: Any) -> int:
         raise ValueError(f"fit: {name} yields no batches ({loader!r})")
     world = int(getattr(loader, "world_size", 1))
     if world > 1 and optimizer is not None:
-        from chainrule.distributed import DistributedOptimizer
-
-        if not isinstance(optimizer, DistributedOptimizer):
+        if not isinstance(optimizer, distributed.DistributedOptimizer):
             raise ValueError(
                 f"fit: {name} is sharded over {world} ranks; wrap the optimizer in "
                 "cr.distributed.DistributedOptimizer so that the ranks average gradients"
