@@ -37,6 +37,7 @@ from chainrule.tensor import Tensor
 __all__ = ["grad", "topological_order"]
 
 
+# --8<-- [start:walk]
 def grad(
     output: Tensor, inputs: Sequence[Tensor], seed: Any = None, create_graph: bool = False
 ) -> list[Any]:
@@ -84,6 +85,7 @@ def topological_order(root: Any) -> list[Any]:
             if parent is not None and id(parent) not in visited:
                 stack.append((parent, False))
     return order[::-1]
+# --8<-- [end:walk]
 
 
 def _backward(node: Context, grad_out: Any) -> tuple[Any, ...]:
