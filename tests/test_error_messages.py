@@ -1,4 +1,4 @@
-"""Area 4 (issue 8): loud, clear errors, one section per bad input of the issue's list.
+"""Loud, clear error messages, one section per kind of bad input.
 
 Each section asserts that the message names what it must (both shapes, the offending
 names, the range). The cases already tested elsewhere are not repeated; they live in
