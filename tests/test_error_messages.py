@@ -143,6 +143,7 @@ def test_float_labels_are_not_silently_truncated():
 
 
 # ------------------------------------------------------------ 4. custom Function gradients
+# TwoInputs stays here, not in toys.py: its backward is whatever each test below sets.
 class TwoInputs(cr.Function):
     """y = a ∘ b, with a backward that returns what the test sets."""
 
