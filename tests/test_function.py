@@ -7,113 +7,24 @@ import pytest
 
 import chainrule as cr
 from chainrule import engine
-
-
-class Cube(cr.Function):
-    """The SPEC's example, verbatim."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * g
-
-
-class ScaledPower(cr.Function):
-    """y = k·x^p (p a positional int, k a keyword option, negate a flag)."""
-
-    @staticmethod
-    def forward(ctx, x, p, *, k=1.0, negate=False):
-        ctx.save_for_backward(x)
-        ctx.p, ctx.k = p, (-k if negate else k)
-        return ctx.k * x**p
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return grad_out * (ctx.k * ctx.p) * x ** (ctx.p - 1), None
-
-
-class Affine(cr.Function):
-    """y = a·x + b;  records what needs_input_grad said in forward and in backward."""
-
-    seen: list = []
-
-    @staticmethod
-    def forward(ctx, a, x, b):
-        Affine.seen.append(("forward", ctx.needs_input_grad))
-        ctx.save_for_backward(a, x)
-        return a * x + b
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        Affine.seen.append(("backward", ctx.needs_input_grad))
-        a, x = ctx.saved_tensors
-        grad_a = grad_out * x if ctx.needs_input_grad[0] else None
-        grad_x = grad_out * a if ctx.needs_input_grad[1] else None
-        grad_b = grad_out if ctx.needs_input_grad[2] else None
-        return grad_a, grad_x, grad_b
-
-
-class ExpSavingOutput(cr.Function):
-    """y = eˣ, with the output saved: differentiable twice through the saved output."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = np.exp(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (y,) = ctx.saved_tensors
-        return grad_out * y
-
-
-class SinRawNumpy(cr.Function):
-    """y = sin x, backward with a raw NumPy call: first order only."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.sin(x)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return grad_out * np.cos(x)
-
-
-class OuterRawNumpy(cr.Function):
-    """y = x·(Σ x), backward returning a raw ndarray: first order only."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x.sum()
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        x, grad_out = np.asarray(x), np.asarray(grad_out)
-        return grad_out * x.sum() + np.dot(grad_out, x)
-
-
-class NoBackward(cr.Function):
-    @staticmethod
-    def forward(ctx, x):
-        return np.floor(x)
+from toys import (
+    Affine,
+    Cube,
+    ExpSavingOutput,
+    Hadamard,
+    NoBackward,
+    OuterRawNumpy,
+    ScaledPower,
+    SinRawNumpy,
+    Swish,
+)
 
 
 def leaf(rng, *shape):
     return cr.tensor(rng.standard_normal(shape), requires_grad=True)
 
 
-# ------------------------------------------------------------------ the SPEC example
+# ------------------------------------------------------------------ the README's example
 def test_cube_forward_and_backward(rng):
     x = leaf(rng, 3, 2)
     y = Cube.apply(x)
@@ -245,36 +156,15 @@ def test_saved_output_of_a_0d_forward_is_differentiable_twice():
 
 
 def test_same_tensor_passed_twice(rng):
-    class Product(cr.Function):
-        @staticmethod
-        def forward(ctx, a, b):
-            ctx.save_for_backward(a, b)
-            return a * b
-
-        @staticmethod
-        def backward(ctx, grad_out):
-            a, b = ctx.saved_tensors
-            return grad_out * b, grad_out * a
-
     x = leaf(rng, 3)
-    Product.apply(x, x).sum().backward()
+    Hadamard.apply(x, x).sum().backward()
     np.testing.assert_allclose(x.grad.data, 2 * x.data, rtol=1e-12)
-    assert cr.gradgradcheck(lambda t: Product.apply(t, t), x.data)
+    assert cr.gradgradcheck(lambda t: Hadamard.apply(t, t), x.data)
 
 
 def test_a_backward_need_not_undo_broadcasting(rng):
     # the engine sums every gradient back to its input's shape, so rules ignore broadcasting
-    class Hadamard(cr.Function):
-        @staticmethod
-        def forward(ctx, a, b):
-            ctx.save_for_backward(a, b)
-            return a * b
-
-        @staticmethod
-        def backward(ctx, grad_out):
-            a, b = ctx.saved_tensors
-            return grad_out * b, grad_out * a
-
+    # (Hadamard's backward does not undo it)
     a, b = leaf(rng, 3, 1), leaf(rng, 4)
     Hadamard.apply(a, b).sum().backward()
     assert a.grad.shape == (3, 1) and b.grad.shape == (4,)
@@ -414,20 +304,7 @@ def test_raw_numpy_backward_under_create_graph_names_the_function(rng, function)
 
 
 def test_operator_backward_works_twice(rng):
-    class Swish(cr.Function):
-        """y = x·σ(x);  dy/dx = σ(x)(1 + x(1 − σ(x)))."""
-
-        @staticmethod
-        def forward(ctx, x):
-            ctx.save_for_backward(x)
-            return x / (1.0 + np.exp(-x))
-
-        @staticmethod
-        def backward(ctx, grad_out):
-            (x,) = ctx.saved_tensors
-            s = 1.0 / (1.0 + cr.ops.rules.exp(-x))
-            return grad_out * s * (1.0 + x * (1.0 - s))
-
+    # Swish's backward is written with chainrule's ops, so it is recorded under create_graph
     x = rng.standard_normal((2, 3))
     assert cr.gradcheck(Swish.apply, x)
     assert cr.gradgradcheck(Swish.apply, x)

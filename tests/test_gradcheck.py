@@ -7,7 +7,21 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.ops import rules
+from toys import (
+    Cube,
+    CubeConstantAttribute,
+    CubeForgetsGrad,
+    CubeSavedIntermediate,
+    CubeThroughData,
+    CubeWrongConstant,
+    Hadamard,
+    HadamardAveragesBroadcast,
+    HadamardExtraAxis,
+    HadamardReducesWrongAxis,
+    Round,
+    Step,
+    Swish,
+)
 
 
 def index_tuple(text):
@@ -27,202 +41,6 @@ def parse(message):
 
 def output_element(message):
     return index_tuple(re.search(r"output element \(([\d, ]*)\)", message).group(1))
-
-
-# ------------------------------------------------------------------ correct functions
-class Cube(cr.Function):
-    """y = x³;  dy/dx = 3x²."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * grad_out
-
-
-class Swish(cr.Function):
-    """y = x·σ(x);  dy/dx = σ(x) + y·(1 − σ(x))."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = x / (1.0 + np.exp(-x))
-        ctx.save_for_backward(x, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, y = ctx.saved_tensors
-        s = 1.0 / (1.0 + rules.exp(-x))
-        return grad_out * (s + y * (1.0 - s))
-
-
-class Hadamard(cr.Function):
-    """y = a ∘ b (broadcasting);  ∂y/∂a = b, ∂y/∂b = a (the engine sums to the shapes)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        a, b = ctx.saved_tensors
-        return grad_out * b, grad_out * a
-
-
-# ------------------------------------------------------------------ wrong functions
-class CubeWrongConstant(cr.Function):
-    """y = x³ with the classic slip dy/dx = 2x."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return 2 * x * grad_out
-
-
-class CubeForgetsGrad(cr.Function):
-    """y = x³ whose backward forgets to multiply by the incoming gradient."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2
-
-
-class Round(cr.Function):
-    """y = round(x), with the 'gradient' 0 that makes training through it useless."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return np.round(x)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return grad_out * 0.0
-
-
-class Step(cr.Function):
-    """y = (x > 0), 0 almost everywhere as a derivative, but it jumps at 0."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return (x > 0).astype(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return grad_out * 0.0
-
-
-class HadamardReducesWrongAxis(cr.Function):
-    """y = a ∘ b with b broadcast along the rows of a, whose backward reduces b's gradient
-    over the last axis instead of the leading one: right when b is not broadcast, and of the
-    right shape, but wrong, when a is square and b is a row."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        a, b = ctx.saved_tensors
-        grad_b = grad_out * a
-        if b.ndim < grad_b.ndim:
-            grad_b = grad_b.sum(axis=-1)  # should be axis=0
-        return grad_out * b, grad_b
-
-
-class HadamardAveragesBroadcast(cr.Function):
-    """y = a ∘ b whose backward averages instead of summing over the broadcast axes."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        a, b = ctx.saved_tensors
-        grad_a, grad_b = grad_out * b, grad_out * a
-        if grad_b.shape != b.shape:
-            lead = grad_b.ndim - b.ndim
-            axes = tuple(range(lead)) + tuple(
-                lead + i for i, n in enumerate(b.shape) if n == 1 and grad_b.shape[lead + i] > 1
-            )
-            grad_b = grad_b.mean(axis=axes, keepdims=True).reshape(b.shape)
-        return grad_a, grad_b
-
-
-class HadamardExtraAxis(cr.Function):
-    """y = a ∘ b whose backward broadcasts b's gradient over an axis that no array had."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return a * b
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        a, b = ctx.saved_tensors
-        grad_b = grad_out * a
-        return grad_out * b, rules.broadcast_to(grad_b, (2, *grad_b.shape))
-
-
-# ------------------------------------------------------------------ gradgradcheck subjects
-class CubeConstantAttribute(cr.Function):
-    """y = x³ whose backward uses x² kept as a plain attribute: a constant to the graph."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.x2 = x * x
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        return 3 * ctx.x2 * grad_out
-
-
-class CubeSavedIntermediate(cr.Function):
-    """y = x³ saving x² (neither an input nor the output): it comes back as a constant."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x * x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x2,) = ctx.saved_tensors
-        return 3 * x2 * grad_out
-
-
-class CubeThroughData(cr.Function):
-    """y = x³ whose backward reads ``.data``, which leaves the graph."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        raw = x.data if isinstance(x, cr.Tensor) else x
-        return 3 * raw**2 * grad_out
 
 
 # ------------------------------------------------------------------ passing

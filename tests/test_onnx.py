@@ -14,7 +14,6 @@ from chainrule.cli import export as export_cli
 from chainrule.cli import main
 from chainrule.cli.datasets import load_splits
 from chainrule.cli.errors import UsageError
-from chainrule.cli.main import build_parser
 from chainrule.cli.models import build_model
 from chainrule.cli.rundir import RunDir
 
@@ -246,20 +245,9 @@ def test_missing_onnx_package_says_what_to_install(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------- the command line
-def _main_has_export():
-    parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return "export" in commands.choices
-
-
 def export_command(argv):
-    """``chainrule export ...`` through main() once it registers the subcommand, else
-    through the same add_parser/run pair main() calls."""
-    if _main_has_export():
-        return main(["export", *argv])
-    parser = argparse.ArgumentParser(prog="chainrule")
-    export_cli.add_parser(parser.add_subparsers(dest="command"))
-    return export_cli.run(parser.parse_args(["export", *argv]))
+    """``chainrule export ...`` through main(), as a user runs it."""
+    return main(["export", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -352,7 +340,6 @@ def test_cli_refuses_a_file_for_a_folder_and_a_non_run_directory(trained_runs, t
         )
 
 
-@pytest.mark.skipif(not _main_has_export(), reason="cli/main.py does not register export yet")
 def test_main_runs_export_and_reports_errors_in_one_line(trained_runs, tmp_path, capsys):
     path = tmp_path / "m.onnx"
     assert main(["export", "--checkpoint", str(trained_runs["mlp"]), "--onnx", str(path)]) == 0

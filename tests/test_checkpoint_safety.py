@@ -1,4 +1,4 @@
-"""Area 5 (issue 8): checkpoints that cannot hurt.
+"""Checkpoints that cannot hurt.
 
 ``tests/test_checkpoint.py`` holds the round trips, atomic writes under simulated crashes,
 the refusal of pickles and ``torch.save`` archives, the check that nothing is allocated

@@ -1,4 +1,4 @@
-"""Area 7 (issue 8): property-based tests of the engine (hypothesis).
+"""Property-based tests of the engine (hypothesis).
 
 For random shapes that broadcast together, random float32/float64 leaves and random
 expressions over them: every leaf's gradient has the leaf's shape and dtype (through

@@ -1,4 +1,4 @@
-"""Area 1 (issue 8): stable numerics at the extremes, in float32 and float64.
+"""Stable numerics at the extremes, in float32 and float64.
 
 Every function of the issue's item 1 is evaluated at logits of ±1000 and ±1e4 (and at
 neighbours 1 and 2 apart, where the rounding of a large shift shows), and both its value

@@ -1,4 +1,4 @@
-"""Area 2 (issue 8): float32 stays float32, and float32 reductions are accurate.
+"""Float32 stays float32, and float32 reductions are accurate.
 
 Covered elsewhere: every op of ``tests/op_specs.py`` keeps float32 and float64 through its
 forward and first-order gradients (``tests/test_ops.py``), NumPy float64 scalars do not

@@ -1,4 +1,4 @@
-"""Area 6 (issue 8): no leaks, no limits.
+"""No leaks, no limits.
 
 ``tests/test_memory.py`` covers a two-op graph: saved arrays released by backward, the
 graph freed by reference counting alone, and a flat 1,000-step loop of raw ops;
