@@ -327,3 +327,12 @@ def test_a_gradient_broadcast_against_a_constant_input_is_summed(rng):
     w = rng.standard_normal((4, 3))
     (WeightedColumnSum.apply(x, w) * np.arange(3.0)).sum().backward()
     np.testing.assert_allclose(x.grad.data, w.sum(axis=0) * np.arange(3.0), rtol=1e-12)
+
+
+def test_a_node_shows_its_function_and_the_layer_is_not_mistaken_for_its_op():
+    """``nn.Linear`` records the fused op ``Affine``: ``grad_fn=<Linear>`` would name the
+    layer, not what the graph holds."""
+    y = cr.nn.Linear(4, 3)(cr.randn(2, 4))
+    assert y.grad_fn.name == "Affine"
+    assert repr(y.grad_fn) == "<Affine node>"
+    assert "grad_fn=<Affine>" in repr(y)

@@ -58,6 +58,9 @@ class Context:
         """The name of the Function this node records (as in ``grad_fn=<Mul>``)."""
         return self.function.__name__
 
+    def __repr__(self) -> str:
+        return f"<{self.name} node>"
+
     def save_for_backward(self, *values: Any) -> None:
         """Keep arrays for backward. Save inputs or the output where possible: under
         ``create_graph`` those come back as Tensors connected to the graph, any other
