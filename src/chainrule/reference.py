@@ -85,6 +85,8 @@ def topological_order(root: Any) -> list[Any]:
             if parent is not None and id(parent) not in visited:
                 stack.append((parent, False))
     return order[::-1]
+
+
 # --8<-- [end:walk]
 
 
