@@ -1,7 +1,7 @@
 """Vector and matrix norms (NumPy's ``linalg.norm``), composed of recorded ops.
 
-Every norm is made of ``abs``, ``sum``, ``max``/``min``, ``safe_sqrt`` and the singular
-values of ``svd``, so it records no node of its own. The subgradient convention at 0:
+Every norm is made of ``abs``, ``sum``, ``max``/``min``, ``safe_sqrt``, ``where`` and the
+singular values of ``svd``, so it records no node of its own. The subgradient convention at 0:
 the gradient of a norm at x = 0 is 0, not NaN (``safe_sqrt′(0) = 0``, ``abs′(0) = 0``).
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from chainrule.ops.decompositions import svd
 from chainrule.ops.elementwise import mul
-from chainrule.ops.piecewise import abs, safe_sqrt
+from chainrule.ops.piecewise import abs, safe_sqrt, where
 from chainrule.ops.reduction import max, min, sum
 from chainrule.ops.shape import reshape, transpose
 from chainrule.tensor import Tensor
@@ -44,8 +44,13 @@ def _matrix(x: Tensor, ord: Any, rows: int, cols: int, keepdims: bool) -> Tensor
         return _euclid(x, (rows, cols), keepdims)
     if ord in ("nuc", 2, -2):
         rest = [i for i in range(x.ndim) if i not in (rows, cols)]
-        _, s, _ = svd(transpose(x, (*rest, rows, cols)))
+        stack = transpose(x, (*rest, rows, cols))
+        _, s, _ = svd(stack)
         out = sum(s, axis=-1) if ord == "nuc" else (max if ord == 2 else min)(s, axis=-1)
+        # at a zero matrix svd's rule gives the subgradient U Vᵀ; take the Frobenius
+        # norm's there instead (the same value, 0, and gradient 0)
+        nonzero = stack.data.any(axis=(-2, -1))
+        out = where(nonzero, out, _euclid(stack, (-2, -1), False))
     else:  # 1, −1: over columns of Σ_rows |x|; ∞, −∞: over rows of Σ_columns |x|
         inner, outer = (rows, cols) if ord in (1, -1) else (cols, rows)
         sums = sum(abs(x), axis=inner, keepdims=True)
