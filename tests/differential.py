@@ -837,6 +837,12 @@ NOT_FUZZED: dict[str, str] = {
     "program with a conv2d node; as a node of its own its x_shape would have to fit g and w",
     "conv2d_weight": "run as conv2d's recorded backward by every second-order check of a "
     "program with a conv2d node; as a node of its own its w_shape would have to fit x and g",
+    **{
+        name: "cr.linalg: needs square, well-conditioned (positive definite, symmetric, "
+        "distinct-spectrum) inputs that random programs do not draw; its LINALG_V02 rows and "
+        "tests/test_linalg.py compare it with torch to second order"
+        for name in ("norm", "inv", "det", "slogdet", "solve", "cholesky", "eigh", "svd")
+    },
 }
 NOT_FUZZED_NN = {"dropout": "random by design (its mask is not PyTorch's)"}
 

@@ -1118,7 +1118,145 @@ NN = [
 ]  # fmt: skip
 
 
-OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN]
+# --------------------------------------------------------------------------- cr.linalg
+def well_conditioned(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Square matrices near 2·diag(±1): singular values in about [1, 3], either sign of det."""
+    x = 0.3 * rng.standard_normal(shape)
+    if len(shape) >= 2 and shape[-1] == shape[-2]:
+        signs = rng.choice([-1.0, 1.0], shape[:-1])
+        x = x + 2.0 * signs[..., None] * np.eye(shape[-1])
+    return x
+
+
+def spread(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """|x| all distinct (0.25 apart) and at least 0.2 from 0: no ties for max/min of |x|,
+    no kink of |x|."""
+    n = int(np.prod(shape, dtype=np.int64))
+    magnitudes = (rng.permutation(n) + 1) * 0.25 + rng.uniform(-0.02, 0.02, n)
+    return (magnitudes * rng.choice([-1.0, 1.0], n)).reshape(shape)
+
+
+def _spd(a: Any, eye: Any) -> Any:
+    """A Aᵀ + n I (``eye`` of a's library and dtype): symmetric positive definite for any a
+    and differentiable in all of a (cholesky reads one triangle; its symmetric gradient is
+    the derivative of this)."""
+    return a @ a.swapaxes(-1, -2) + a.shape[-1] * eye
+
+
+def _np_eye(a: Any) -> np.ndarray:
+    return np.eye(a.shape[-1], dtype=a.dtype)
+
+
+def _sym(a: Any) -> Any:
+    return (a + a.swapaxes(-1, -2)) / 2
+
+
+def _norm(
+    ord: Any = None,
+    axis: Any = None,
+    keepdims: bool = False,
+    domain: Domain = normal,
+    shapes: tuple[tuple[int, ...], ...] = ((3, 4),),
+    label: str = "",
+) -> OpSpec:
+    return OpSpec(
+        "norm",
+        lambda x: cr.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims),
+        lambda x: np.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims),
+        shapes,
+        label=label or f"ord={ord}-axis={axis}" + ("-keepdims" if keepdims else ""),
+        domain=domain,
+        torch=lambda T, x: T.linalg.norm(x, ord=ord, dim=axis, keepdim=keepdims),
+    )
+
+
+def _eigh_out(w: Any, v: Any) -> Any:
+    """w above v ∘ v: both unchanged by the sign of each eigenvector."""
+    return w[..., None, :], v * v
+
+
+def _svd_out(u: Any, s: Any, vt: Any) -> tuple[Any, ...]:
+    """s, U ∘ U and Vᵀ ∘ Vᵀ, flattened: unchanged by the sign of each pair (uᵢ, vᵢ)."""
+    lead = tuple(s.shape[:-1])
+    return s, (u * u).reshape(lead + (-1,)), (vt * vt).reshape(lead + (-1,))
+
+
+LINALG_V02 = [
+    _norm(shapes=((4,),), label="vector"),
+    _norm(),
+    _norm(axis=1),
+    _norm(axis=-1, keepdims=True),
+    _norm(ord=2, axis=0),
+    _norm(ord=1, axis=0, domain=spread),
+    _norm(ord=np.inf, shapes=((5,),), domain=spread),
+    _norm(ord=-np.inf, shapes=((5,),), domain=spread),
+    _norm(ord="fro"),
+    _norm(ord=1, domain=spread),
+    _norm(ord=np.inf, domain=spread),
+    _norm(ord="nuc"),
+    _norm(ord=2),
+    _norm(axis=(-2, -1), shapes=((2, 2, 3),)),
+    _norm(ord="nuc", axis=(0, 2), shapes=((2, 2, 3),)),
+    *(
+        OpSpec("inv", cr.linalg.inv, np.linalg.inv, (shape,), domain=well_conditioned,
+               torch=lambda T, a: T.linalg.inv(a))
+        for shape in [(3, 3), (2, 2, 2)]
+    ),
+    *(
+        OpSpec("det", cr.linalg.det, np.linalg.det, (shape,), domain=well_conditioned,
+               torch=lambda T, a: T.linalg.det(a))
+        for shape in [(3, 3), (2, 2, 2)]
+    ),
+    *(
+        OpSpec("slogdet", lambda a: cr.linalg.slogdet(a)[1], lambda a: np.linalg.slogdet(a)[1],
+               (shape,), label="logabsdet", domain=well_conditioned,
+               torch=lambda T, a: T.linalg.slogdet(a)[1])
+        for shape in [(3, 3), (2, 2, 2)]
+    ),
+    OpSpec(
+        "slogdet", lambda a: cr.linalg.slogdet(a)[0] * cr.linalg.slogdet(a)[1],
+        lambda a: np.prod(np.linalg.slogdet(a), axis=0), ((2, 3, 3),), label="sign*logabsdet",
+        domain=well_conditioned, torch=lambda T, a: T.prod(T.stack(T.linalg.slogdet(a)), 0),
+    ),
+    *(
+        OpSpec("solve", cr.linalg.solve, np.linalg.solve, shapes, label=label,
+               domain=(well_conditioned, normal), torch=lambda T, a, b: T.linalg.solve(a, b))
+        for label, shapes in [
+            ("vector", ((3, 3), (3,))),
+            ("matrix", ((3, 3), (3, 2))),
+            ("batch-vector", ((2, 2, 2), (2,))),
+            ("broadcast-batch", ((2, 2, 2), (3, 1, 2, 2))),
+        ]
+    ),
+    *(
+        OpSpec("cholesky", lambda a: cr.linalg.cholesky(_spd(a, _np_eye(a))),
+               lambda a: np.linalg.cholesky(_spd(a, _np_eye(a))), (shape,), label="of-a@aT+nI",
+               torch=lambda T, a: T.linalg.cholesky(_spd(a, T.eye(a.shape[-1], dtype=a.dtype))))
+        for shape in [(3, 3), (2, 2, 2)]
+    ),
+    *(
+        OpSpec("eigh", lambda a: cr.concatenate(_eigh_out(*cr.linalg.eigh(_sym(a))), axis=-2),
+               lambda a: np.concatenate(_eigh_out(*np.linalg.eigh(_sym(a))), axis=-2),
+               (shape,), label="w-and-v*v-of-sym", distinct=True,
+               torch=lambda T, a: T.cat(_eigh_out(*T.linalg.eigh(_sym(a))), dim=-2))
+        for shape in [(3, 3), (2, 3, 3)]
+    ),
+    OpSpec("eigh", lambda a: cr.linalg.eigh(_sym(a))[0], lambda a: np.linalg.eigh(_sym(a))[0],
+           ((3, 3),), label="w-of-sym", torch=lambda T, a: T.linalg.eigh(_sym(a))[0]),
+    *(
+        OpSpec("svd", lambda a: cr.concatenate(_svd_out(*cr.linalg.svd(a)), axis=-1),
+               lambda a: np.concatenate(_svd_out(*np.linalg.svd(a, full_matrices=False)), -1),
+               (shape,), label=f"{label}-s-u*u-vt*vt", distinct=True,
+               torch=lambda T, a: T.cat(_svd_out(*T.linalg.svd(a, full_matrices=False)), -1))
+        for label, shape in [("square", (3, 3)), ("tall", (4, 3)), ("wide", (3, 4)),
+                             ("batch", (2, 2, 3))]
+    ),
+    OpSpec("svd", lambda a: cr.linalg.svd(a)[1], lambda a: np.linalg.svd(a, compute_uv=False),
+           ((3, 4),), label="s", torch=lambda T, a: T.linalg.svdvals(a)),
+]  # fmt: skip
+
+
+OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *LINALG_V02]
 
 # SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.
 SPEC_METHODS = {

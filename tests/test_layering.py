@@ -19,8 +19,8 @@ CORE = [
     "mode", "versions", "tensor", "graph", "checks", "function", "runners", "engine",
     "reference", "ops", "ops.elementwise", "ops.piecewise", "ops.reduction", "ops.shape",
     "ops.linalg", "ops.einsum", "ops.kernels", "ops.scatter", "ops.rules", "ops.conv",
-    "ops.pool", "ops.im2col", "ops.losses", "inplace", "creation", "functional", "gradcheck",
-    "wiring", "notation",
+    "ops.pool", "ops.im2col", "ops.losses", "ops.inverse", "ops.decompositions", "ops.norms",
+    "inplace", "creation", "linalg", "functional", "gradcheck", "wiring", "notation",
 ]  # fmt: skip
 
 #: third-party packages a function may import when it needs them: the optional extras,

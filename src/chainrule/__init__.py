@@ -11,6 +11,7 @@ from chainrule import (
     data,
     distributed,
     lecture,
+    linalg,
     metrics,
     models,
     nn,
@@ -91,7 +92,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "Function", "Context",
-    "ops", "nn", "optim", "data", "metrics", "models", "training", "lecture", "viz",
+    "ops", "linalg", "nn", "optim", "data", "metrics", "models", "training", "lecture", "viz",
     "distributed", "onnx", "allocator",
     "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
     "zeros_like",

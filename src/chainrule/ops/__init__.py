@@ -3,10 +3,11 @@
 Files by category: ``elementwise`` (arithmetic, exp/log, tanh, sigmoid, softplus),
 ``piecewise`` (relu, abs, clip, maximum, minimum, where, safe_sqrt: the kinks),
 ``reduction`` (sum, max, logsumexp, softmax), ``shape`` (reshape, indexing,
-concatenation), ``linalg`` (matmul, einsum, the fused affine map), ``conv`` (conv2d and
-its two adjoints) and ``pool`` (max and average pooling) on the array kernels of
-``im2col``, ``losses`` (cross-entropy with integer labels). ``rules`` holds the helpers
-derivative rules are written with.
+concatenation), ``linalg`` (matmul, einsum, the fused affine map), ``inverse`` (inv,
+det, slogdet, solve), ``decompositions`` (cholesky, eigh, svd) and ``norms`` (norm), which
+``cr.linalg`` gathers, ``conv`` (conv2d and its two adjoints) and ``pool`` (max and average
+pooling) on the array kernels of ``im2col``, ``losses`` (cross-entropy with integer
+labels). ``rules`` holds the helpers derivative rules are written with.
 
 The neural-network primitives (``affine``, ``softplus``, ``safe_sqrt``, ``conv2d``,
 ``conv2d_input``, ``conv2d_weight``, ``max_pool2d``, ``avg_pool2d``,
@@ -16,6 +17,7 @@ re-exported at the top level of ``chainrule``.
 """
 
 from chainrule.ops.conv import conv2d, conv2d_input, conv2d_weight
+from chainrule.ops.decompositions import cholesky, eigh, svd
 from chainrule.ops.elementwise import (
     add,
     astype,
@@ -31,8 +33,10 @@ from chainrule.ops.elementwise import (
     sub,
     tanh,
 )
+from chainrule.ops.inverse import det, inv, slogdet, solve
 from chainrule.ops.linalg import affine, dot, einsum, matmul, outer
 from chainrule.ops.losses import cross_entropy_with_labels
+from chainrule.ops.norms import norm
 from chainrule.ops.piecewise import abs, clip, maximum, minimum, relu, safe_sqrt, where
 from chainrule.ops.pool import avg_pool2d, max_pool2d
 from chainrule.ops.reduction import (
@@ -65,6 +69,7 @@ __all__ = [
     "abs", "add", "astype", "clip", "div", "exp", "log", "maximum", "minimum", "mul", "neg",
     "power", "relu", "safe_sqrt", "sigmoid", "softplus", "sqrt", "sub", "tanh", "where",
     "affine", "dot", "einsum", "matmul", "outer",
+    "norm", "inv", "det", "slogdet", "solve", "cholesky", "eigh", "svd",
     "argmax", "argmin", "log_softmax", "logsumexp", "max", "mean", "min", "softmax", "sum",
     "var",
     "broadcast_to", "clone", "concatenate", "expand_dims", "flatten", "getitem", "reshape",
