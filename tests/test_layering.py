@@ -19,7 +19,8 @@ CORE = [
     "mode", "versions", "tensor", "graph", "checks", "function", "runners", "engine",
     "reference", "ops", "ops.elementwise", "ops.piecewise", "ops.reduction", "ops.shape",
     "ops.linalg", "ops.einsum", "ops.kernels", "ops.scatter", "ops.rules", "ops.conv",
-    "ops.pool", "ops.im2col", "ops.losses", "inplace", "creation", "functional", "gradcheck",
+    "ops.pool", "ops.im2col", "ops.losses", "ops.rearrange", "ops.diagonal", "ops.gather",
+    "inplace", "creation", "functional", "gradcheck",
     "wiring", "notation",
 ]  # fmt: skip
 
