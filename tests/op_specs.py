@@ -1256,7 +1256,235 @@ LINALG_V02 = [
 ]  # fmt: skip
 
 
-OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *LINALG_V02]
+# --------------------------------------------------------------------------- shape, v0.2
+def _torch_pad(widths: Any) -> tuple[int, ...]:
+    """NumPy's per-axis (before, after) pairs as torch.nn.functional.pad's flat tuple, which
+    starts from the last axis."""
+    return tuple(n for pair in reversed(widths) for n in pair)
+
+
+def _weighted_pieces(pieces: list[Any], join: Callable[..., Any]) -> Any:
+    """The pieces of a split, each times its position + 1, joined again: every piece and
+    its place in the list count."""
+    return join([p * (i + 1) for i, p in enumerate(pieces)])
+
+
+def _split_spec(label: str, shape: tuple[int, ...], cut: Any, axis: int) -> OpSpec:
+    """A split row: the pieces of ``cr.split`` weighted and concatenated back."""
+    torch_cut = cut if isinstance(cut, int) else list(cut)
+    return OpSpec(
+        "split",
+        lambda x: _weighted_pieces(cr.split(x, cut, axis), lambda ps: cr.concatenate(ps, axis)),
+        lambda x: _weighted_pieces(np.split(x, cut, axis), lambda ps: np.concatenate(ps, axis)),
+        (shape,),
+        label=label,
+        torch=lambda T, x: _weighted_pieces(
+            T.tensor_split(x, torch_cut, dim=axis), lambda ps: T.cat(ps, dim=axis)
+        ),
+    )
+
+
+PAD_2 = ((1, 2), (0, 1))
+PAD_3 = ((0, 0), (2, 1), (1, 2))  # torch's reflect/replicate/circular pad a (C, H, W) image
+SYMMETRIC_ROWS = np.pad(np.arange(3), (2, 1), mode="symmetric")
+SYMMETRIC_COLS = np.pad(np.arange(4), (1, 2), mode="symmetric")
+TAKE_ROWS = np.array([[0, 2, 0, 0], [0, 0, 1, 0]])  # x[0, 0] taken twice: gradients add
+TAKE_COLS = np.array([[0, 0, 3, 1, 0], [2, 2, 2, 2, 2], [3, 1, 0, 1, 3]])
+TAKE_BROADCAST = np.array([[3, 3]])  # broadcast against the 3 rows
+TAKE_FLAT = np.array([0, 5, 5, 11])
+
+SHAPE_V02 = [
+    OpSpec(
+        "pad", lambda x: cr.pad(x, PAD_2, constant_values=1.5),
+        lambda x: np.pad(x, PAD_2, constant_values=1.5), ((3, 4),), label="constant",
+        torch=lambda T, x: T.nn.functional.pad(x, _torch_pad(PAD_2), value=1.5),
+    ),
+    OpSpec(
+        "pad", lambda x: cr.pad(x, 1), lambda x: np.pad(x, 1), ((2, 3),), label="int",
+        torch=lambda T, x: T.nn.functional.pad(x, (1, 1, 1, 1)),
+    ),
+    OpSpec(
+        "pad", lambda x: cr.pad(x, PAD_3, mode="reflect"),
+        lambda x: np.pad(x, PAD_3, mode="reflect"), ((1, 3, 4),), label="reflect",
+        torch=lambda T, x: T.nn.functional.pad(x, _torch_pad(PAD_3[1:]), mode="reflect"),
+    ),
+    OpSpec(
+        "pad", lambda x: cr.pad(x, PAD_3, mode="edge"),
+        lambda x: np.pad(x, PAD_3, mode="edge"), ((1, 3, 4),), label="edge",
+        torch=lambda T, x: T.nn.functional.pad(x, _torch_pad(PAD_3[1:]), mode="replicate"),
+    ),
+    OpSpec(
+        "pad", lambda x: cr.pad(x, PAD_3, mode="wrap"),
+        lambda x: np.pad(x, PAD_3, mode="wrap"), ((1, 3, 4),), label="wrap",
+        torch=lambda T, x: T.nn.functional.pad(x, _torch_pad(PAD_3[1:]), mode="circular"),
+    ),
+    OpSpec(
+        "pad", lambda x: cr.pad(x, ((2, 1), (1, 2)), mode="symmetric"),
+        lambda x: np.pad(x, ((2, 1), (1, 2)), mode="symmetric"), ((3, 4),),
+        label="symmetric",  # torch has no symmetric mode: its indexing, as a second opinion
+        torch=lambda T, x: x[T.tensor(SYMMETRIC_ROWS)][:, T.tensor(SYMMETRIC_COLS)],
+    ),
+    OpSpec(
+        "tile", lambda x: cr.tile(x, (2, 1)), lambda x: np.tile(x, (2, 1)), ((3, 4),),
+        torch=lambda T, x: T.tile(x, (2, 1)),
+    ),
+    OpSpec(
+        "tile", lambda x: cr.tile(x, (2, 2)), lambda x: np.tile(x, (2, 2)), ((3,),),
+        label="new-axis", torch=lambda T, x: T.tile(x, (2, 2)),
+    ),
+    OpSpec(
+        "tile", lambda x: cr.tile(x, (2, 3)), lambda x: np.tile(x, (2, 3)), ((),),
+        torch=lambda T, x: T.tile(x, (2, 3)),
+    ),
+    OpSpec(
+        "tile", lambda x: x.tile(2), lambda x: np.tile(x, 2), ((2, 3),), label="method",
+        torch=lambda T, x: x.tile(2), via="method",
+    ),
+    OpSpec(
+        "repeat", lambda x: cr.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1),
+        ((3, 4),), torch=lambda T, x: T.repeat_interleave(x, 2, dim=1),
+    ),
+    OpSpec(
+        "repeat", lambda x: cr.repeat(x, [1, 0, 2, 1], axis=-1),
+        lambda x: np.repeat(x, [1, 0, 2, 1], axis=-1), ((3, 4),), label="per-element",
+        torch=lambda T, x: T.repeat_interleave(x, T.tensor([1, 0, 2, 1]), dim=-1),
+    ),
+    OpSpec(
+        "repeat", lambda x: cr.repeat(x, 2), lambda x: np.repeat(x, 2), ((2, 3),),
+        label="flattened", torch=lambda T, x: T.repeat_interleave(x, 2),
+    ),
+    OpSpec(
+        "repeat", lambda x: cr.repeat(x, 3), lambda x: np.repeat(x, 3), ((),),
+        torch=lambda T, x: T.repeat_interleave(x, 3),
+    ),
+    OpSpec(
+        "repeat", lambda x: x.repeat(2, axis=0), lambda x: x.repeat(2, axis=0), ((3, 4),),
+        label="method", torch=lambda T, x: x.repeat_interleave(2, dim=0), via="method",
+    ),
+    OpSpec(
+        "flip", cr.flip, np.flip, ((2, 3, 2),), label="all",
+        torch=lambda T, x: T.flip(x, (0, 1, 2)),
+    ),
+    OpSpec(
+        "flip", lambda x: cr.flip(x, (0, -1)), lambda x: np.flip(x, (0, -1)), ((2, 3, 2),),
+        label="axes", torch=lambda T, x: T.flip(x, (0, 2)),
+    ),
+    OpSpec("flip", cr.flip, np.flip, ((),), torch=lambda T, x: T.flip(x, ())),
+    OpSpec(
+        "flip", lambda x: x.flip(1), lambda x: np.flip(x, 1), ((3, 4),), label="method",
+        torch=lambda T, x: x.flip(1), via="method",
+    ),
+    OpSpec(
+        "roll", lambda x: cr.roll(x, 5), lambda x: np.roll(x, 5), ((3, 4),),
+        label="flattened", torch=lambda T, x: T.roll(x, 5),
+    ),
+    OpSpec(
+        "roll", lambda x: cr.roll(x, (1, -1), (0, 1)), lambda x: np.roll(x, (1, -1), (0, 1)),
+        ((3, 4),), label="axes", torch=lambda T, x: T.roll(x, (1, -1), (0, 1)),
+    ),
+    OpSpec(
+        "roll", lambda x: cr.roll(x, -7, axis=-1), lambda x: np.roll(x, -7, axis=-1),
+        ((2, 3, 2),), label="negative", torch=lambda T, x: T.roll(x, -7, -1),
+    ),
+    OpSpec("roll", lambda x: cr.roll(x, 1), lambda x: np.roll(x, 1), ((),),
+           torch=lambda T, x: T.roll(x, 1)),  # fmt: skip
+    OpSpec(
+        "roll", lambda x: x.roll(2, 1), lambda x: np.roll(x, 2, 1), ((3, 4),), label="method",
+        torch=lambda T, x: x.roll(2, 1), via="method",
+    ),
+    _split_spec("sections", (3, 4), 2, 1),
+    _split_spec("indices", (3, 4), [1, 3], 1),
+    _split_spec("empty-piece", (6,), [2, 2, 5], 0),
+    OpSpec(
+        "moveaxis", lambda x: cr.moveaxis(x, 0, -1), lambda x: np.moveaxis(x, 0, -1),
+        ((2, 3, 2),), torch=lambda T, x: T.movedim(x, 0, -1),
+    ),
+    OpSpec(
+        "moveaxis", lambda x: cr.moveaxis(x, (0, 1), (2, 0)),
+        lambda x: np.moveaxis(x, (0, 1), (2, 0)), ((2, 3, 2),), label="several",
+        torch=lambda T, x: T.movedim(x, (0, 1), (2, 0)),
+    ),
+    OpSpec(
+        "cat", lambda a, b: cr.cat([a, b]), lambda a, b: np.concatenate([a, b]),
+        ((2, 3), (1, 3)), torch=lambda T, a, b: T.cat([a, b]),
+    ),
+    OpSpec(
+        "cat", lambda a, b: cr.cat([a, b], dim=1), lambda a, b: np.concatenate([a, b], 1),
+        ((3, 2), (3, 1)), label="dim", torch=lambda T, a, b: T.cat([a, b], dim=1),
+    ),
+    OpSpec("tril", cr.tril, np.tril, ((3, 4),), torch=lambda T, x: T.tril(x)),
+    OpSpec(
+        "tril", lambda x: cr.tril(x, -1), lambda x: np.tril(x, -1), ((3, 4),), label="below",
+        torch=lambda T, x: T.tril(x, -1),
+    ),
+    OpSpec(
+        "tril", lambda x: cr.tril(x, 1), lambda x: np.tril(x, 1), ((2, 3, 2),),
+        label="batch", torch=lambda T, x: T.tril(x, 1),
+    ),
+    OpSpec("triu", cr.triu, np.triu, ((3, 4),), torch=lambda T, x: T.triu(x)),
+    OpSpec(
+        "triu", lambda x: cr.triu(x, 1), lambda x: np.triu(x, 1), ((3, 4),), label="above",
+        torch=lambda T, x: T.triu(x, 1),
+    ),
+    OpSpec(
+        "triu", lambda x: cr.triu(x, -1), lambda x: np.triu(x, -1), ((2, 3, 2),),
+        label="batch", torch=lambda T, x: T.triu(x, -1),
+    ),
+    OpSpec(
+        "diagonal", lambda x: cr.diagonal(x, 1), lambda x: np.diagonal(x, 1), ((3, 4),),
+        label="above", torch=lambda T, x: T.diagonal(x, 1),
+    ),
+    OpSpec(
+        "diagonal", lambda x: cr.diagonal(x, -1), lambda x: np.diagonal(x, -1), ((3, 4),),
+        label="below", torch=lambda T, x: T.diagonal(x, -1),
+    ),
+    OpSpec(
+        "diagonal", lambda x: cr.diagonal(x, 0, 2, 1), lambda x: np.diagonal(x, 0, 2, 1),
+        ((2, 3, 2),), label="axes", torch=lambda T, x: T.diagonal(x, 0, 2, 1),
+    ),
+    OpSpec(
+        "diagonal", lambda x: x.diagonal(), lambda x: x.diagonal(), ((3, 4),),
+        label="method", torch=lambda T, x: x.diagonal(), via="method",
+    ),
+    OpSpec("trace", cr.trace, np.trace, ((3, 4),), torch=lambda T, x: T.trace(x)),
+    OpSpec(
+        "trace", lambda x: cr.trace(x, 1), lambda x: np.trace(x, 1), ((3, 4),),
+        label="offset", torch=lambda T, x: T.diagonal(x, 1).sum(),
+    ),
+    OpSpec(
+        "trace", lambda x: cr.trace(x, 0, 1, 2), lambda x: np.trace(x, 0, 1, 2),
+        ((2, 3, 2),), label="axes", torch=lambda T, x: T.diagonal(x, 0, 1, 2).sum(-1),
+    ),
+    OpSpec(
+        "trace", lambda x: x.trace(), lambda x: x.trace(), ((3, 3),), label="method",
+        torch=lambda T, x: x.trace(), via="method",
+    ),
+    OpSpec(
+        "take_along_axis", lambda x: cr.take_along_axis(x, TAKE_ROWS, 0),
+        lambda x: np.take_along_axis(x, TAKE_ROWS, 0), ((3, 4),), label="repeated",
+        torch=lambda T, x: T.take_along_dim(x, T.tensor(TAKE_ROWS), dim=0),
+    ),
+    OpSpec(
+        "take_along_axis", lambda x: cr.take_along_axis(x, TAKE_COLS, -1),
+        lambda x: np.take_along_axis(x, TAKE_COLS, -1), ((3, 4),), label="last-axis",
+        torch=lambda T, x: T.take_along_dim(x, T.tensor(TAKE_COLS), dim=-1),
+    ),
+    OpSpec(
+        "take_along_axis", lambda x: cr.take_along_axis(x, TAKE_BROADCAST, 1),
+        lambda x: np.take_along_axis(x, TAKE_BROADCAST, 1), ((3, 4),), label="broadcast",
+        torch=lambda T, x: T.take_along_dim(x, T.tensor(TAKE_BROADCAST), dim=1),
+    ),
+    OpSpec(
+        "take_along_axis", lambda x: cr.take_along_axis(x, TAKE_FLAT, None),
+        lambda x: np.take_along_axis(x, TAKE_FLAT, None), ((3, 4),), label="flattened",
+        torch=lambda T, x: T.take_along_dim(x, T.tensor(TAKE_FLAT)),
+    ),
+]  # fmt: skip
+
+
+OP_SPECS: list[OpSpec] = [
+    *ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *LINALG_V02, *SHAPE_V02,
+]
 
 # SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.
 SPEC_METHODS = {

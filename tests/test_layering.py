@@ -20,6 +20,7 @@ CORE = [
     "reference", "ops", "ops.elementwise", "ops.piecewise", "ops.reduction", "ops.shape",
     "ops.linalg", "ops.einsum", "ops.kernels", "ops.scatter", "ops.rules", "ops.conv",
     "ops.pool", "ops.im2col", "ops.losses", "ops.inverse", "ops.decompositions", "ops.norms",
+    "ops.rearrange", "ops.diagonal", "ops.gather",
     "inplace", "creation", "linalg", "functional", "gradcheck", "wiring", "notation",
 ]  # fmt: skip
 

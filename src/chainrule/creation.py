@@ -6,12 +6,14 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.ops.shape import broadcast_to, reshape
 from chainrule.tensor import DEFAULT_DTYPE, Tensor
 
 __all__ = [
     "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
     "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
+    "linspace", "meshgrid",
 ]  # fmt: skip
 
 _generator = np.random.default_rng()
@@ -147,3 +149,46 @@ def rand(
     rng = generator if generator is not None else _generator
     data = rng.random(_shape(shape)).astype(_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
+
+
+def linspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop`` (included unless
+    ``endpoint=False``), as ``np.linspace``: float32 by default, like the other creation
+    functions (``dtype=`` for another; an integer dtype rounds down, as NumPy's).
+    ``start`` and ``stop`` are constants, not differentiated."""
+    if int(num) < 0:
+        raise ValueError(f"linspace: num must be non-negative, got {num}")
+    start, stop = (v.data if isinstance(v, Tensor) else v for v in (start, stop))
+    data = np.linspace(start, stop, int(num), endpoint=endpoint)
+    return Tensor(data.astype(_dtype(dtype)), requires_grad=requires_grad)
+
+
+def meshgrid(*xs: Any, indexing: str = "xy") -> list[Tensor]:
+    """Coordinate grids from 1-D coordinate vectors, as ``np.meshgrid``: with n vectors of
+    lengths N₀, N₁, …, each output has shape (N₁, N₀, N₂, …) for ``indexing="xy"``
+    (Cartesian, the default) or (N₀, N₁, …) for ``"ij"`` (matrix, PyTorch's default).
+
+    yₖ = xₖ broadcast along the other axes;  ∂L/∂xₖ = Gₖ summed over those axes. Inputs of
+    more than one dimension are flattened first, as NumPy does.
+    """
+    if indexing not in ("xy", "ij"):
+        raise ValueError(f'meshgrid: indexing must be "xy" or "ij", got {indexing!r}')
+    vectors = [reshape(x if isinstance(x, Tensor) else Tensor(x), (-1,)) for x in xs]
+    shape = [v.shape[0] for v in vectors]
+    axes = list(range(len(vectors)))
+    if indexing == "xy" and len(vectors) > 1:
+        shape[0], shape[1] = shape[1], shape[0]
+        axes[0], axes[1] = 1, 0
+    grids = []
+    for v, axis in zip(vectors, axes):
+        spread = [1] * len(vectors)
+        spread[axis] = v.shape[0]
+        grids.append(broadcast_to(reshape(v, tuple(spread)), tuple(shape)))
+    return grids

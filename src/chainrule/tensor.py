@@ -444,6 +444,32 @@ class Tensor:
         """Repeated along broadcast axes to ``shape``; the gradient is summed back."""
         return _ops.broadcast_to(self, shape)
 
+    def repeat(self, repeats: Any, axis: int | None = None) -> Tensor:
+        """Each element repeated along ``axis`` (NumPy's ``repeat``, PyTorch's
+        ``repeat_interleave``); the gradient sums over the copies."""
+        return _ops.repeat(self, repeats, axis)
+
+    def tile(self, reps: Any) -> Tensor:
+        """Repeated ``reps`` times along each axis (``np.tile``); the gradient sums the tiles."""
+        return _ops.tile(self, reps)
+
+    def flip(self, axis: Any = None) -> Tensor:
+        """Reversed along ``axis`` (all axes by default); the gradient is flipped back."""
+        return _ops.flip(self, axis)
+
+    def roll(self, shift: Any, axis: Any = None) -> Tensor:
+        """Shifted cyclically by ``shift`` along ``axis``; the gradient is rolled by −shift."""
+        return _ops.roll(self, shift, axis)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The diagonal in the plane of ``axis1``, ``axis2``, as a last axis (``np.diagonal``);
+        the gradient is placed back on that diagonal."""
+        return _ops.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
+        """The sum of the diagonal (``np.trace``); the gradient is G on the diagonal."""
+        return _ops.trace(self, offset, axis1, axis2)
+
     def clone(self) -> Tensor:
         """A copy in new memory that stays on the graph (gradients flow back to self)."""
         return _ops.clone(self)

@@ -18,6 +18,7 @@ re-exported at the top level of ``chainrule``.
 
 from chainrule.ops.conv import conv2d, conv2d_input, conv2d_weight
 from chainrule.ops.decompositions import cholesky, eigh, svd
+from chainrule.ops.diagonal import diagonal, trace, tril, triu
 from chainrule.ops.elementwise import (
     add,
     astype,
@@ -33,12 +34,14 @@ from chainrule.ops.elementwise import (
     sub,
     tanh,
 )
+from chainrule.ops.gather import take_along_axis
 from chainrule.ops.inverse import det, inv, slogdet, solve
 from chainrule.ops.linalg import affine, dot, einsum, matmul, outer
 from chainrule.ops.losses import cross_entropy_with_labels
 from chainrule.ops.norms import norm
 from chainrule.ops.piecewise import abs, clip, maximum, minimum, relu, safe_sqrt, where
 from chainrule.ops.pool import avg_pool2d, max_pool2d
+from chainrule.ops.rearrange import cat, flip, moveaxis, pad, repeat, roll, split, tile
 from chainrule.ops.reduction import (
     argmax,
     argmin,
@@ -76,4 +79,6 @@ __all__ = [
     "squeeze", "stack", "swapaxes", "transpose",
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "avg_pool2d",
     "cross_entropy_with_labels",
+    "pad", "tile", "repeat", "flip", "roll", "split", "moveaxis", "cat",
+    "tril", "triu", "diagonal", "trace", "take_along_axis",
 ]  # fmt: skip
