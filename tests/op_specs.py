@@ -1484,7 +1484,7 @@ SHAPE_V02 = [
 
 OP_SPECS: list[OpSpec] = [
     *ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *LINALG_V02, *SHAPE_V02,
-]
+]  # fmt: skip
 
 # SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.
 SPEC_METHODS = {
