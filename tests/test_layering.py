@@ -21,11 +21,14 @@ CORE = [
     "ops.linalg", "ops.einsum", "ops.kernels", "ops.scatter", "ops.rules", "ops.conv",
     "ops.pool", "ops.im2col", "ops.losses", "inplace", "creation", "functional", "gradcheck",
     "wiring", "notation",
+    "ops.trigonometric", "ops.exponential", "ops.powers", "ops.special", "ops.rounding",
+    "ops.scan", "ops.aggregates", "ops.sorting",
 ]  # fmt: skip
 
 #: third-party packages a function may import when it needs them: the optional extras,
-#: and dependencies too slow to load with ``import chainrule`` (scikit-learn, matplotlib)
-LAZY = {"graphviz", "onnx", "onnxruntime", "mpi4py", "matplotlib", "sklearn", "tqdm"}
+#: and dependencies too slow to load with ``import chainrule`` (scikit-learn, matplotlib;
+#: scipy: ``scipy.special`` for erf adds about 90 ms to ``import chainrule``)
+LAZY = {"graphviz", "onnx", "onnxruntime", "mpi4py", "matplotlib", "sklearn", "tqdm", "scipy"}
 
 _FIRST_THEN_ALL = """
 import importlib, sys, types
