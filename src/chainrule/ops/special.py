@@ -21,10 +21,16 @@ __all__ = ["erf"]
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)  # a Python float: float32 stays float32
 
 
-def _erf_array(x: np.ndarray) -> np.ndarray:
-    from scipy.special import erf as scipy_erf  # lazy: see the module docstring
+_scipy_erf: Any = None  # scipy.special.erf, once the first call has imported it
 
-    return np.asarray(scipy_erf(x))
+
+def _erf_array(x: np.ndarray) -> np.ndarray:
+    global _scipy_erf
+    if _scipy_erf is None:
+        from scipy.special import erf as loaded  # lazy: see the module docstring
+
+        _scipy_erf = loaded
+    return np.asarray(_scipy_erf(x))
 
 
 class Erf(Function):
