@@ -1124,18 +1124,17 @@ NN = [
 
 
 # --------------------------------------------------------------------------- v0.2: elementwise
-def _cells(*offsets: float, gap: float = 0.2, scale: float = 4.0) -> Domain:
-    """x = scale·u with u at least ``gap`` from every integer + offset, in [−3, 3].
+def _cells(offset: float) -> Domain:
+    """x = 4u with u in [−3, 3] at least 0.2 from every integer + ``offset``.
 
-    A step function of x/scale is flat within gradcheck's continuity scan (±0.5 in x,
-    ±0.125 in u), so its row checks the 0 gradient; gradcheck flagging the plain step
-    functions is tests/test_ops_v02.py's.
+    A step function of x/4 jumping at the integers + ``offset`` is flat within
+    gradcheck's continuity scan (±0.5 in x is ±0.125 in u), so its row checks the 0
+    gradient; gradcheck flagging the plain step functions is tests/test_ops_v02.py's.
     """
-    points = [k + o for k in range(-4, 5) for o in offsets]
-    inner = avoiding(*points, gap=gap, low=-3.0, high=3.0)
+    inner = avoiding(*[k + offset for k in range(-4, 5)], gap=0.2, low=-3.0, high=3.0)
 
     def draw(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return scale * inner(rng, shape)
+        return 4.0 * inner(rng, shape)
 
     return draw
 
