@@ -18,8 +18,11 @@ import timeit
 from collections.abc import Callable
 
 import numpy as np
+from scipy.special import erf as scipy_erf
 
 import chainrule as cr
+
+_TWO_OVER_SQRT_PI = 2.0 / np.sqrt(np.pi)
 
 
 def _median_seconds(fn: Callable[[], object], number: int, rounds: int) -> float:
@@ -41,6 +44,15 @@ def _cases(n: int, rng: np.random.Generator) -> dict[str, tuple]:
         "mul": (lambda x, y: x * y, lambda: a * b, lambda: (g * b, g * a)),
         "tanh": (lambda x, y: x.tanh(), lambda: np.tanh(a), lambda: g * (1 - np.tanh(a) ** 2)),
         "exp": (lambda x, y: x.exp(), lambda: np.exp(a), lambda: g * np.exp(a)),
+        # v0.2 elementwise ops: each should cost what exp and tanh do
+        "sin": (lambda x, y: x.sin(), lambda: np.sin(a), lambda: g * np.cos(a)),
+        "expm1": (lambda x, y: x.expm1(), lambda: np.expm1(a), lambda: g * (np.expm1(a) + 1)),
+        "square": (lambda x, y: x.square(), lambda: np.square(a), lambda: g * (2 * a)),
+        "erf": (
+            lambda x, y: x.erf(),
+            lambda: scipy_erf(a),
+            lambda: g * (_TWO_OVER_SQRT_PI * np.exp(-(a * a))),
+        ),
         "relu": (lambda x, y: x.relu(), lambda: np.maximum(a, 0), lambda: g * (a > 0)),
         "sigmoid": (
             lambda x, y: x.sigmoid(),

@@ -230,8 +230,8 @@ def _tie_free(x: np.ndarray, axis: Any) -> bool:
 def _unary(name: str, torch_name: str, method: bool = True, ok: Any = None) -> OpDef:
     fn = getattr(cr, name)
     forms = {"fn": (f"cr.{name}({{0}})", fn)}
-    if method and hasattr(cr.Tensor, name):
-        forms["method"] = (f"{{0}}.{name}()", operator.methodcaller(name))
+    if method:  # the unbound method: a Tensor without it fails here, not silently
+        forms["method"] = (f"{{0}}.{name}()", getattr(cr.Tensor, name))
     return OpDef(forms, lambda T, x: getattr(T, torch_name)(x), ok, (name,))
 
 
@@ -285,6 +285,13 @@ def _torch_reduction(kind: str) -> Callable[..., Any]:
             keep = False
         if kind == "var":
             return T.var(x, dim=dims, correction=params.get("ddof", 0), keepdim=keep)
+        if kind == "std":
+            return T.std(x, dim=dims, correction=params.get("ddof", 0), keepdim=keep)
+        if kind == "prod":  # torch.prod takes one dim: the reduced axes last, flattened
+            dims = tuple(d % x.ndim for d in dims)
+            kept = [d for d in range(x.ndim) if d not in dims]
+            y = x.permute(*kept, *dims).reshape(*[x.shape[d] for d in kept], -1).prod(-1)
+            return y.reshape([1 if d in dims else n for d, n in enumerate(x.shape)]) if keep else y
         fn = {"sum": T.sum, "mean": T.mean, "max": T.amax, "min": T.amin,
               "logsumexp": T.logsumexp}[kind]  # fmt: skip
         return fn(x, dim=dims, keepdim=keep)
@@ -549,6 +556,74 @@ def _ok_positive(x: Any, y: Any) -> bool:
     return _positive(x)
 
 
+def _ok_std(x: Any, y: Any, **params: Any) -> bool:
+    return _away(y)  # std is a cone at 0: its derivative is a convention there
+
+
+def _ok_floor(x: Any, y: Any) -> bool:
+    return _away(x, np.round(x))  # away from the integers, where floor and ceil jump
+
+
+def _ok_round(x: Any, y: Any) -> bool:
+    return _away(x, np.floor(x) + 0.5)  # away from the halves, where round jumps
+
+
+def _ok_arctan2(y: Any, x: Any, out: Any) -> bool:
+    # away from the origin and from the cut along the negative x axis, where θ jumps
+    y, x = np.broadcast_arrays(np.asarray(y), np.asarray(x))
+    return _away(np.hypot(y, x)) and bool(np.all((x > MARGIN) | (np.abs(y) > MARGIN)))
+
+
+def _distinct(x: Any, axis: int) -> bool:
+    """No two values along ``axis`` closer than MARGIN (so the order is not a near-tie)."""
+    gaps = np.diff(np.sort(np.asarray(x, dtype=float), axis=axis), axis=axis)
+    return bool(np.all(gaps > MARGIN))
+
+
+def _ok_sort(x: Any, y: Any, axis: int = -1, **params: Any) -> bool:
+    return _distinct(x, axis)
+
+
+def _ok_logical(x: Any, y: Any, **params: Any) -> bool:
+    x = np.asarray(x)
+    return x.dtype.kind == "b" or _away(x)  # floats: zero or not, beyond rounding
+
+
+def _torch_scan(kind: str) -> Callable[..., Any]:
+    def call(T: Any, x: Any, axis: Any = None, dim: Any = None) -> Any:
+        axis = axis if dim is None else dim
+        if axis is None:
+            return getattr(T, kind)(x.reshape(-1), 0)
+        return getattr(T, kind)(x, axis)
+
+    return call
+
+
+def _torch_sort(T: Any, x: Any, axis: int = -1) -> Any:
+    return T.sort(x, dim=axis, stable=True).values
+
+
+def _torch_argsort(T: Any, x: Any, axis: int = -1) -> Any:
+    return T.argsort(x, dim=axis, stable=True)
+
+
+def _torch_topk(part: str) -> Callable[..., Any]:
+    def call(T: Any, x: Any, k: int, axis: int = -1, largest: bool = True) -> Any:
+        return getattr(T.topk(x, k, dim=axis, largest=largest), part)
+
+    return call
+
+
+def _torch_logical(kind: str) -> Callable[..., Any]:
+    def call(T: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+        dims = _dims(x, {"axis": axis})
+        if x.ndim == 0 or not dims:  # nothing reduced: each element on its own
+            return (x != 0) if x.dtype != T.bool else x.clone()
+        return getattr(T, kind)(x, dim=dims, keepdim=keepdims)
+
+    return call
+
+
 def _cr_concatenate(*xs: Any, axis: int, as_tuple: bool = False) -> Any:
     return cr.concatenate(tuple(xs) if as_tuple else list(xs), axis=axis)
 
@@ -606,6 +681,9 @@ def _build_ops() -> dict[str, OpDef]:
         "power": _binary("power", "**", lambda T, a, b: _t(T, a) ** b, _ok_pow),
         "maximum": _binary("maximum", None, lambda T, a, b: T.maximum(_t(T, a), _t(T, b))),
         "minimum": _binary("minimum", None, lambda T, a, b: T.minimum(_t(T, a), _t(T, b))),
+        "arctan2": _binary(
+            "arctan2", None, lambda T, a, b: T.atan2(_t(T, a), _t(T, b)), _ok_arctan2
+        ),
         "where": OpDef(
             {"fn": ("cr.where({cond}, {0}, {1})", _cr_where)},
             _torch_where, None, ("where",),
@@ -624,6 +702,45 @@ def _build_ops() -> dict[str, OpDef]:
         "max": _reduction("max", _ok_reduce_ties),
         "min": _reduction("min", _ok_reduce_ties),
         "logsumexp": _reduction("logsumexp"),
+        "prod": _reduction("prod"),
+        "std": _reduction("std", _ok_std),
+        "cumsum": OpDef(
+            {"fn": ("cr.cumsum({0}{kw})", cr.cumsum),
+             "method": ("{0}.cumsum({kwargs})", _method("cumsum"))},
+            _torch_scan("cumsum"), None, ("cumsum",),
+        ),
+        "cumprod": OpDef(
+            {"fn": ("cr.cumprod({0}{kw})", cr.cumprod),
+             "method": ("{0}.cumprod({kwargs})", _method("cumprod"))},
+            _torch_scan("cumprod"), None, ("cumprod",),
+        ),
+        "sort": OpDef(
+            {"fn": ("cr.sort({0}{kw})", cr.sort),
+             "method": ("{0}.sort({kwargs})", _method("sort"))},
+            _torch_sort, _ok_sort, ("sort",),
+        ),
+        "argsort": OpDef(
+            {"fn": ("cr.argsort({0}{kw})", cr.argsort),
+             "method": ("{0}.argsort({kwargs})", _method("argsort"))},
+            _torch_argsort, _ok_sort, ("argsort",),
+        ),
+        "topk": OpDef(
+            {"fn": ("cr.topk({0}{kw})[0]", lambda x, **kw: cr.topk(x, **kw)[0]),
+             "method": ("{0}.topk({kwargs})[0]", lambda x, **kw: x.topk(**kw)[0])},
+            _torch_topk("values"), _ok_sort, ("topk",),
+        ),
+        "topk_indices": OpDef(
+            {"fn": ("cr.topk({0}{kw})[1]", lambda x, **kw: cr.topk(x, **kw)[1])},
+            _torch_topk("indices"), _ok_sort, ("topk",),
+        ),
+        "all": OpDef(
+            {"fn": ("cr.all({0}{kw})", cr.all), "method": ("{0}.all({kwargs})", _method("all"))},
+            _torch_logical("all"), _ok_logical, ("all",),
+        ),
+        "any": OpDef(
+            {"fn": ("cr.any({0}{kw})", cr.any), "method": ("{0}.any({kwargs})", _method("any"))},
+            _torch_logical("any"), _ok_logical, ("any",),
+        ),
         "softmax": OpDef(
             {"fn": ("cr.softmax({0}{kw})", cr.softmax),
              "method": ("{0}.softmax({kwargs})", _method("softmax"))},
@@ -721,9 +838,8 @@ def _build_ops() -> dict[str, OpDef]:
             _torch_inplace, _ok_inplace, (),
         ),
     }  # fmt: skip
-    for name, torch_name, ok in EXTRA_UNARY:
-        if hasattr(cr, name):  # the v0.2 elementwise ops, as they arrive
-            ops[name] = _unary(name, torch_name, ok=ok)
+    for name, torch_name, ok in EXTRA_UNARY:  # the v0.2 elementwise ops
+        ops[name] = _unary(name, torch_name, ok=ok)
     ops.update(_nn_ops())
     return ops
 
@@ -814,14 +930,16 @@ def _nn_ops() -> dict[str, OpDef]:
     }  # fmt: skip
 
 
-# v0.2's elementwise ops: fuzzed once chainrule has them. Their inputs are prepared by
-# DOMAINS below (e.g. arcsin gets 0.9·tanh(x)).
+# v0.2's elementwise ops. Their inputs are prepared by DOMAINS below (e.g. arcsin gets
+# 0.9·tanh(x)).
 EXTRA_UNARY = [
     ("sin", "sin", None), ("cos", "cos", None), ("tan", "tan", None),
     ("arcsin", "asin", None), ("arccos", "acos", None), ("arctan", "atan", None),
     ("sinh", "sinh", None), ("cosh", "cosh", None), ("log1p", "log1p", None),
     ("expm1", "expm1", None), ("log2", "log2", _ok_positive), ("log10", "log10", _ok_positive),
     ("square", "square", None), ("reciprocal", "reciprocal", None), ("erf", "erf", None),
+    ("sign", "sign", _ok_kink), ("floor", "floor", _ok_floor), ("ceil", "ceil", _ok_floor),
+    ("round", "round", _ok_round),
 ]  # fmt: skip
 DOMAINS = {
     "log": "positive", "sqrt": "positive", "log2": "positive", "log10": "positive",
@@ -1120,7 +1238,7 @@ def _factor(n: int) -> list[int]:
 # --------------------------------------------------------------------------- node builders
 def b_unary(b: Builder) -> int | None:
     names = ["neg", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "astype"]
-    names += [n for n, _, _ in EXTRA_UNARY if n in OPS]
+    names += [n for n, _, _ in EXTRA_UNARY]
     name = b.choice(names)
     x = b.pick()
     domain = DOMAINS.get(name)
@@ -1152,7 +1270,9 @@ def b_power_const(b: Builder) -> int | None:
 
 
 def b_binary(b: Builder) -> int | None:
-    name = b.choice(["add", "sub", "mul", "div", "power", "maximum", "minimum", "add", "mul"])
+    name = b.choice(
+        ["add", "sub", "mul", "div", "power", "maximum", "minimum", "add", "mul", "arctan2"]
+    )
     x = b.pick()
     kind = b.choice(["node", "node", "same", "scalar", "const"])
     if kind == "node":
@@ -1268,7 +1388,7 @@ def _axis_params(b: Builder, ndim: int, *, tuple_ok: bool = True) -> Any:
 
 
 def b_reduce(b: Builder) -> int | None:
-    name = b.choice(["sum", "mean", "var", "max", "min", "logsumexp", "sum", "max"])
+    name = b.choice(["sum", "mean", "var", "max", "min", "logsumexp", "sum", "max", "prod", "std"])
     x = b.pick()
     ndim = b.ndim_of(x)
     axis = _axis_params(b, ndim)
@@ -1281,12 +1401,50 @@ def b_reduce(b: Builder) -> int | None:
         params["keepdims"] = b.coin()
     if name == "logsumexp" and form == "method":
         params = {"axis": axis, "keepdims": params.get("keepdims", False)}
-    if name == "var" and b.coin(40):
+    if name in ("var", "std") and b.coin(40):
         axes = _dims(b.data(x), {"axis": axis})
         n = int(np.prod([b.shape(x)[a] for a in axes]))
         if n > 1:
             params["ddof"] = 1
     return b.add(Node(name, (Ref(x),), params, form))
+
+
+def b_scan(b: Builder) -> int | None:
+    name = b.choice(["cumsum", "cumprod"])
+    x = b.pick() if name == "cumsum" else b.bounded(b.pick(), 2.0)
+    if x is None:
+        return None
+    ndim = b.ndim_of(x)
+    form = b.choice(["fn", "method"])
+    params: dict[str, Any] = {}
+    if ndim and b.coin(70):
+        a = b.int(-ndim, ndim - 1)
+        params["dim" if b.coin(25) else "axis"] = a
+    return b.add(Node(name, (Ref(x),), params, form))
+
+
+def b_sort(b: Builder) -> int | None:
+    name = b.choice(["sort", "sort", "argsort", "topk", "topk", "topk_indices"])
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1)
+    if x is None:
+        return None
+    ndim = b.ndim_of(x)
+    axis = b.int(-ndim, ndim - 1)
+    params: dict[str, Any] = {"axis": axis} if b.coin(60) else {}
+    if name.startswith("topk"):
+        params = {"k": b.int(1, b.shape(x)[axis]), **params, "largest": b.coin()}
+    forms = sorted(OPS[name].forms)
+    return b.add(Node(name, (Ref(x),), params, b.choice(forms)))
+
+
+def b_logical(b: Builder) -> int | None:
+    name = b.choice(["all", "any"])
+    masks = b.live("b")
+    x = b.choice(masks) if masks and b.coin(60) else b.pick()
+    if x is None:
+        return None
+    params = {"axis": _axis_params(b, b.ndim_of(x)), "keepdims": b.coin(30)}
+    return b.add(Node(name, (Ref(x),), params, b.choice(["fn", "method"])))
 
 
 def b_softmax(b: Builder) -> int | None:
@@ -1846,6 +2004,7 @@ BUILDERS: list[tuple[int, Callable[[Builder], int | None]]] = [
     (1, b_expand_dims), (1, b_clone), (5, b_getitem), (2, b_concatenate), (2, b_stack),
     (3, b_matmul), (1, b_dot), (1, b_outer), (2, b_einsum), (2, b_inplace),
     (1, b_nn_elementwise), (1, b_linear), (1, b_conv2d), (1, b_pool), (2, b_loss),
+    (1, b_scan), (1, b_sort), (1, b_logical),
 ]  # fmt: skip
 _BUILDER_TABLE = [builder for weight, builder in BUILDERS for _ in range(weight)]
 

@@ -20,6 +20,7 @@ layers and losses of ``cr.nn`` are made of them.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -246,6 +247,10 @@ def _np_sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _np_relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
+
+
+def _np_erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[x.dtype])(x)  # the standard library's, not ours
 
 
 ELEMENTWISE = [
@@ -1482,8 +1487,262 @@ SHAPE_V02 = [
 ]  # fmt: skip
 
 
+# --------------------------------------------------------------------------- v0.2: elementwise
+def _cells(offset: float) -> Domain:
+    """x = 4u with u in [−3, 3] at least 0.2 from every integer + ``offset``.
+
+    A step function of x/4 jumping at the integers + ``offset`` is flat within
+    gradcheck's continuity scan (±0.5 in x is ±0.125 in u), so its row checks the 0
+    gradient; gradcheck flagging the plain step functions is tests/test_ops_v02.py's.
+    """
+    inner = avoiding(*[k + offset for k in range(-4, 5)], gap=0.2, low=-3.0, high=3.0)
+
+    def draw(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return 4.0 * inner(rng, shape)
+
+    return draw
+
+
+UNIT = uniform(-0.45, 0.45)  # arcsin, arccos: with the scan's ±0.5, inside (−1, 1)
+TAN_DOMAIN = uniform(-1.0, 1.0)  # with the scan's ±0.5, inside the poles at ±π/2
+ABOVE_MINUS_ONE = uniform(-0.4, 3.0)  # log1p: with the scan's ±0.5, above −1
+SIGN_DOMAIN = signed(0.7, 2.0)  # farther from 0 than the continuity scan reaches
+INTEGER_CELLS = _cells(0.0)  # floor, ceil: jumps at the integers
+HALF_CELLS = _cells(0.5)  # round: jumps at the halves
+
+
+def _step(name: str, cr_fn: Callable[..., Any], np_fn: Callable[..., Any],
+          torch_fn: Callable[..., Any], domain: Domain) -> list[OpSpec]:  # fmt: skip
+    """A step function of x/4: matrix, 0-d and method rows (see ``_cells``)."""
+    return [
+        OpSpec(
+            name, lambda x: cr_fn(x * 0.25), lambda x: np_fn(x * 0.25), ((3, 4),),
+            label="x/4", domain=domain, torch=lambda T, x: torch_fn(T, x * 0.25),
+        ),
+        OpSpec(
+            name, lambda x: cr_fn(x * 0.25), lambda x: np_fn(x * 0.25), ((),),
+            label="x/4", domain=domain, torch=lambda T, x: torch_fn(T, x * 0.25),
+        ),
+        OpSpec(
+            name, lambda x: getattr(x * 0.25, name)(), lambda x: np_fn(x * 0.25), ((2, 3),),
+            label="x/4-method", domain=domain, torch=lambda T, x: torch_fn(T, x * 0.25),
+            via="method",
+        ),
+    ]  # fmt: skip
+
+
+ELEMENTWISE_V02 = [
+    *_unary("sin", cr.sin, np.sin, lambda T, x: T.sin(x)),
+    *_unary("cos", cr.cos, np.cos, lambda T, x: T.cos(x)),
+    *_unary("tan", cr.tan, np.tan, lambda T, x: T.tan(x), domain=TAN_DOMAIN),
+    *_unary("arcsin", cr.arcsin, np.arcsin, lambda T, x: T.asin(x), domain=UNIT),
+    *_unary("arccos", cr.arccos, np.arccos, lambda T, x: T.acos(x), domain=UNIT),
+    *_unary("arctan", cr.arctan, np.arctan, lambda T, x: T.atan(x)),
+    *_binary(
+        "arctan2", cr.arctan2, np.arctan2, lambda T, y, x: T.atan2(y, x),
+        domain=(NONZERO, POSITIVE),
+    ),
+    OpSpec(
+        "arctan2", cr.arctan2, np.arctan2, ((3, 4), (3, 4)), label="upper-half-plane",
+        domain=(uniform(0.8, 3.0), NONZERO), torch=lambda T, y, x: T.atan2(y, x),
+    ),
+    OpSpec(
+        "arctan2", lambda y: y.arctan2(1.3), lambda y: np.arctan2(y, 1.3), ((2, 3),),
+        label="method", torch=lambda T, y: T.atan2(y, T.tensor(1.3, dtype=y.dtype)),
+        via="method",
+    ),
+    *_unary("sinh", cr.sinh, np.sinh, lambda T, x: T.sinh(x)),
+    *_unary("cosh", cr.cosh, np.cosh, lambda T, x: T.cosh(x)),
+    *_unary("log1p", cr.log1p, np.log1p, lambda T, x: T.log1p(x), domain=ABOVE_MINUS_ONE),
+    *_unary("expm1", cr.expm1, np.expm1, lambda T, x: T.expm1(x)),
+    *_unary("log2", cr.log2, np.log2, lambda T, x: T.log2(x), domain=POSITIVE),
+    *_unary("log10", cr.log10, np.log10, lambda T, x: T.log10(x), domain=POSITIVE),
+    *_unary("square", cr.square, np.square, lambda T, x: T.square(x)),
+    *_unary("reciprocal", cr.reciprocal, np.reciprocal, lambda T, x: T.reciprocal(x),
+            domain=NONZERO),
+    *_unary("erf", cr.erf, _np_erf, lambda T, x: T.special.erf(x)),
+    *_unary("sign", cr.sign, np.sign, lambda T, x: T.sign(x), domain=SIGN_DOMAIN),
+    *_step("floor", cr.floor, np.floor, lambda T, x: T.floor(x), INTEGER_CELLS),
+    *_step("ceil", cr.ceil, np.ceil, lambda T, x: T.ceil(x), INTEGER_CELLS),
+    *_step("round", cr.round, np.round, lambda T, x: T.round(x), HALF_CELLS),
+    OpSpec(
+        "round", lambda x: cr.round(x * 0.025, decimals=1),
+        lambda x: np.round(x * 0.025, 1), ((3, 4),), label="x/40-decimals=1",
+        domain=HALF_CELLS, torch=lambda T, x: T.round(x * 0.025, decimals=1),
+    ),
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- v0.2: reductions
+def _torch_prod(T: Any, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+    # torch.prod takes one dim or none: move the reduced axes last and flatten them
+    if x.ndim == 0:
+        return T.prod(x)
+    if dim is None:
+        dim = tuple(range(x.ndim))
+    dims = tuple(d % x.ndim for d in (dim if isinstance(dim, tuple) else (dim,)))
+    kept = [d for d in range(x.ndim) if d not in dims]
+    lines = x.permute(*kept, *dims).reshape(*[x.shape[d] for d in kept], -1)
+    y = T.prod(lines, -1)
+    if keepdim:
+        y = y.reshape([1 if d in dims else n for d, n in enumerate(x.shape)])
+    return y
+
+
+def _torch_std(T: Any, x: Any, dim: Any = None, keepdim: bool = False, ddof: int = 0) -> Any:
+    return T.std(x, dim=dim, correction=ddof, keepdim=keepdim)
+
+
+def _np_std(x: np.ndarray, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
+    return np.std(x, axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def _torch_logical(name: str) -> Callable[..., Any]:
+    def call(T: Any, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
+        x = x.detach() > 0
+        if dim is None:
+            dim = tuple(range(x.ndim))
+        return getattr(T, name)(x, dim=dim, keepdim=keepdim) if x.ndim else getattr(T, name)(x)
+
+    return call
+
+
+def _scan(name: str, cr_fn: Callable[..., Any], np_fn: Callable[..., Any],
+          torch_name: str, domain: Domain = normal) -> list[OpSpec]:  # fmt: skip
+    """cumsum/cumprod: flattened (axis=None), axis 0 and −1, dim alias, 3-D, 0-d, method."""
+
+    def on_torch(dim: int | None) -> Callable[..., Any]:
+        if dim is None:
+            return lambda T, x: getattr(T, torch_name)(x.reshape(-1), 0)
+        return lambda T, x: getattr(T, torch_name)(x, dim)
+
+    return [
+        OpSpec(name, cr_fn, np_fn, ((3, 4),), label="flattened", domain=domain,
+               torch=on_torch(None)),
+        OpSpec(name, lambda x: cr_fn(x, 0), lambda x: np_fn(x, 0), ((3, 4),), label="axis=0",
+               domain=domain, torch=on_torch(0)),
+        OpSpec(name, lambda x: cr_fn(x, axis=-1), lambda x: np_fn(x, axis=-1), ((3, 4),),
+               label="axis=-1", domain=domain, torch=on_torch(-1)),
+        OpSpec(name, lambda x: cr_fn(x, dim=1), lambda x: np_fn(x, axis=1), ((2, 3, 2),),
+               label="dim=1", domain=domain, torch=on_torch(1)),
+        OpSpec(name, cr_fn, np_fn, ((),), domain=domain, torch=on_torch(None)),
+        OpSpec(name, lambda x: getattr(x, name)(axis=1), lambda x: np_fn(x, axis=1),
+               ((3, 4),), label="method", domain=domain, torch=on_torch(1), via="method"),
+    ]  # fmt: skip
+
+
+def _logical(name: str) -> list[OpSpec]:
+    """all/any of x > 0: forward only (bool), axes, keepdims, the aliases, 0-d, method."""
+    cr_fn, np_fn, torch_fn = getattr(cr, name), getattr(np, name), _torch_logical(name)
+    cases = [
+        ("all", (3, 4), {}, {}),
+        ("axis=1", (3, 4), {"axis": 1}, {"dim": 1}),
+        ("axis=(0,2)-keepdims", (2, 3, 2), {"axis": (0, 2), "keepdims": True},
+         {"dim": (0, 2), "keepdim": True}),
+        ("0d", (), {}, {}),
+    ]  # fmt: skip
+    specs = [
+        OpSpec(
+            name, lambda x, kw=kw: cr_fn(x > 0, **kw), lambda x, kw=kw: np_fn(x > 0, **kw),
+            (shape,), label=label, differentiable=False,
+            torch=lambda T, x, kw=tkw: torch_fn(T, x, **kw),
+        )
+        for label, shape, kw, tkw in cases
+    ]  # fmt: skip
+    specs.append(
+        OpSpec(
+            name, lambda x: cr_fn(x > 0, dim=0, keepdim=True),
+            lambda x: np_fn(x > 0, axis=0, keepdims=True), ((3, 4),), label="dim-keepdim-alias",
+            differentiable=False, torch=lambda T, x: torch_fn(T, x, dim=0, keepdim=True),
+        )
+    )  # fmt: skip
+    specs.append(
+        OpSpec(
+            name, lambda x: getattr(x > 0, name)(axis=0),
+            lambda x: getattr(x > 0, name)(axis=0), ((3, 4),), label="method",
+            differentiable=False, via="method", torch=lambda T, x: torch_fn(T, x, dim=0),
+        )
+    )  # fmt: skip
+    return specs
+
+
+def _np_topk(x: np.ndarray, k: int, axis: int = -1, largest: bool = True) -> np.ndarray:
+    order = np.argsort(-x if largest else x, axis=axis, kind="stable")
+    return np.take_along_axis(x, np.take(order, np.arange(k), axis=axis), axis=axis)
+
+
+REDUCTIONS_V02 = [
+    *_reduction("prod", cr.prod, np.prod, _torch_prod),
+    OpSpec(
+        "prod", lambda x: cr.prod(x, dim=1, keepdim=True), lambda x: np.prod(x, 1, keepdims=True),
+        ((3, 4),), label="keepdim-alias", torch=lambda T, x: T.prod(x, 1, keepdim=True),
+    ),
+    *_scan("cumsum", cr.cumsum, np.cumsum, "cumsum"),
+    *_scan("cumprod", cr.cumprod, np.cumprod, "cumprod"),
+    *_reduction("std", cr.std, _np_std, _torch_std),
+    OpSpec(
+        "std", lambda x: cr.std(x, axis=1, ddof=1, keepdim=True),
+        lambda x: np.std(x, axis=1, ddof=1, keepdims=True), ((3, 4),),
+        label="ddof=1-keepdim-alias", torch=lambda T, x: T.std(x, 1, correction=1, keepdim=True),
+    ),
+    OpSpec(
+        "std", lambda x: x.std(axis=(0, 2), ddof=1), lambda x: x.std(axis=(0, 2), ddof=1),
+        ((2, 3, 2),), label="method-ddof=1", via="method",
+        torch=lambda T, x: T.std(x, dim=(0, 2), correction=1),
+    ),
+    *_logical("all"),
+    *_logical("any"),
+    OpSpec(
+        "sort", cr.sort, np.sort, ((3, 4),), distinct=True,
+        torch=lambda T, x: T.sort(x, stable=True).values,
+    ),
+    OpSpec(
+        "sort", lambda x: cr.sort(x, axis=0), lambda x: np.sort(x, axis=0), ((3, 4),),
+        label="axis=0", distinct=True, torch=lambda T, x: T.sort(x, dim=0, stable=True).values,
+    ),
+    OpSpec(
+        "sort", lambda x: cr.sort(x, dim=1), lambda x: np.sort(x, axis=1), ((2, 3, 2),),
+        label="dim=1", distinct=True, torch=lambda T, x: T.sort(x, dim=1, stable=True).values,
+    ),
+    OpSpec(
+        "sort", lambda x: x.sort(), np.sort, ((5,),), label="method", distinct=True,
+        torch=lambda T, x: T.sort(x, stable=True).values, via="method",
+    ),
+    OpSpec(
+        "argsort", cr.argsort, lambda x: np.argsort(x, kind="stable"), ((3, 4),),
+        distinct=True, differentiable=False, torch=lambda T, x: T.argsort(x, stable=True),
+    ),
+    OpSpec(
+        "argsort", lambda x: cr.argsort(x, dim=0), lambda x: np.argsort(x, axis=0), ((3, 4),),
+        label="dim=0", distinct=True, differentiable=False,
+        torch=lambda T, x: T.argsort(x, dim=0, stable=True),
+    ),
+    OpSpec(
+        "argsort", lambda x: x.argsort(axis=1), lambda x: np.argsort(x, axis=1), ((2, 3, 2),),
+        label="method", distinct=True, differentiable=False, via="method",
+        torch=lambda T, x: T.argsort(x, dim=1, stable=True),
+    ),
+    OpSpec(
+        "topk", lambda x: cr.topk(x, 2)[0], lambda x: _np_topk(x, 2), ((3, 4),),
+        label="values", distinct=True, torch=lambda T, x: T.topk(x, 2).values,
+    ),
+    OpSpec(
+        "topk", lambda x: cr.topk(x, 3, axis=0, largest=False)[0],
+        lambda x: _np_topk(x, 3, axis=0, largest=False), ((3, 4),),
+        label="smallest-axis=0", distinct=True,
+        torch=lambda T, x: T.topk(x, 3, dim=0, largest=False).values,
+    ),
+    OpSpec(
+        "topk", lambda x: x.topk(1, dim=1)[0], lambda x: _np_topk(x, 1, axis=1), ((2, 3, 2),),
+        label="method-dim=1", distinct=True, via="method",
+        torch=lambda T, x: T.topk(x, 1, dim=1).values,
+    ),
+]  # fmt: skip
+
+
 OP_SPECS: list[OpSpec] = [
-    *ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *LINALG_V02, *SHAPE_V02,
+    *ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *LINALG_V02, *SHAPE_V02, *ELEMENTWISE_V02,
+    *REDUCTIONS_V02,
 ]  # fmt: skip
 
 # SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.

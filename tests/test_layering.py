@@ -22,11 +22,14 @@ CORE = [
     "ops.pool", "ops.im2col", "ops.losses", "ops.inverse", "ops.decompositions", "ops.norms",
     "ops.rearrange", "ops.diagonal", "ops.gather",
     "inplace", "creation", "linalg", "functional", "gradcheck", "wiring", "notation",
+    "ops.trigonometric", "ops.exponential", "ops.powers", "ops.special", "ops.rounding",
+    "ops.scan", "ops.aggregates", "ops.sorting",
 ]  # fmt: skip
 
 #: third-party packages a function may import when it needs them: the optional extras,
-#: and dependencies too slow to load with ``import chainrule`` (scikit-learn, matplotlib)
-LAZY = {"graphviz", "onnx", "onnxruntime", "mpi4py", "matplotlib", "sklearn", "tqdm"}
+#: and dependencies too slow to load with ``import chainrule`` (scikit-learn, matplotlib;
+#: scipy: ``scipy.special`` for erf adds about 90 ms to ``import chainrule``)
+LAZY = {"graphviz", "onnx", "onnxruntime", "mpi4py", "matplotlib", "sklearn", "tqdm", "scipy"}
 
 _FIRST_THEN_ALL = """
 import importlib, sys, types

@@ -42,9 +42,12 @@ def test_every_public_op_has_a_spec():
     assert set(cr.ops.__all__) == {s.name for s in OP_SPECS}
 
 
-def test_only_argmax_and_argmin_are_forward_only():
-    assert {s.name for s in OP_SPECS if not s.differentiable} == {"argmax", "argmin"}
-    assert set(cr.ops.__all__) - {"argmax", "argmin"} == {s.name for s in DIFFERENTIABLE}
+FORWARD_ONLY = {"argmax", "argmin", "argsort", "all", "any"}  # integer or bool results
+
+
+def test_only_the_index_and_logical_ops_are_forward_only():
+    assert {s.name for s in OP_SPECS if not s.differentiable} == FORWARD_ONLY
+    assert set(cr.ops.__all__) - FORWARD_ONLY == {s.name for s in DIFFERENTIABLE}
 
 
 def test_spec_ids_are_unique():
@@ -214,10 +217,10 @@ def test_dtype_is_kept_through_forward_and_backward(spec, dtype, rng):
 
 
 @pytest.mark.parametrize("spec", [s for s in OP_SPECS if not s.differentiable], ids=spec_id)
-def test_forward_only_ops_give_integer_tensors_off_the_graph(spec, rng):
+def test_forward_only_ops_give_integer_or_bool_tensors_off_the_graph(spec, rng):
     x = cr.tensor(spec.inputs(rng)[0], requires_grad=True)
     out = spec.fn(x)
-    assert out.dtype.kind == "i"
+    assert out.dtype.kind == ("b" if spec.name in ("all", "any") else "i")
     assert not out.requires_grad and out.grad_fn is None
 
 

@@ -101,6 +101,37 @@ from chainrule.ops import (
     var,
     where,
 )
+from chainrule.ops import (  # v0.2: elementwise, reductions, scans, sorting
+    all,
+    any,
+    arccos,
+    arcsin,
+    arctan,
+    arctan2,
+    argsort,
+    ceil,
+    cos,
+    cosh,
+    cumprod,
+    cumsum,
+    erf,
+    expm1,
+    floor,
+    log10,
+    log1p,
+    log2,
+    prod,
+    reciprocal,
+    round,
+    sign,
+    sin,
+    sinh,
+    sort,
+    square,
+    std,
+    tan,
+    topk,
+)
 from chainrule.tensor import Tensor
 
 __version__ = "0.1.0"
@@ -125,4 +156,7 @@ __all__ = [
     "pad", "tile", "repeat", "flip", "roll", "split", "moveaxis", "cat",
     "tril", "triu", "diagonal", "trace", "take_along_axis",
     "linspace", "meshgrid",
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "log1p",
+    "expm1", "log2", "log10", "square", "reciprocal", "sign", "floor", "ceil", "round", "erf",
+    "prod", "cumsum", "cumprod", "std", "all", "any", "sort", "argsort", "topk",
 ]  # fmt: skip

@@ -410,6 +410,139 @@ class Tensor:
         """log Σ exp(x) over ``axis``, computed stably; its gradient is softmax(x)."""
         return _ops.logsumexp(self, axis, keepdims)
 
+    # v0.2: elementwise functions, reductions, scans and sorting (the ops of the same names)
+    def sin(self) -> Tensor:
+        """Elementwise sin x; sin′ = cos."""
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        """Elementwise cos x; cos′ = −sin."""
+        return _ops.cos(self)
+
+    def tan(self) -> Tensor:
+        """Elementwise tan x; tan′ = 1 + tan²."""
+        return _ops.tan(self)
+
+    def arcsin(self) -> Tensor:
+        """Elementwise arcsin x; arcsin′ = 1/√(1 − x²), +inf at ±1."""
+        return _ops.arcsin(self)
+
+    def arccos(self) -> Tensor:
+        """Elementwise arccos x; arccos′ = −1/√(1 − x²), −inf at ±1."""
+        return _ops.arccos(self)
+
+    def arctan(self) -> Tensor:
+        """Elementwise arctan x; arctan′ = 1/(1 + x²)."""
+        return _ops.arctan(self)
+
+    def arctan2(self, x: Any) -> Tensor:
+        """The angle of (x, self) elementwise, as ``np.arctan2(self, x)``."""
+        return _ops.arctan2(self, x)
+
+    def sinh(self) -> Tensor:
+        """Elementwise sinh x; sinh′ = cosh."""
+        return _ops.sinh(self)
+
+    def cosh(self) -> Tensor:
+        """Elementwise cosh x; cosh′ = sinh."""
+        return _ops.cosh(self)
+
+    def log1p(self) -> Tensor:
+        """Elementwise ln(1 + x), accurate for tiny x; log1p′ = 1/(1 + x)."""
+        return _ops.log1p(self)
+
+    def expm1(self) -> Tensor:
+        """Elementwise eˣ − 1, accurate for tiny x; expm1′ = eˣ."""
+        return _ops.expm1(self)
+
+    def log2(self) -> Tensor:
+        """Elementwise log₂ x; log2′ = 1/(x ln 2)."""
+        return _ops.log2(self)
+
+    def log10(self) -> Tensor:
+        """Elementwise log₁₀ x; log10′ = 1/(x ln 10)."""
+        return _ops.log10(self)
+
+    def square(self) -> Tensor:
+        """Elementwise x²; square′ = 2x."""
+        return _ops.square(self)
+
+    def reciprocal(self) -> Tensor:
+        """Elementwise 1/x (inf at 0); reciprocal′ = −1/x²."""
+        return _ops.reciprocal(self)
+
+    def sign(self) -> Tensor:
+        """Elementwise sign (−1, 0, 1); gradient 0 everywhere."""
+        return _ops.sign(self)
+
+    def floor(self) -> Tensor:
+        """Elementwise ⌊x⌋; gradient 0 everywhere."""
+        return _ops.floor(self)
+
+    def ceil(self) -> Tensor:
+        """Elementwise ⌈x⌉; gradient 0 everywhere."""
+        return _ops.ceil(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Elementwise rounding, halves to even (as NumPy); gradient 0 everywhere."""
+        return _ops.round(self, decimals)
+
+    def erf(self) -> Tensor:
+        """Elementwise error function; erf′ = (2/√π) e^(−x²)."""
+        return _ops.erf(self)
+
+    def prod(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """Π over ``axis`` (all by default); ∂/∂xᵢ = Π_{j≠i} xⱼ, exact with zeros."""
+        return _ops.prod(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def cumsum(self, axis: Any = None, dim: Any = None) -> Tensor:
+        """Running sum along ``axis`` (None: flattened, as NumPy)."""
+        return _ops.cumsum(self, axis, dim=dim)
+
+    def cumprod(self, axis: Any = None, dim: Any = None) -> Tensor:
+        """Running product along ``axis`` (None: flattened, as NumPy); exact with zeros."""
+        return _ops.cumprod(self, axis, dim=dim)
+
+    def std(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        ddof: int = 0,
+        dim: Any = None,
+        keepdim: Any = None,
+    ) -> Tensor:
+        """Standard deviation over ``axis`` (ddof=0 as NumPy); gradient 0 where it is 0."""
+        return _ops.std(self, axis, keepdims, ddof=ddof, dim=dim, keepdim=keepdim)
+
+    def all(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """True where every element over ``axis`` is nonzero (bool; not differentiable)."""
+        return _ops.all(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def any(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """True where some element over ``axis`` is nonzero (bool; not differentiable)."""
+        return _ops.any(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def sort(self, axis: Any = -1, dim: Any = None) -> Tensor:
+        """The values sorted ascending along ``axis`` (stable); the gradient follows the
+        permutation back."""
+        return _ops.sort(self, axis, dim=dim)
+
+    def argsort(self, axis: Any = -1, dim: Any = None) -> Tensor:
+        """The indices that sort along ``axis`` (stable; an integer tensor)."""
+        return _ops.argsort(self, axis, dim=dim)
+
+    def topk(
+        self, k: int, axis: Any = -1, largest: bool = True, dim: Any = None
+    ) -> tuple[Tensor, Tensor]:
+        """The k largest (or smallest) values along ``axis`` and their indices."""
+        return _ops.topk(self, k, axis, largest, dim=dim)
+
     def reshape(self, *shape: Any) -> Tensor:
         """The same elements in a new shape (one entry may be −1): ``t.reshape(2, 3)`` or
         ``t.reshape((2, 3))``."""

@@ -7,7 +7,12 @@ concatenation), ``linalg`` (matmul, einsum, the fused affine map), ``inverse`` (
 det, slogdet, solve), ``decompositions`` (cholesky, eigh, svd) and ``norms`` (norm), which
 ``cr.linalg`` gathers, ``conv`` (conv2d and its two adjoints) and ``pool`` (max and average
 pooling) on the array kernels of ``im2col``, ``losses`` (cross-entropy with integer
-labels). ``rules`` holds the helpers derivative rules are written with.
+labels). v0.2 adds ``trigonometric`` (sin … arctan2, sinh, cosh), ``exponential``
+(log1p, expm1, log2, log10), ``powers`` (square, reciprocal), ``special`` (erf),
+``rounding`` (sign, floor, ceil, round: gradient 0), ``aggregates`` (prod, std, all, any),
+``scan`` (cumsum, cumprod), ``sorting`` (sort, argsort, topk), ``rearrange`` (pad, tile,
+repeat, flip, roll, split, moveaxis, cat), ``diagonal`` (tril, triu, diagonal, trace) and
+``gather`` (take_along_axis). ``rules`` holds the helpers derivative rules are written with.
 
 The neural-network primitives (``affine``, ``softplus``, ``safe_sqrt``, ``conv2d``,
 ``conv2d_input``, ``conv2d_weight``, ``max_pool2d``, ``avg_pool2d``,
@@ -16,6 +21,7 @@ their PyTorch names (``F.linear``, ``F.conv2d``, ``F.cross_entropy``, ...), and 
 re-exported at the top level of ``chainrule``.
 """
 
+from chainrule.ops.aggregates import all, any, prod, std
 from chainrule.ops.conv import conv2d, conv2d_input, conv2d_weight
 from chainrule.ops.decompositions import cholesky, eigh, svd
 from chainrule.ops.diagonal import diagonal, trace, tril, triu
@@ -34,6 +40,7 @@ from chainrule.ops.elementwise import (
     sub,
     tanh,
 )
+from chainrule.ops.exponential import expm1, log1p, log2, log10
 from chainrule.ops.gather import take_along_axis
 from chainrule.ops.inverse import det, inv, slogdet, solve
 from chainrule.ops.linalg import affine, dot, einsum, matmul, outer
@@ -41,6 +48,7 @@ from chainrule.ops.losses import cross_entropy_with_labels
 from chainrule.ops.norms import norm
 from chainrule.ops.piecewise import abs, clip, maximum, minimum, relu, safe_sqrt, where
 from chainrule.ops.pool import avg_pool2d, max_pool2d
+from chainrule.ops.powers import reciprocal, square
 from chainrule.ops.rearrange import cat, flip, moveaxis, pad, repeat, roll, split, tile
 from chainrule.ops.reduction import (
     argmax,
@@ -54,6 +62,8 @@ from chainrule.ops.reduction import (
     sum,
     var,
 )
+from chainrule.ops.rounding import ceil, floor, round, sign
+from chainrule.ops.scan import cumprod, cumsum
 from chainrule.ops.shape import (
     broadcast_to,
     clone,
@@ -66,6 +76,19 @@ from chainrule.ops.shape import (
     stack,
     swapaxes,
     transpose,
+)
+from chainrule.ops.sorting import argsort, sort, topk
+from chainrule.ops.special import erf
+from chainrule.ops.trigonometric import (
+    arccos,
+    arcsin,
+    arctan,
+    arctan2,
+    cos,
+    cosh,
+    sin,
+    sinh,
+    tan,
 )
 
 __all__ = [
@@ -81,4 +104,7 @@ __all__ = [
     "cross_entropy_with_labels",
     "pad", "tile", "repeat", "flip", "roll", "split", "moveaxis", "cat",
     "tril", "triu", "diagonal", "trace", "take_along_axis",
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "log1p",
+    "expm1", "log2", "log10", "square", "reciprocal", "sign", "floor", "ceil", "round", "erf",
+    "prod", "cumsum", "cumprod", "std", "all", "any", "sort", "argsort", "topk",
 ]  # fmt: skip
