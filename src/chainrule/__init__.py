@@ -24,12 +24,18 @@ from chainrule import (
 from chainrule.checkpoint import CheckpointError, load, load_metadata, save
 from chainrule.creation import (
     arange,
+    as_tensor,
+    bool_,
     default_generator,
     eye,
+    float32,
+    float64,
     from_dlpack,
     from_numpy,
     full,
     linspace,
+    int32,
+    int64,
     manual_seed,
     meshgrid,
     ones,
@@ -43,7 +49,14 @@ from chainrule.creation import (
 from chainrule.function import Context, Function
 from chainrule.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
-from chainrule.mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from chainrule.mode import (
+    detect_anomaly,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from chainrule.ops import (
     abs,
     add,
@@ -144,6 +157,8 @@ __all__ = [
     "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
     "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
+    "as_tensor", "set_grad_enabled", "inference_mode",
+    "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
     "save", "load", "load_metadata", "CheckpointError",

@@ -1,5 +1,11 @@
 """Checkpoints in the safetensors format: atomic ``save``, a ``load`` that trusts nothing.
 
+``save`` takes a flat ``{name: array}`` dict (written as it is, as before) or a whole
+training state: nested dicts, lists and tuples of arrays, Tensors, numbers, strings,
+bools and None. The arrays of a nested state become tensors named by their key path
+(``optimizer/state/0/exp_avg``) and the structure, with the numbers and strings, goes in
+the header's metadata as JSON (the ``chainrule.tree`` entry); ``load`` rebuilds it.
+
 A safetensors file is an 8-byte little-endian header length N, N bytes of UTF-8 JSON
 ``{name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {str: str}}``,
 then the raw little-endian bytes of every tensor, back to back. ``save`` writes it with the
@@ -24,7 +30,11 @@ import safetensors.numpy
 
 from chainrule.tensor import Tensor
 
-__all__ = ["CheckpointError", "save", "load", "load_metadata", "MAX_HEADER_BYTES"]
+__all__ = ["CheckpointError", "save", "load", "load_metadata", "MAX_HEADER_BYTES", "TREE_KEY"]
+
+#: The metadata entry that holds the structure of a nested checkpoint (JSON).
+TREE_KEY = "chainrule.tree"
+_TREE_VERSION = 1
 
 #: Larger headers are refused (the safetensors library's own limit).
 MAX_HEADER_BYTES = 100_000_000
@@ -55,45 +65,124 @@ class CheckpointError(ValueError):
 
 # ----------------------------------------------------------------------------- save
 def save(
-    state_dict: Mapping[str, Any],
+    obj: Any,
     path: str | os.PathLike[str],
     metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Write ``{name: array}`` to ``path`` in the safetensors format, atomically.
+    """Write a state to ``path`` in the safetensors format, atomically.
 
     The bytes go to a temporary file in the same directory, which is flushed, fsynced
     and then renamed over ``path`` (``os.replace``): a crash mid-write leaves any previous
     file intact, and the temporary file is removed.
 
     Args:
-        state_dict: names (str) to ndarrays or Tensors (their ``.data``) of dtype bool,
-            (u)int8/16/32/64, float16/32/64 or complex64. Values round-trip bit-exactly.
+        obj: either a flat ``{name: array}`` dict (str names; ndarrays or Tensors), written
+            as those tensors and nothing else, or a nested structure of dicts (str or int
+            keys), lists and tuples whose leaves are ndarrays, Tensors (their ``.data``),
+            NumPy scalars, Python ints, floats, bools, strings and None: e.g.
+            ``{"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3}``.
+            Arrays may have dtype bool, (u)int8/16/32/64, float16/32/64 or complex64;
+            everything round-trips bit-exactly, the types of containers and keys included.
         path: the destination file.
         metadata: optional str -> str pairs stored in the header (``load_metadata``).
 
     Raises:
-        TypeError: a name or value of the wrong type, or an unsupported dtype.
+        TypeError: anything else (a function, an object, a set, a key that is neither str
+            nor int, an unsupported dtype, a structure that contains itself): the message
+            names its key path. Nothing is written.
     """
-    arrays = {}
-    for name, value in state_dict.items():
-        if not isinstance(name, str) or name == "__metadata__":
-            raise TypeError(f"checkpoint names must be str (not '__metadata__'), got {name!r}")
-        if isinstance(value, Tensor):
-            value = value.data
-        if isinstance(value, np.generic):
-            value = np.asarray(value)
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"{name!r}: expected an ndarray or Tensor, got {type(value).__name__}")
-        if value.dtype.newbyteorder("=") not in _SAVABLE:
-            raise TypeError(f"{name!r}: dtype {value.dtype} cannot be stored in safetensors")
-        # The library reads raw memory: it needs C-contiguous, little-endian data.
-        arrays[name] = np.require(value, value.dtype.newbyteorder("<"), requirements="C")
     if metadata is not None:
         metadata = dict(metadata)
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise TypeError("checkpoint metadata must map str to str")
+        if TREE_KEY in metadata:
+            raise TypeError(f"checkpoint metadata key {TREE_KEY!r} is reserved")
+    arrays: dict[str, np.ndarray] = {}
+    if _is_flat(obj):
+        for name, value in obj.items():
+            if name == "__metadata__":
+                raise TypeError(f"checkpoint names must be str (not '__metadata__'), got {name!r}")
+            arrays[name] = _storable(value, repr(name))
+    else:
+        root = _pack(obj, (), arrays, set())
+        tree = json.dumps({"version": _TREE_VERSION, "root": root}, allow_nan=False)
+        metadata = {**(metadata or {}), TREE_KEY: tree}
     payload = safetensors.numpy.save(arrays, metadata=metadata)
     _atomic_write(os.fspath(path), payload)
+
+
+def _is_flat(obj: Any) -> bool:
+    """A ``{str: array}`` dict: written as before nested states existed, name for name."""
+    return isinstance(obj, Mapping) and all(
+        isinstance(name, str) and isinstance(value, (np.ndarray, Tensor))
+        for name, value in obj.items()
+    )
+
+
+def _storable(value: Any, where: str) -> np.ndarray:
+    """``value`` as the C-contiguous little-endian ndarray the safetensors library reads."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{where}: expected an ndarray or Tensor, got {type(value).__name__}")
+    if value.dtype.newbyteorder("=") not in _SAVABLE:
+        raise TypeError(f"{where}: dtype {value.dtype} cannot be stored in safetensors")
+    return np.require(value, value.dtype.newbyteorder("<"), requirements="C")
+
+
+def _pack(node: Any, path: tuple[Any, ...], arrays: dict[str, np.ndarray], open_: set[int]) -> Any:
+    """The JSON form of ``node``; its arrays are moved into ``arrays`` under path names.
+
+    Arrays become ``{"array": name}`` (NumPy scalars ``{"scalar": name}``), floats
+    ``{"float": repr}`` (exact, inf and nan included), containers ``{"dict": [[key,
+    node], ...]}``, ``{"list": [...]}`` or ``{"tuple": [...]}``; ints, bools, strings and
+    None are themselves.
+    """
+    where = "/".join(str(part) for part in path) or "the object"
+    if isinstance(node, (Tensor, np.ndarray, np.generic)):
+        name = _tensor_name(path, arrays)
+        arrays[name] = _storable(node, f"cr.save: {where}")
+        return {"scalar" if isinstance(node, np.generic) else "array": name}
+    if node is None or isinstance(node, (bool, int, str)):
+        return node
+    if isinstance(node, float):
+        return {"float": repr(node)}
+    if not isinstance(node, (Mapping, list, tuple)):
+        raise TypeError(
+            f"cr.save: {where}: cannot store a {type(node).__name__}; a checkpoint holds "
+            "dicts, lists, tuples, arrays, Tensors, numbers, strings, bools and None "
+            "(nothing is pickled)"
+        )
+    if id(node) in open_:
+        raise TypeError(f"cr.save: {where}: the structure contains itself")
+    open_.add(id(node))
+    if isinstance(node, Mapping):
+        items = []
+        for key, value in node.items():
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise TypeError(
+                    f"cr.save: {where}: a key must be a str or an int, got {key!r} "
+                    f"({type(key).__name__})"
+                )
+            items.append([key, _pack(value, (*path, key), arrays, open_)])
+        packed: Any = {"dict": items}
+    else:
+        kind = "list" if isinstance(node, list) else "tuple"
+        packed = {kind: [_pack(v, (*path, i), arrays, open_) for i, v in enumerate(node)]}
+    open_.discard(id(node))
+    return packed
+
+
+def _tensor_name(path: tuple[Any, ...], taken: Mapping[str, Any]) -> str:
+    """The key path joined by "/" (with "~" and "/" escaped as "~0" and "~1", as JSON
+    pointers do); a trailing "~" (which no escaped path ends with) keeps names unique."""
+    parts = [str(part).replace("~", "~0").replace("/", "~1") for part in path]
+    name = "/".join(parts) if parts else "~root"
+    while name in taken or name == "__metadata__":
+        name += "~"
+    return name
 
 
 def _atomic_write(path: str, payload: bytes) -> None:
@@ -137,29 +226,28 @@ def _fsync_directory(directory: str) -> None:
 
 # ----------------------------------------------------------------------------- load
 @overload
-def load(
-    path: str | os.PathLike[str], with_metadata: Literal[False] = False
-) -> dict[str, np.ndarray]: ...
+def load(path: str | os.PathLike[str], with_metadata: Literal[False] = False) -> Any: ...
 
 
 @overload
 def load(
     path: str | os.PathLike[str], with_metadata: Literal[True]
-) -> tuple[dict[str, np.ndarray], dict[str, str]]: ...
+) -> tuple[Any, dict[str, str]]: ...
 
 
-def load(
-    path: str | os.PathLike[str], with_metadata: bool = False
-) -> dict[str, np.ndarray] | tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Read a safetensors checkpoint: ``{name: ndarray}``, validated before allocation.
+def load(path: str | os.PathLike[str], with_metadata: bool = False) -> Any:
+    """Read a safetensors checkpoint, validated in full before anything is allocated.
 
     Args:
         path: the file.
         with_metadata: also return the header's metadata (an empty dict if none).
 
     Returns:
-        ``{name: ndarray}`` in the header's order (writable arrays, native byte order),
-        or ``(arrays, metadata)`` with ``with_metadata=True``.
+        What ``save`` was given: for a flat dict (and any safetensors file written
+        elsewhere), ``{name: ndarray}`` in the header's order; for a nested state, the
+        same structure (dicts, lists, tuples, keys and scalars of the same types) with
+        ndarrays where arrays or Tensors were. Arrays are writable, in native byte order.
+        With ``with_metadata=True``, ``(that, metadata)``.
 
     Raises:
         CheckpointError: the file is not a valid safetensors file: empty or truncated, a
@@ -168,7 +256,8 @@ def load(
             included), duplicate names, an unknown dtype, a shape that is not a list of
             non-negative ints or that no NumPy array can have (too many dimensions, too
             many elements), data offsets past the end, overlapping or leaving gaps, byte
-            sizes that do not match shape × dtype size, or a pickle / zip (``torch.save``) /
+            sizes that do not match shape × dtype size, a nested structure that does not
+            account for each tensor exactly once, or a pickle / zip (``torch.save``) /
             ``.npy`` file, which is never unpickled. It is a ``ValueError``.
         OSError: the file cannot be opened (``FileNotFoundError`` if it does not exist).
     """
@@ -176,19 +265,107 @@ def load(
         size = os.fstat(stream.fileno()).st_size
         header, data_size = _read_header(stream, size, path)
         entries, metadata = _validate(header, data_size, path)
+        tree = _parse_tree(metadata.pop(TREE_KEY, None), entries, path)
         arrays = {}
         for name, dtype, shape, _begin, _end in sorted(entries, key=_by_offsets):
             arrays[name] = _read_array(stream, dtype, shape, name, path)
-    ordered = {entry[0]: arrays[entry[0]] for entry in entries}
-    return (ordered, metadata) if with_metadata else ordered
+    if tree is None:
+        result: Any = {entry[0]: arrays[entry[0]] for entry in entries}
+    else:
+        result = _unpack(tree, arrays)
+    return (result, metadata) if with_metadata else result
 
 
 def load_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The str -> str metadata of a checkpoint (its header is validated, no data read)."""
+    """The str -> str metadata of a checkpoint (its header is validated, no data read;
+    the structure of a nested checkpoint is not part of it)."""
     with open(path, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         header, data_size = _read_header(stream, size, path)
-    return _validate(header, data_size, path)[1]
+    metadata = _validate(header, data_size, path)[1]
+    metadata.pop(TREE_KEY, None)
+    return metadata
+
+
+def _parse_tree(text: str | None, entries: list[Any], path: Any) -> Any:
+    """The validated root node of a nested checkpoint's structure, or None for a flat one.
+
+    Checked in full before any array is read: each node has a known form, and the
+    structure names every tensor of the file exactly once.
+    """
+    if text is None:
+        return None
+    try:
+        tree = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_reject_constant)
+        if not isinstance(tree, dict) or tree.get("version") != _TREE_VERSION:
+            raise CheckpointError(f"unknown structure version (expected {_TREE_VERSION})")
+        unused = {entry[0]: entry[2] for entry in entries}
+        _check_node(tree.get("root"), unused)
+    except CheckpointError as error:
+        raise CheckpointError(f"{path}: {TREE_KEY}: {error}") from None
+    except (ValueError, RecursionError) as error:
+        raise CheckpointError(f"{path}: {TREE_KEY} is not valid JSON ({error})") from None
+    if unused:
+        raise CheckpointError(
+            f"{path}: {TREE_KEY}: tensors {sorted(unused)} are not part of the structure"
+        )
+    return tree["root"]
+
+
+_NODE_KINDS = {"array", "scalar", "float", "dict", "list", "tuple"}
+
+
+def _check_node(node: Any, unused: dict[str, tuple[int, ...]]) -> None:
+    if node is None or isinstance(node, (bool, int, str)):
+        return
+    if not isinstance(node, dict) or len(node) != 1 or not set(node) <= _NODE_KINDS:
+        raise CheckpointError(f"not a node of a chainrule structure: {node!r:.80}")
+    ((kind, value),) = node.items()
+    if kind in ("array", "scalar"):
+        if not isinstance(value, str) or value not in unused:
+            raise CheckpointError(f"names a tensor {value!r} that is missing or used twice")
+        if kind == "scalar" and unused[value] != ():
+            raise CheckpointError(f"scalar {value!r} has shape {list(unused[value])}, not []")
+        del unused[value]
+    elif kind == "float":
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            raise CheckpointError(f"{value!r:.80} is not a float") from None
+    elif kind == "dict":
+        if not isinstance(value, list):
+            raise CheckpointError("a dict node must hold a list of [key, value] pairs")
+        keys = set()
+        for pair in value:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise CheckpointError(f"a dict item must be a [key, value] pair: {pair!r:.80}")
+            key = pair[0]
+            if not isinstance(key, (str, int)) or isinstance(key, bool) or key in keys:
+                raise CheckpointError(f"dict key {key!r:.80} is not a new str or int")
+            keys.add(key)
+            _check_node(pair[1], unused)
+    else:
+        if not isinstance(value, list):
+            raise CheckpointError(f"a {kind} node must hold a list")
+        for item in value:
+            _check_node(item, unused)
+
+
+def _unpack(node: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The object ``_pack`` made ``node`` from (``node`` was checked by ``_check_node``)."""
+    if not isinstance(node, dict):
+        return node
+    ((kind, value),) = node.items()
+    if kind == "array":
+        return arrays[value]
+    if kind == "scalar":
+        return arrays[value][()]
+    if kind == "float":
+        return float(value)
+    if kind == "dict":
+        return {key: _unpack(item, arrays) for key, item in value}
+    items = [_unpack(item, arrays) for item in value]
+    return items if kind == "list" else tuple(items)
 
 
 def _read_header(stream: IO[bytes], size: int, path: Any) -> tuple[dict[str, Any], int]:

@@ -1,4 +1,8 @@
-"""Making tensors: from data, filled, ranges, and random (seeded, reproducible)."""
+"""Making tensors: from data, filled, ranges, and random (seeded, reproducible).
+
+Every function takes PyTorch's ``device=``: "cpu" (or None) is accepted and changes
+nothing; any other device raises ``ValueError`` (chainrule runs on the CPU only).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops.shape import broadcast_to, reshape
-from chainrule.tensor import DEFAULT_DTYPE, Tensor
+from chainrule.tensor import DEFAULT_DTYPE, Tensor, check_device
 
 __all__ = [
+    "as_tensor", "float32", "float64", "int64", "int32", "bool_",
     "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
     "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",
@@ -18,19 +23,42 @@ __all__ = [
 
 _generator = np.random.default_rng()
 
+# PyTorch's dtype names, as the NumPy scalar types they stand for (``dtype=cr.float64``).
+float32 = np.float32
+float64 = np.float64
+int64 = np.int64
+int32 = np.int32
+bool_ = np.bool_
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+
+def tensor(
+    data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """A new tensor holding ``data``.
 
     Python floats and lists become float32 (the default float dtype); an ndarray keeps its
     dtype (float64 stays float64) and a Tensor is copied. Integer and bool tensors cannot
     require grad (``TypeError``).
     """
+    check_device(device)
     if isinstance(data, Tensor):
         data = data.data.copy()
     elif isinstance(data, np.ndarray):
         data = data.copy()
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    """``data`` as a tensor, without a copy where possible (PyTorch's ``as_tensor``).
+
+    A Tensor of the asked dtype comes back as itself (another dtype: a differentiable
+    ``astype``); an ndarray of the asked dtype is shared, not copied; anything else is
+    converted as ``cr.tensor`` converts it.
+    """
+    check_device(device)
+    if isinstance(data, Tensor):
+        return data if dtype is None else data.to(dtype)
+    return Tensor(data, dtype=dtype)
 
 
 def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
@@ -72,24 +100,40 @@ def _dtype(dtype: Any) -> np.dtype:
     return DEFAULT_DTYPE if dtype is None else np.dtype(dtype)
 
 
-def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(
+    *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    check_device(device)
     return Tensor(np.zeros(_shape(shape), _dtype(dtype)), requires_grad=requires_grad)
 
 
-def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(
+    *shape: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    check_device(device)
     return Tensor(np.ones(_shape(shape), _dtype(dtype)), requires_grad=requires_grad)
 
 
-def full(shape: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full(
+    shape: Any,
+    fill_value: Any,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    device: Any = None,
+) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``."""
+    check_device(device)
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     return Tensor(np.full(shape, fill_value, _dtype(dtype)), requires_grad=requires_grad)
 
 
-def arange(*args: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def arange(
+    *args: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """``np.arange``: integers stay integers, a float range is float32 by default."""
+    check_device(device)
     data = np.arange(*args)
     if dtype is not None:
         data = data.astype(dtype)
@@ -98,19 +142,32 @@ def arange(*args: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
     return Tensor(data, requires_grad=requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int,
+    m: int | None = None,
+    dtype: Any = None,
+    requires_grad: bool = False,
+    device: Any = None,
+) -> Tensor:
     """The identity matrix (n, m)."""
+    check_device(device)
     return Tensor(np.eye(n, m, dtype=_dtype(dtype)), requires_grad=requires_grad)
 
 
-def zeros_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(
+    x: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Zeros with the shape (and, by default, the dtype) of ``x``."""
+    check_device(device)
     data = np.asarray(x.data if isinstance(x, Tensor) else x)
     return Tensor(np.zeros_like(data, dtype=dtype), requires_grad=requires_grad)
 
 
-def ones_like(x: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(
+    x: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
     """Ones with the shape (and, by default, the dtype) of ``x``."""
+    check_device(device)
     data = np.asarray(x.data if isinstance(x, Tensor) else x)
     return Tensor(np.ones_like(data, dtype=dtype), requires_grad=requires_grad)
 
@@ -132,8 +189,10 @@ def randn(
     dtype: Any = None,
     requires_grad: bool = False,
     generator: np.random.Generator | None = None,
+    device: Any = None,
 ) -> Tensor:
     """Samples of the standard normal distribution, float32 by default."""
+    check_device(device)
     rng = generator if generator is not None else _generator
     data = rng.standard_normal(_shape(shape)).astype(_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
@@ -144,8 +203,10 @@ def rand(
     dtype: Any = None,
     requires_grad: bool = False,
     generator: np.random.Generator | None = None,
+    device: Any = None,
 ) -> Tensor:
     """Samples of the uniform distribution on [0, 1), float32 by default."""
+    check_device(device)
     rng = generator if generator is not None else _generator
     data = rng.random(_shape(shape)).astype(_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)

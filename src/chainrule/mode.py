@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly", "is_anomaly_enabled"]
+__all__ = [
+    "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
+    "detect_anomaly", "is_anomaly_enabled",
+]  # fmt: skip
 
 
 class _State:
@@ -47,6 +50,36 @@ def enable_grad() -> Iterator[None]:
         yield
     finally:
         STATE.grad_enabled = previous
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off: ``cr.set_grad_enabled(False)`` as a call (it stays
+    so), or ``with cr.set_grad_enabled(is_training):`` (restored at the end of the block),
+    as PyTorch's."""
+
+    def __init__(self, mode: bool) -> None:
+        self.previous = STATE.grad_enabled
+        STATE.grad_enabled = bool(mode)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        STATE.grad_enabled = self.previous
+
+
+@contextmanager
+def inference_mode(mode: bool = True) -> Iterator[None]:
+    """PyTorch's ``inference_mode``: ``no_grad`` here (``mode=False`` changes nothing).
+
+    chainrule has no separate inference tensors: outputs are ordinary tensors that do not
+    require grad, usable later in recorded computations.
+    """
+    if not mode:
+        yield
+        return
+    with no_grad():
+        yield
 
 
 def is_grad_enabled() -> bool:

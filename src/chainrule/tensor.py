@@ -370,45 +370,65 @@ class Tensor:
         return Tensor._make(np.asarray(self.data >= _raw(other)), None)
 
     # ----------------------------------------------------------------- methods
-    def sum(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
-        """Σ over ``axis`` (all axes by default); ∂(Σx)/∂xᵢ = 1. ``dim=`` is an alias."""
-        if axis is None and dim is None:  # the loss's reduction: no axes to normalise
+    def sum(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """Σ over ``axis`` (all axes by default); ∂(Σx)/∂xᵢ = 1. ``dim=`` is an alias, and
+        ``keepdim=`` of ``keepdims=``."""
+        if axis is None and dim is None and keepdim is None:  # the loss's reduction: no axes
             return _reduction.Sum.apply(self, axes=None, keepdims=keepdims)
-        return _ops.sum(self, axis, keepdims, dim=dim)
+        return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+    def mean(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
         """(1/n) Σ over ``axis`` (all axes by default); ∂/∂xᵢ = 1/n."""
-        return _ops.mean(self, axis, keepdims, dim=dim)
+        return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def var(
-        self, axis: Any = None, keepdims: bool = False, ddof: int = 0, dim: Any = None
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        ddof: int = 0,
+        dim: Any = None,
+        keepdim: Any = None,
     ) -> Tensor:
         """Variance (1/(n − ddof)) Σ (xᵢ − x̄)² over ``axis``; ∂/∂xᵢ = 2(xᵢ − x̄)/(n − ddof)."""
-        return _ops.var(self, axis, keepdims, ddof=ddof, dim=dim)
+        return _ops.var(self, axis, keepdims, ddof=ddof, dim=dim, keepdim=keepdim)
 
-    def max(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
-        """The largest element over ``axis`` (values, as NumPy); the gradient is split
-        evenly among ties."""
-        return _ops.max(self, axis, keepdims, dim=dim)
+    def max(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """The largest element over ``axis`` (values, as NumPy; not PyTorch's (values,
+        indices)); the gradient is split evenly among ties."""
+        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
-        """The smallest element over ``axis`` (values, as NumPy); the gradient is split
-        evenly among ties."""
-        return _ops.min(self, axis, keepdims, dim=dim)
+    def min(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
+        """The smallest element over ``axis`` (values, as NumPy; not PyTorch's (values,
+        indices)); the gradient is split evenly among ties."""
+        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmax(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+    def argmax(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
         """The index of the largest element over ``axis`` (an integer tensor; not
         differentiable)."""
-        return _ops.argmax(self, axis, keepdims, dim=dim)
+        return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmin(self, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+    def argmin(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
         """The index of the smallest element over ``axis`` (an integer tensor; not
         differentiable)."""
-        return _ops.argmin(self, axis, keepdims, dim=dim)
+        return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+    def logsumexp(
+        self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
+    ) -> Tensor:
         """log Σ exp(x) over ``axis``, computed stably; its gradient is softmax(x)."""
-        return _ops.logsumexp(self, axis, keepdims)
+        return _ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     # v0.2: elementwise functions, reductions, scans and sorting (the ops of the same names)
     def sin(self) -> Tensor:
@@ -652,6 +672,94 @@ class Tensor:
         """x − logsumexp(x) along ``axis`` (the last by default), computed stably."""
         return _ops.log_softmax(self, axis, dim=dim)
 
+    # ----------------------------------------------------------------- PyTorch aliases
+    # Spellings a PyTorch user reaches for, where they do not conflict with NumPy's
+    # meaning (``size`` stays NumPy's element count; ``max(axis)`` returns values only).
+    def pow(self, exponent: Any) -> Tensor:
+        """self ** exponent (PyTorch's name for ``power``)."""
+        return _ops.power(self, exponent)
+
+    def unsqueeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """With a new size-1 axis at ``axis`` (PyTorch's name for ``expand_dims``)."""
+        return _ops.expand_dims(self, _one_of(axis, dim, "unsqueeze"))
+
+    def view(self, *shape: Any) -> Tensor:
+        """``reshape`` under PyTorch's name: memory is shared when NumPy can (a
+        contiguous tensor), copied otherwise; PyTorch would raise instead of copying."""
+        return self.reshape(*shape)
+
+    def permute(self, *axes: Any) -> Tensor:
+        """The axes in the order given: ``t.permute(2, 0, 1)`` or ``t.permute((2, 0, 1))``
+        (``transpose`` with every axis named, as PyTorch's ``permute``)."""
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        if len(axes) != self.data.ndim:
+            raise ValueError(
+                f"permute needs one axis per dimension ({self.data.ndim}), got {len(axes)}"
+            )
+        return _ops.transpose(self, axes)
+
+    def dim(self) -> int:
+        """The number of axes, ``ndim`` (PyTorch's name)."""
+        return self.data.ndim
+
+    def numel(self) -> int:
+        """The number of elements, ``size`` (PyTorch's name)."""
+        return self.data.size
+
+    def float(self) -> Tensor:
+        """As float32 (differentiable; self if it already is)."""
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        """As float64 (differentiable; self if it already is)."""
+        return self.to(np.float64)
+
+    def type(self, dtype: Any) -> Tensor:
+        """Converted to ``dtype`` (a NumPy dtype, ``cr.float64``, or a name such as
+        ``"float64"``); self if it already has it."""
+        return self.to(dtype)
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None, copy: bool = False) -> Tensor:
+        """Converted to a dtype and/or "device", as PyTorch's ``to``: ``t.to(cr.float64)``,
+        ``t.to("cpu")``, ``t.to("cpu", cr.float64)``, ``t.to(other)`` (other's dtype).
+
+        Self is returned when nothing changes (and ``copy`` is False); a new dtype gives a
+        differentiable ``astype``. chainrule runs on the CPU only: "cpu" is accepted and
+        changes nothing, any other device raises ``ValueError``.
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype if dtype is None else dtype
+            elif isinstance(arg, str) and is_device_name(arg):
+                check_device(arg)
+            elif dtype is None:
+                dtype = arg
+            else:
+                raise TypeError(f"to() got two dtypes: {dtype!r} and {arg!r}")
+        check_device(device)
+        out = self if dtype is None or np.dtype(dtype) == self.data.dtype else self.astype(dtype)
+        return out.clone() if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """Self: chainrule's tensors always live in the CPU's memory."""
+        return self
+
+    def mm(self, other: Any) -> Tensor:
+        """The matrix product of two 2-D tensors (PyTorch's ``mm``; ``@`` also batches)."""
+        other_ndim = other.ndim if isinstance(other, Tensor) else np.ndim(other)
+        if self.data.ndim != 2 or other_ndim != 2:
+            raise ValueError(
+                f"mm multiplies two matrices (2-D), got {self.data.ndim}-D and {other_ndim}-D; "
+                "use @ (matmul) for batches or vectors"
+            )
+        return _ops.matmul(self, other)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch's names)
+        """``clip`` under PyTorch's name: min(max(x, min), max); derivative 1 inside [min,
+        max] (bounds included), else 0."""
+        return _ops.clip(self, min, max)
+
 
 def _checked_grad(tensor: Tensor, value: Any) -> Tensor:
     """``value`` as the gradient of ``tensor``, or a TypeError/ValueError saying why not."""
@@ -676,6 +784,34 @@ def _checked_grad(tensor: Tensor, value: Any) -> Tensor:
 
 def _raw(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
+
+
+def _one_of(axis: Any, dim: Any, name: str) -> Any:
+    """``axis``, or PyTorch's ``dim=`` spelling of it (one of the two, not both)."""
+    if (axis is None) == (dim is None):
+        raise TypeError(f"{name}() takes axis (or dim=): exactly one of them")
+    return dim if axis is None else axis
+
+
+#: the device types PyTorch knows, so that ``to("cuda")`` is read as a device, not a dtype
+_DEVICE_TYPES = {"cpu", "cuda", "mps", "xpu", "xla", "meta", "hip", "ipu", "hpu", "mtia", "vulkan"}
+
+
+def is_device_name(name: str) -> bool:
+    """Whether ``name`` names a device ("cpu", "cuda:0", ...) rather than a dtype."""
+    return name.split(":", 1)[0].lower() in _DEVICE_TYPES
+
+
+def check_device(device: Any) -> None:
+    """Accept None or "cpu" (PyTorch's ``device=``); refuse any other device clearly."""
+    if device is None:
+        return
+    name = str(device)  # a torch.device prints as its name
+    if name.lower().split(":", 1)[0] != "cpu":
+        raise ValueError(
+            f"device {name!r} is not available: chainrule runs on the CPU only (NumPy "
+            'arrays); pass device="cpu" or leave it out'
+        )
 
 
 class _NotConnected:

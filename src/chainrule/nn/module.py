@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from chainrule.mode import no_grad
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, check_device, is_device_name
 from chainrule.versions import bump
 
 __all__ = [
@@ -277,6 +277,27 @@ class Module:
     def float(self) -> Module:
         """Parameters and buffers as float32 (the default)."""
         return self.astype(np.float32)
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
+        """PyTorch's ``to``, in place: ``model.to(cr.float64)``, ``model.to("cpu")``.
+
+        A dtype converts every floating-point parameter and buffer (``astype``); "cpu" is
+        accepted and changes nothing; any other device raises ``ValueError`` (chainrule
+        runs on the CPU only).
+        """
+        for arg in args:
+            if isinstance(arg, str) and is_device_name(arg):
+                check_device(arg)
+            elif dtype is None:
+                dtype = arg.dtype if isinstance(arg, Tensor) else arg
+            else:
+                raise TypeError(f"to() got two dtypes: {dtype!r} and {arg!r}")
+        check_device(device)
+        return self if dtype is None else self.astype(dtype)
+
+    def cpu(self) -> Module:
+        """Self: chainrule's parameters always live in the CPU's memory."""
+        return self
 
     # ----------------------------------------------------------------- repr
     def extra_repr(self) -> str:

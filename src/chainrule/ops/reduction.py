@@ -2,8 +2,9 @@
 (softmax, log_softmax).
 
 ``axis`` is None (all axes), an int or a tuple, as in NumPy; ``dim`` is accepted as an
-alias. float16/float32 sums accumulate in float64 and round once at the end, so the mean
-of a million float32 values is as accurate as its float32 result can be.
+alias, and ``keepdim`` (PyTorch's spelling) beside ``keepdims``. float16/float32 sums
+accumulate in float64 and round once at the end, so the mean of a million float32 values is
+as accurate as its float32 result can be.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ def normalize_axis(axis: Any, ndim: int, dim: Any = None) -> tuple[int, ...] | N
     if len(set(result)) != len(result):
         raise ValueError(f"repeated axis in {axis}")
     return tuple(sorted(result))
+
+
+def resolve_keepdims(keepdims: bool, keepdim: bool | None) -> bool:
+    """``keepdims``, or PyTorch's ``keepdim=`` spelling of it; giving both is refused."""
+    if keepdim is None:
+        return bool(keepdims)
+    if keepdims:
+        raise TypeError("give keepdims= or keepdim=, not both")
+    return bool(keepdim)
 
 
 def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -250,42 +260,60 @@ def _tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:  # noqa: A001
+def sum(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
+) -> Tensor:
     """Σ of the elements over ``axis`` (all by default)."""
     x = _tensor(x)
-    return Sum.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
+    keep = resolve_keepdims(keepdims, keepdim)
+    return Sum.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keep)
 
 
-def mean(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+def mean(
+    x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
+) -> Tensor:
     """Arithmetic mean over ``axis`` (all by default)."""
     x = _tensor(x)
-    return Mean.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
+    keep = resolve_keepdims(keepdims, keepdim)
+    return Mean.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keep)
 
 
 def var(
-    x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0, dim: Any = None
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    ddof: int = 0,
+    dim: Any = None,
+    keepdim: bool | None = None,
 ) -> Tensor:
     """Variance (1/(n − ddof)) Σ (x − mean)² over ``axis``; ddof=0 as in NumPy."""
     x = _tensor(x)
+    keep = resolve_keepdims(keepdims, keepdim)
     axes = normalize_axis(axis, x.ndim, dim)
     n = _count(x.shape, axes)
     centred = x - Mean.apply(x, axes=axes, keepdims=True)
     denominator = builtins.max(n - ddof, 0)  # this module's max is the reduction
-    return Sum.apply(centred * centred, axes=axes, keepdims=keepdims) / denominator
+    return Sum.apply(centred * centred, axes=axes, keepdims=keep) / denominator
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:  # noqa: A001
+def max(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
+) -> Tensor:
     """Largest element over ``axis``; ties share the gradient evenly."""
     x = _tensor(x)
+    keep = resolve_keepdims(keepdims, keepdim)
     axes = normalize_axis(axis, x.ndim, dim)
-    return MaxMin.apply(x, axes=axes, keepdims=keepdims, largest=True)
+    return MaxMin.apply(x, axes=axes, keepdims=keep, largest=True)
 
 
-def min(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:  # noqa: A001
+def min(  # noqa: A001
+    x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
+) -> Tensor:
     """Smallest element over ``axis``; ties share the gradient evenly."""
     x = _tensor(x)
+    keep = resolve_keepdims(keepdims, keepdim)
     axes = normalize_axis(axis, x.ndim, dim)
-    return MaxMin.apply(x, axes=axes, keepdims=keepdims, largest=False)
+    return MaxMin.apply(x, axes=axes, keepdims=keep, largest=False)
 
 
 def _single_axis(axis: Any, dim: Any, ndim: int) -> int | None:
@@ -295,24 +323,33 @@ def _single_axis(axis: Any, dim: Any, ndim: int) -> int | None:
     return None if axes is None else axes[0]
 
 
-def argmax(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+def argmax(
+    x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
+) -> Tensor:
     """Index of the largest element (an integer tensor; not differentiable)."""
     data = _tensor(x).data
-    index = np.argmax(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keepdims)
+    keep = resolve_keepdims(keepdims, keepdim)
+    index = np.argmax(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
     return Tensor._make(np.asarray(index), None)
 
 
-def argmin(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+def argmin(
+    x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
+) -> Tensor:
     """Index of the smallest element (an integer tensor; not differentiable)."""
     data = _tensor(x).data
-    index = np.argmin(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keepdims)
+    keep = resolve_keepdims(keepdims, keepdim)
+    index = np.argmin(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
     return Tensor._make(np.asarray(index), None)
 
 
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None) -> Tensor:
+def logsumexp(
+    x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
+) -> Tensor:
     """log Σ exp x over ``axis``, computed without overflow; all −inf gives −inf."""
     x = _tensor(x)
-    return LogSumExp.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keepdims)
+    keep = resolve_keepdims(keepdims, keepdim)
+    return LogSumExp.apply(x, axes=normalize_axis(axis, x.ndim, dim), keepdims=keep)
 
 
 def _softmax_axis(x: Tensor, axis: Any, dim: Any) -> int:

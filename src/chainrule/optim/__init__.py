@@ -5,9 +5,11 @@ Each optimizer updates ``p.data`` in place from ``p.grad`` with PyTorch's rule, 
 """
 
 from chainrule.optim import lr_scheduler
+from chainrule.optim.adagrad import Adagrad
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.lr_scheduler import CosineAnnealingLR, LRScheduler, StepLR
 from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.sgd import SGD
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "SGD",
     "Adam",
     "AdamW",
+    "RMSprop",
+    "Adagrad",
     "lr_scheduler",
     "LRScheduler",
     "StepLR",
