@@ -163,6 +163,7 @@ CREATORS = {
     "ones_like": lambda **kw: cr.ones_like(np.ones(2), **kw),
     "randn": lambda **kw: cr.randn(2, **kw),
     "rand": lambda **kw: cr.rand(2, **kw),
+    "linspace": lambda **kw: cr.linspace(0.0, 1.0, 5, **kw),
 }
 
 

@@ -219,11 +219,13 @@ def linspace(
     endpoint: bool = True,
     dtype: Any = None,
     requires_grad: bool = False,
+    device: Any = None,
 ) -> Tensor:
     """``num`` evenly spaced values from ``start`` to ``stop`` (included unless
     ``endpoint=False``), as ``np.linspace``: float32 by default, like the other creation
     functions (``dtype=`` for another; an integer dtype rounds down, as NumPy's).
     ``start`` and ``stop`` are constants, not differentiated."""
+    check_device(device)
     if int(num) < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
     start, stop = (v.data if isinstance(v, Tensor) else v for v in (start, stop))
