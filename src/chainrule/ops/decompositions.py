@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import Function
-from chainrule.ops.inverse import LinAlgError, inv_any, square
+from chainrule.ops.inverse import LinAlgError, check_square, inv_any
 from chainrule.tensor import Tensor
 
 __all__ = ["cholesky", "eigh", "svd"]
@@ -185,7 +185,7 @@ def cholesky(a: Any) -> Tensor:
         LinAlgError: ``a`` is not positive definite.
     """
     a = _tensor(a)
-    square(a, "cholesky")
+    check_square(a, "cholesky")
     return Cholesky.apply(a)
 
 
@@ -209,7 +209,7 @@ def eigh(a: Any) -> tuple[Tensor, Tensor]:
         w (..., n) and V (..., n, n), eigenvectors in the columns.
     """
     a = _tensor(a)
-    square(a, "eigh")
+    check_square(a, "eigh")
     packed = Eigh.apply(a)
     return packed[..., 0, :], packed[..., 1:, :]
 

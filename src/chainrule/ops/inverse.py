@@ -163,7 +163,7 @@ def _tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def square(a: Tensor, op: str, name: str = "a") -> None:
+def check_square(a: Tensor, op: str, name: str = "a") -> None:
     """Raise a ValueError naming ``op`` unless ``a`` is a (..., n, n) stack of matrices."""
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(
@@ -188,7 +188,7 @@ def inv(a: Any) -> Tensor:
             like cond(A)·eps.
     """
     a = _tensor(a)
-    square(a, "inv")
+    check_square(a, "inv")
     return Inv.apply(a)
 
 
@@ -207,7 +207,7 @@ def det(a: Any) -> Tensor:
         (...,).
     """
     a = _tensor(a)
-    square(a, "det")
+    check_square(a, "det")
     return Det.apply(a)
 
 
@@ -225,7 +225,7 @@ def slogdet(a: Any) -> tuple[Tensor, Tensor]:
         (sign, logabsdet), each (...,).
     """
     a = _tensor(a)
-    square(a, "slogdet")
+    check_square(a, "slogdet")
     sign, _ = np.linalg.slogdet(a.data)
     return Tensor(np.asarray(sign)), LogAbsDet.apply(a)
 
@@ -249,7 +249,7 @@ def solve(a: Any, b: Any) -> Tensor:
         LinAlgError: ``a`` is singular.
     """
     a, b = _tensor(a), _tensor(b)
-    square(a, "solve")
+    check_square(a, "solve")
     n = a.shape[-1]
     rows = b.shape[0] if b.ndim == 1 else (b.shape[-2] if b.ndim >= 2 else None)
     if rows != n:
