@@ -20,6 +20,7 @@ layers and losses of ``cr.nn`` are made of them.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -1118,7 +1119,23 @@ NN = [
 ]  # fmt: skip
 
 
-OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN]
+def _np_normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) = erfc(−x/√2)/2, by math.erfc element by element (NumPy has no erf)."""
+    values = [0.5 * math.erfc(-v / math.sqrt(2.0)) for v in np.ravel(x)]
+    return np.asarray(values, dtype=np.result_type(x, np.float32)).reshape(np.shape(x))
+
+
+NN_V02 = [
+    *_unary("normal_cdf", cr.ops.normal_cdf, _np_normal_cdf,
+            lambda T, x: T.special.ndtr(x))[:2],
+    OpSpec(
+        "normal_cdf", cr.ops.normal_cdf, _np_normal_cdf, ((3, 4),), label="tails",
+        domain=uniform(-12.0, 12.0), torch=lambda T, x: T.special.ndtr(x),
+    ),
+]  # fmt: skip
+
+
+OP_SPECS: list[OpSpec] = [*ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *NN_V02]
 
 # SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.
 SPEC_METHODS = {

@@ -20,12 +20,14 @@ CORE = [
     "reference", "ops", "ops.elementwise", "ops.piecewise", "ops.reduction", "ops.shape",
     "ops.linalg", "ops.einsum", "ops.kernels", "ops.scatter", "ops.rules", "ops.conv",
     "ops.pool", "ops.im2col", "ops.losses", "inplace", "creation", "functional", "gradcheck",
-    "wiring", "notation",
+    "wiring", "notation", "ops.normal",
 ]  # fmt: skip
 
 #: third-party packages a function may import when it needs them: the optional extras,
-#: and dependencies too slow to load with ``import chainrule`` (scikit-learn, matplotlib)
-LAZY = {"graphviz", "onnx", "onnxruntime", "mpi4py", "matplotlib", "sklearn", "tqdm"}
+#: and dependencies too slow to load with ``import chainrule`` (scikit-learn, matplotlib;
+#: scipy: ``import scipy.special``, for normal_cdf's ndtr, takes ~0.1 s, as long as the
+#: rest of the core's import)
+LAZY = {"graphviz", "onnx", "onnxruntime", "mpi4py", "matplotlib", "sklearn", "tqdm", "scipy"}
 
 _FIRST_THEN_ALL = """
 import importlib, sys, types

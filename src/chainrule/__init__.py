@@ -85,6 +85,7 @@ from chainrule.ops import (
     var,
     where,
 )
+from chainrule.ops.normal import normal_cdf
 from chainrule.tensor import Tensor
 
 __version__ = "0.1.0"
@@ -106,4 +107,5 @@ __all__ = [
     "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg", "outer", "power",
     "relu", "reshape", "sigmoid", "softmax", "sqrt", "squeeze", "stack", "sub", "sum",
     "swapaxes", "tanh", "transpose", "var", "where",
+    "normal_cdf",
 ]  # fmt: skip

@@ -5,8 +5,8 @@ Files by category: ``elementwise`` (arithmetic, exp/log, tanh, sigmoid, softplus
 ``reduction`` (sum, max, logsumexp, softmax), ``shape`` (reshape, indexing,
 concatenation), ``linalg`` (matmul, einsum, the fused affine map), ``conv`` (conv2d and
 its two adjoints) and ``pool`` (max and average pooling) on the array kernels of
-``im2col``, ``losses`` (cross-entropy with integer labels). ``rules`` holds the helpers
-derivative rules are written with.
+``im2col``, ``losses`` (cross-entropy with integer labels), ``normal`` (the normal CDF
+Φ). ``rules`` holds the helpers derivative rules are written with.
 
 The neural-network primitives (``affine``, ``softplus``, ``safe_sqrt``, ``conv2d``,
 ``conv2d_input``, ``conv2d_weight``, ``max_pool2d``, ``avg_pool2d``,
@@ -33,6 +33,7 @@ from chainrule.ops.elementwise import (
 )
 from chainrule.ops.linalg import affine, dot, einsum, matmul, outer
 from chainrule.ops.losses import cross_entropy_with_labels
+from chainrule.ops.normal import normal_cdf
 from chainrule.ops.piecewise import abs, clip, maximum, minimum, relu, safe_sqrt, where
 from chainrule.ops.pool import avg_pool2d, max_pool2d
 from chainrule.ops.reduction import (
@@ -71,4 +72,5 @@ __all__ = [
     "squeeze", "stack", "swapaxes", "transpose",
     "conv2d", "conv2d_input", "conv2d_weight", "max_pool2d", "avg_pool2d",
     "cross_entropy_with_labels",
+    "normal_cdf",
 ]  # fmt: skip
