@@ -4,6 +4,7 @@ clipping of ``cr.nn.utils``; values and gradients in float64, gradcheck and grad
 the kinks' conventions, float32, the summary and ONNX export."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -377,3 +378,36 @@ def test_onnx_export_names_the_unsupported_new_layers(layer, tmp_path):
     pytest.importorskip("onnx")
     with pytest.raises(cr.onnx.ExportError, match=f"{type(layer).__name__}.* is not supported"):
         cr.onnx.export(nn.Sequential(layer), cr.tensor(np.zeros((1, 2))), tmp_path / "m.onnx")
+
+
+EXTREMES = np.array([-1e4, -1000.0, -1.0, 0.0, 1.0, 1000.0, 1e4])
+
+
+def _closed_forms():
+    special = pytest.importorskip("scipy.special")
+    phi = np.exp(-0.5 * np.minimum(EXTREMES**2, 1e6)) / np.sqrt(2 * np.pi)
+    s, cdf = special.expit(EXTREMES), special.ndtr(EXTREMES)
+    return [
+        ("gelu", F.gelu, EXTREMES * cdf, cdf + EXTREMES * phi),
+        ("silu", F.silu, EXTREMES * s, s * (1 + EXTREMES * (1 - s))),
+        ("elu", F.elu, np.where(EXTREMES > 0, EXTREMES, np.expm1(np.minimum(EXTREMES, 0))),
+         np.where(EXTREMES > 0, 1.0, np.exp(np.minimum(EXTREMES, 0)))),
+        ("leaky_relu", F.leaky_relu, np.where(EXTREMES > 0, EXTREMES, 0.01 * EXTREMES),
+         np.where(EXTREMES > 0, 1.0, 0.01)),
+        ("softplus", F.softplus, np.where(EXTREMES > 20, EXTREMES, np.logaddexp(0, EXTREMES)),
+         np.where(EXTREMES > 20, 1.0, s)),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activations_at_the_extremes_are_exact_without_warnings(dtype):
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    for name, f, value, slope in _closed_forms():
+        x = cr.tensor(EXTREMES.astype(dtype), requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = f(x)
+            y.sum().backward()
+        assert y.dtype == dtype and x.grad.dtype == dtype, name
+        np.testing.assert_allclose(y.data, value, rtol=rtol, atol=1e-30, err_msg=name)
+        np.testing.assert_allclose(x.grad.data, slope, rtol=rtol, atol=1e-30, err_msg=name)
