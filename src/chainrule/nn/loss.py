@@ -24,10 +24,8 @@ class _Loss(Module):
     reductions: tuple[str, ...] = F.REDUCTIONS
     default_reduction = "mean"
 
-    def __init__(self, reduction: str | None = None) -> None:
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
-        if reduction is None:
-            reduction = self.default_reduction
         if reduction not in self.reductions:
             raise ValueError(
                 f"{type(self).__name__}: reduction must be one of {self.reductions}, "
