@@ -872,7 +872,9 @@ def _torch_loss(kind: str) -> Callable[..., Any]:
                 return T.abs(prediction - target)
             return T.sqrt(_tf(T).mse_loss(prediction, target, reduction=reduction))
         fn = {"mse": _tf(T).mse_loss, "l1": _tf(T).l1_loss,
-              "bce": _tf(T).binary_cross_entropy_with_logits}[kind]  # fmt: skip
+              "bce": _tf(T).binary_cross_entropy_with_logits,
+              "huber": _tf(T).huber_loss, "smooth_l1": _tf(T).smooth_l1_loss,
+              "bce_p": _tf(T).binary_cross_entropy, "kl": _tf(T).kl_div}[kind]  # fmt: skip
         return fn(prediction, target, reduction=reduction)
 
     return call
@@ -886,6 +888,21 @@ def _torch_cross_entropy(T: Any, logits: Any, target: Any, reduction: str = "mea
 
 def _ok_residual(prediction: Any, target: Any, y: Any, reduction: str = "mean") -> bool:
     return _away(prediction, target)
+
+
+def _ok_unit_residual(prediction: Any, target: Any, y: Any, reduction: str = "mean") -> bool:
+    """Huber and smooth L1 (δ = β = 1): |residual| away from 1, where the curvature jumps."""
+    return _away(np.abs(np.asarray(prediction) - np.asarray(target)), 1.0)
+
+
+def _ok_probability(p: Any, target: Any, y: Any, reduction: str = "mean") -> bool:
+    """BCE of probabilities: p away from 0 and 1, where its logarithms are clamped."""
+    return bool(np.all((np.asarray(p) > MARGIN) & (np.asarray(p) < 1 - MARGIN)))
+
+
+def _torch_nll_loss(T: Any, x: Any, target: Any, reduction: str = "mean") -> Any:
+    labels = target.long() if isinstance(target, T.Tensor) else T.tensor(target)
+    return _tf(T).nll_loss(x, labels, reduction=reduction)
 
 
 def _ok_pool(x: Any, y: Any, kernel_size: int, stride: Any = None) -> bool:
@@ -926,6 +943,30 @@ def _nn_ops() -> dict[str, OpDef]:
         "binary_cross_entropy_with_logits": _nn(
             "binary_cross_entropy_with_logits",
             "F.binary_cross_entropy_with_logits({0}, {1}{kw})", _torch_loss("bce"),
+        ),
+        # v0.2
+        "normal_cdf": OpDef(
+            {"fn": ("cr.normal_cdf({0})", cr.normal_cdf)}, lambda T, x: T.special.ndtr(x),
+            None, ("normal_cdf",),
+        ),
+        "gelu": _nn("gelu", "F.gelu({0})", lambda T, x: _tf(T).gelu(x), ops=("normal_cdf",)),
+        "silu": _nn("silu", "F.silu({0})", lambda T, x: _tf(T).silu(x)),
+        "leaky_relu": _nn(
+            "leaky_relu", "F.leaky_relu({0})", lambda T, x: _tf(T).leaky_relu(x), _ok_kink
+        ),
+        "elu": _nn("elu", "F.elu({0})", lambda T, x: _tf(T).elu(x), _ok_kink),
+        "huber_loss": _nn(
+            "huber_loss", "F.huber_loss({0}, {1}{kw})", _torch_loss("huber"), _ok_unit_residual
+        ),
+        "smooth_l1_loss": _nn(
+            "smooth_l1_loss", "F.smooth_l1_loss({0}, {1}{kw})", _torch_loss("smooth_l1"),
+            _ok_unit_residual,
+        ),
+        "nll_loss": _nn("nll_loss", "F.nll_loss({0}, {1}{kw})", _torch_nll_loss),
+        "kl_div": _nn("kl_div", "F.kl_div({0}, {1}{kw})", _torch_loss("kl")),
+        "binary_cross_entropy": _nn(
+            "binary_cross_entropy", "F.binary_cross_entropy({0}, {1}{kw})",
+            _torch_loss("bce_p"), _ok_probability,
         ),
     }  # fmt: skip
 
@@ -973,7 +1014,14 @@ NOT_FUZZED: dict[str, str] = {
         "the generator does not draw it yet",
     ),
 }
-NOT_FUZZED_NN = {"dropout": "random by design (its mask is not PyTorch's)"}
+NOT_FUZZED_NN = {
+    "dropout": "random by design (its mask is not PyTorch's)",
+    "layer_norm": "a row of near-equal values makes 1/√(σ² + ε) and its derivatives huge, "
+    "beyond the generator's bounds; tests/nn/test_layers_v02.py compares it with PyTorch, "
+    "gradcheck and gradgradcheck included",
+    "embedding": "weight[indices] with an integer array, which the generator fuzzes as "
+    "getitem; tests/nn/test_layers_v02.py compares it with PyTorch",
+}
 
 
 def covered_ops() -> set[str]:
@@ -1859,7 +1907,7 @@ def b_inplace(b: Builder) -> int | None:
 
 
 def b_nn_elementwise(b: Builder) -> int | None:
-    name = b.choice(["softplus", "logsigmoid"])
+    name = b.choice(["softplus", "logsigmoid", "normal_cdf", "gelu", "silu", "leaky_relu", "elu"])
     return b.add(Node(name, (Ref(b.pick()),)))
 
 
@@ -1930,17 +1978,30 @@ def b_pool(b: Builder) -> int | None:
 
 def b_loss(b: Builder) -> int | None:
     name = b.choice(["mse_loss", "l1_loss", "rmse_loss", "cross_entropy",
-                     "binary_cross_entropy_with_logits"])  # fmt: skip
-    x = b.pick("f", lambda i: b.ndim_of(i) >= 1) if name == "cross_entropy" else b.pick()
+                     "binary_cross_entropy_with_logits", "huber_loss", "smooth_l1_loss",
+                     "nll_loss", "kl_div", "binary_cross_entropy"])  # fmt: skip
+    with_classes = name in ("cross_entropy", "nll_loss")
+    x = b.pick("f", lambda i: b.ndim_of(i) >= 1) if with_classes else b.pick()
     if x is None:
         return None
     shape = b.shape(x)
     reduction = b.choice(["mean", "mean", "sum", "none"])
     same = b.live("f", lambda j: b.shape(j) == shape and j != x)
-    if name == "cross_entropy" and b.coin(60):
+    if name == "nll_loss":
+        axis = 1 if len(shape) > 1 else 0
+        target: Any = Const(b.rng.integers(0, shape[axis], shape[:axis] + shape[axis + 1 :]))
+    elif name == "kl_div":  # log q anything, t a positive "distribution" (torch: no "mean")
+        reduction = b.choice(["batchmean", "sum", "none"])
+        target = Const(b.rng.uniform(0.05, 1.0, shape))
+    elif name == "binary_cross_entropy":  # p = σ(x) in (0, 1)
+        p = b.add(Node("sigmoid", (Ref(x),)))
+        if p is None:
+            return None
+        x, target = p, Const(b.rng.uniform(0.0, 1.0, shape))
+    elif name == "cross_entropy" and b.coin(60):
         axis = 1 if len(shape) > 1 else 0
         labels = shape[:axis] + shape[axis + 1 :]
-        target: Any = Const(b.rng.integers(0, shape[axis], labels))
+        target = Const(b.rng.integers(0, shape[axis], labels))
     elif name == "cross_entropy":
         if not same:
             return None

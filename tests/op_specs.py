@@ -1487,6 +1487,22 @@ SHAPE_V02 = [
 ]  # fmt: skip
 
 
+def _np_normal_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) = erfc(−x/√2)/2, by math.erfc element by element (NumPy has no erf)."""
+    values = [0.5 * math.erfc(-v / math.sqrt(2.0)) for v in np.ravel(x)]
+    return np.asarray(values, dtype=np.result_type(x, np.float32)).reshape(np.shape(x))
+
+
+NN_V02 = [
+    *_unary("normal_cdf", cr.ops.normal_cdf, _np_normal_cdf,
+            lambda T, x: T.special.ndtr(x))[:2],
+    OpSpec(
+        "normal_cdf", cr.ops.normal_cdf, _np_normal_cdf, ((3, 4),), label="tails",
+        domain=uniform(-12.0, 12.0), torch=lambda T, x: T.special.ndtr(x),
+    ),
+]  # fmt: skip
+
+
 # --------------------------------------------------------------------------- v0.2: elementwise
 def _cells(offset: float) -> Domain:
     """x = 4u with u in [−3, 3] at least 0.2 from every integer + ``offset``.
@@ -1742,7 +1758,7 @@ REDUCTIONS_V02 = [
 
 OP_SPECS: list[OpSpec] = [
     *ELEMENTWISE, *REDUCTIONS, *LINALG, *SHAPE, *NN, *LINALG_V02, *SHAPE_V02, *ELEMENTWISE_V02,
-    *REDUCTIONS_V02,
+    *REDUCTIONS_V02, *NN_V02,
 ]  # fmt: skip
 
 # SPEC's "Tensors and ops": the Tensor methods and the operators the table must reach.

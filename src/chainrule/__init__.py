@@ -145,6 +145,7 @@ from chainrule.ops import (  # v0.2: elementwise, reductions, scans, sorting
     tan,
     topk,
 )
+from chainrule.ops.normal import normal_cdf
 from chainrule.tensor import Tensor
 
 __version__ = "0.1.0"
@@ -174,4 +175,5 @@ __all__ = [
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "log1p",
     "expm1", "log2", "log10", "square", "reciprocal", "sign", "floor", "ceil", "round", "erf",
     "prod", "cumsum", "cumprod", "std", "all", "any", "sort", "argsort", "topk",
+    "normal_cdf",
 ]  # fmt: skip

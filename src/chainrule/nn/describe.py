@@ -40,19 +40,25 @@ import numpy as np
 
 from chainrule.mode import no_grad
 from chainrule.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from chainrule.nn.embedding import Embedding
 from chainrule.nn.layers import (
+    ELU,
+    GELU,
     Dropout,
     Flatten,
     Identity,
+    LeakyReLU,
     Linear,
     LogSoftmax,
     ReLU,
     Sigmoid,
+    SiLU,
     Softmax,
+    Softplus,
     Tanh,
 )
 from chainrule.nn.module import Module
-from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d
+from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from chainrule.notation import width_error
 from chainrule.tensor import Tensor
 
@@ -375,6 +381,73 @@ class _BatchNorm(LayerDescription):
         return graph.node("BatchNormalization", inputs, name, epsilon=module.eps)
 
 
+class _SameShape(LayerDescription):
+    """An elementwise layer with no ONNX export (GELU, Softplus): the same shape out."""
+
+    def output_shape(self, module: Any, shape: Shape, l: int) -> Shape:
+        return shape
+
+
+class _Scaled(_Elementwise):
+    """An activation with one ONNX attribute from a module attribute (LeakyRelu's alpha =
+    negative_slope, Elu's alpha)."""
+
+    def __init__(self, op: str, attribute: str, source: str) -> None:
+        super().__init__(op)
+        self.attribute, self.source = attribute, source
+
+    def to_onnx(
+        self, module: Any, graph: Any, x: str, name: str, in_shape: Shape, out_shape: Shape
+    ) -> str:
+        value = float(getattr(module, self.source))
+        return graph.node(self.op, [x], name, **{self.attribute: value})
+
+
+class _SiLU(_Elementwise):
+    """x·σ(x): ONNX ``Sigmoid`` then ``Mul``."""
+
+    def __init__(self) -> None:
+        super().__init__("Sigmoid")
+
+    def to_onnx(
+        self, module: Any, graph: Any, x: str, name: str, in_shape: Shape, out_shape: Shape
+    ) -> str:
+        gate = graph.node("Sigmoid", [x], f"{name}.sigmoid")
+        return graph.node("Mul", [x, gate], name)
+
+
+class _LayerNorm(LayerDescription):
+    """Per-example normalisation over the trailing axes: ONNX ``LayerNormalization``
+    (opset 17)."""
+
+    def output_shape(self, module: Any, shape: Shape, l: int) -> Shape:
+        trailing = tuple(module.normalized_shape)
+        if tuple(shape[len(shape) - len(trailing) :]) != trailing or len(shape) <= len(trailing):
+            raise ValueError(
+                f"layer {l + 1}: LayerNorm over {trailing} needs a[{l}] ending with "
+                f"{_shape(trailing)}, got {_shape(shape)}"
+            )
+        return shape
+
+    def to_onnx(
+        self, module: Any, graph: Any, x: str, name: str, in_shape: Shape, out_shape: Shape
+    ) -> str:
+        shape = module.normalized_shape
+        dtype = module.weight.dtype if module.weight is not None else np.float32
+        scale = module.weight.data if module.weight is not None else np.ones(shape, dtype)
+        inputs = [x, graph.constant(f"{name}.weight", scale)]
+        if module.bias is not None:
+            inputs.append(graph.constant(f"{name}.bias", module.bias.data))
+        return graph.node("LayerNormalization", inputs, name, axis=-len(shape), epsilon=module.eps)
+
+
+class _Embedding(LayerDescription):
+    """A lookup of integer indices S → S + (embedding_dim,); no ONNX export."""
+
+    def output_shape(self, module: Any, shape: Shape, l: int) -> Shape:
+        return tuple(shape) + (module.embedding_dim,)
+
+
 _BUILT_IN: list[tuple[type[Module], LayerDescription]] = [
     (Linear, _Linear()),
     (Conv2d, _Conv2d()),
@@ -388,6 +461,13 @@ _BUILT_IN: list[tuple[type[Module], LayerDescription]] = [
     (Tanh, _Elementwise("Tanh", lecture="tanh")),
     (Softmax, _Elementwise("Softmax", axis=True)),
     (LogSoftmax, _Elementwise("LogSoftmax", axis=True)),
+    (GELU, _SameShape()),
+    (Softplus, _SameShape()),
+    (SiLU, _SiLU()),
+    (LeakyReLU, _Scaled("LeakyRelu", "alpha", "negative_slope")),
+    (ELU, _Scaled("Elu", "alpha", "alpha")),
+    (LayerNorm, _LayerNorm()),
+    (Embedding, _Embedding()),
     (Dropout, _Identity(lecture_role=None)),
     (Identity, _Identity(lecture_role="skip")),
 ]

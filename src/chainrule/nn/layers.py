@@ -1,5 +1,6 @@
 """Layers: ``Linear`` (the lecture's f = Wᵀa), ``Flatten``, ``Dropout``, ``Identity`` and the
-activation modules. Their gradients come from the autodiff engine.
+activation modules (ReLU, Sigmoid, Tanh, Softmax, LogSoftmax, GELU, SiLU, LeakyReLU, ELU,
+Softplus). Their gradients come from the autodiff engine.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from chainrule.tensor import Tensor
 
 __all__ = [
     "Linear", "Flatten", "Dropout", "Identity", "ReLU", "Sigmoid", "Tanh", "Softmax",
-    "LogSoftmax",
+    "LogSoftmax", "GELU", "SiLU", "LeakyReLU", "ELU", "Softplus",
 ]  # fmt: skip
 
 
@@ -64,10 +65,23 @@ class Linear(Module):
 
 
 class Flatten(Module):
-    """Merge axes start_axis..end_axis into one: (N, C, H, W) -> (N, C·H·W) by default."""
+    """Merge axes start_axis..end_axis into one: (N, C, H, W) -> (N, C·H·W) by default.
 
-    def __init__(self, start_axis: int = 1, end_axis: int = -1) -> None:
+    PyTorch's ``start_dim=`` and ``end_dim=`` are accepted as the same arguments (giving
+    both names of one is an error).
+    """
+
+    def __init__(
+        self,
+        start_axis: int = 1,
+        end_axis: int = -1,
+        *,
+        start_dim: int | None = None,
+        end_dim: int | None = None,
+    ) -> None:
         super().__init__()
+        start_axis = _alias("start_axis", start_axis, 1, "start_dim", start_dim)
+        end_axis = _alias("end_axis", end_axis, -1, "end_dim", end_dim)
         self.start_axis, self.end_axis = start_axis, end_axis
 
     def forward(self, x: Any) -> Tensor:
@@ -87,6 +101,15 @@ class Flatten(Module):
     def extra_repr(self) -> str:
         """``start_axis=…, end_axis=…`` for ``repr(module)``."""
         return f"start_axis={self.start_axis}, end_axis={self.end_axis}"
+
+
+def _alias(name: str, value: int, default: int, alias: str, alias_value: int | None) -> int:
+    """``value``, or PyTorch's keyword ``alias`` in its place; both given is an error."""
+    if alias_value is None:
+        return value
+    if value != default:
+        raise TypeError(f"Flatten: give {name} or {alias} (its PyTorch name), not both")
+    return alias_value
 
 
 class Dropout(Module):
@@ -170,3 +193,69 @@ class LogSoftmax(Module):
     def extra_repr(self) -> str:
         """``axis=…`` for ``repr(module)``."""
         return f"axis={self.axis}"
+
+
+class GELU(Module):
+    """y = x·Φ(x), Φ the standard normal CDF (exact, not the tanh approximation)."""
+
+    def forward(self, x: Any) -> Tensor:
+        """y = x·Φ(x) elementwise; dy/dx = Φ(x) + x·φ(x) (see ``F.gelu``)."""
+        return F.gelu(x)
+
+
+class SiLU(Module):
+    """y = x·σ(x) (swish)."""
+
+    def forward(self, x: Any) -> Tensor:
+        """y = x·σ(x) elementwise; dy/dx = σ(x)(1 + x(1 − σ(x)))."""
+        return F.silu(x)
+
+
+class LeakyReLU(Module):
+    """y = x for x > 0, else a·x (a = ``negative_slope``, 0.01 by default); y′(0) = a."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Any) -> Tensor:
+        """y = max(x, 0) + a·min(x, 0) elementwise; dy/dx = 1 for x > 0, else a."""
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        """``negative_slope=…`` for ``repr(module)``."""
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """y = x for x > 0, else α(eˣ − 1) (α = ``alpha``, 1 by default); y′(0) = α."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: Any) -> Tensor:
+        """y = x for x > 0, else α(eˣ − 1); dy/dx = 1 for x > 0, else α·eˣ."""
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        """``alpha=…`` for ``repr(module)``."""
+        return f"alpha={self.alpha}"
+
+
+class Softplus(Module):
+    """y = (1/β) log(1 + e^(βx)), and y = x where βx > ``threshold`` (PyTorch's)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        if beta <= 0:
+            raise ValueError(f"Softplus: beta must be positive, got {beta}")
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x: Any) -> Tensor:
+        """y = (1/β) log(1 + e^(βx)) (x above the threshold); dy/dx = σ(βx) (1 above)."""
+        return F.softplus(x, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        """``beta=…, threshold=…`` for ``repr(module)``."""
+        return f"beta={self.beta}, threshold={self.threshold}"

@@ -1,4 +1,5 @@
-"""Batch normalisation: y = (x − μ_B)/√(σ²_B + ε) · γ + β per channel (axis 1).
+"""Batch normalisation: y = (x − μ_B)/√(σ²_B + ε) · γ + β per channel (axis 1); layer
+normalisation: the same over each example's trailing axes (``LayerNorm``).
 
 In training the batch statistics are used (and differentiated through: the engine derives
 the gradient from the composition), and running estimates are updated as PyTorch does:
@@ -12,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.nn import functional as F
 from chainrule.nn.module import Buffer, Module, Parameter
 from chainrule.tensor import Tensor
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
 class _BatchNorm(Module):
@@ -101,3 +103,53 @@ class BatchNorm2d(_BatchNorm):
 
     ranks = (4,)
     layout = "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """y = (x − μ)/√(σ² + ε) · γ + β, μ and σ² over the trailing ``normalized_shape`` axes.
+
+    Each example is normalised by its own statistics, the same in training and in
+    ``eval()`` (no running estimates). γ (``weight``, ones) and β (``bias``, zeros) have
+    shape ``normalized_shape``; ``elementwise_affine=False`` leaves both out, ``bias=False``
+    only β (PyTorch's arguments).
+    """
+
+    def __init__(
+        self,
+        normalized_shape: Any,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, (int, np.integer)):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        if not self.normalized_shape or min(self.normalized_shape) <= 0:
+            raise ValueError(
+                f"LayerNorm: normalized_shape must be non-empty and positive, got "
+                f"{self.normalized_shape}"
+            )
+        if eps <= 0:
+            raise ValueError(f"LayerNorm: eps must be positive, got {eps}")
+        self.eps, self.elementwise_affine = float(eps), bool(elementwise_affine)
+        self.weight = self.bias = None
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.float32))
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=np.float32))
+
+    def forward(self, x: Any) -> Tensor:
+        """y = (x − μ)/√(σ² + ε) · γ + β per example (see ``F.layer_norm``).
+
+        Raises:
+            ValueError: x does not end with ``normalized_shape``.
+        """
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        """``normalized_shape, eps=…, elementwise_affine=…`` for ``repr(module)``."""
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}"
+        )

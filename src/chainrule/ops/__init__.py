@@ -12,7 +12,7 @@ labels). v0.2 adds ``trigonometric`` (sin … arctan2, sinh, cosh), ``exponentia
 ``rounding`` (sign, floor, ceil, round: gradient 0), ``aggregates`` (prod, std, all, any),
 ``scan`` (cumsum, cumprod), ``sorting`` (sort, argsort, topk), ``rearrange`` (pad, tile,
 repeat, flip, roll, split, moveaxis, cat), ``diagonal`` (tril, triu, diagonal, trace) and
-``gather`` (take_along_axis). ``rules`` holds the helpers derivative rules are written with.
+``gather`` (take_along_axis), ``normal`` (the normal CDF Φ). ``rules`` holds the helpers derivative rules are written with.
 
 The neural-network primitives (``affine``, ``softplus``, ``safe_sqrt``, ``conv2d``,
 ``conv2d_input``, ``conv2d_weight``, ``max_pool2d``, ``avg_pool2d``,
@@ -45,6 +45,7 @@ from chainrule.ops.gather import take_along_axis
 from chainrule.ops.inverse import det, inv, slogdet, solve
 from chainrule.ops.linalg import affine, dot, einsum, matmul, outer
 from chainrule.ops.losses import cross_entropy_with_labels
+from chainrule.ops.normal import normal_cdf
 from chainrule.ops.norms import norm
 from chainrule.ops.piecewise import abs, clip, maximum, minimum, relu, safe_sqrt, where
 from chainrule.ops.pool import avg_pool2d, max_pool2d
@@ -107,4 +108,5 @@ __all__ = [
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "log1p",
     "expm1", "log2", "log10", "square", "reciprocal", "sign", "floor", "ceil", "round", "erf",
     "prod", "cumsum", "cumprod", "std", "all", "any", "sort", "argsort", "topk",
+    "normal_cdf",
 ]  # fmt: skip
