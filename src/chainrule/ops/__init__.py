@@ -11,8 +11,9 @@ labels). v0.2 adds ``trigonometric`` (sin … arctan2, sinh, cosh), ``exponentia
 (log1p, expm1, log2, log10), ``powers`` (square, reciprocal), ``special`` (erf),
 ``rounding`` (sign, floor, ceil, round: gradient 0), ``aggregates`` (prod, std, all, any),
 ``scan`` (cumsum, cumprod), ``sorting`` (sort, argsort, topk), ``rearrange`` (pad, tile,
-repeat, flip, roll, split, moveaxis, cat), ``diagonal`` (tril, triu, diagonal, trace) and
-``gather`` (take_along_axis), ``normal`` (the normal CDF Φ). ``rules`` holds the helpers derivative rules are written with.
+repeat, flip, roll, split, moveaxis, cat), ``diagonal`` (tril, triu, diagonal, trace),
+``gather`` (take_along_axis) and ``normal`` (the normal CDF Φ). ``rules`` holds the helpers
+derivative rules are written with.
 
 The neural-network primitives (``affine``, ``softplus``, ``safe_sqrt``, ``conv2d``,
 ``conv2d_input``, ``conv2d_weight``, ``max_pool2d``, ``avg_pool2d``,
