@@ -369,3 +369,13 @@ def test_a_grad_of_the_wrong_shape_names_both_shapes():
     y = leaf(2, 3) * 2.0
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(3, 2\)"):
         y.backward(np.ones((3, 2)))
+
+
+@pytest.mark.parametrize(
+    "data", [np.array(["a", "b"]), np.array([object()]), ["x"], np.array(["2026-12-07"], "M8[D]")]
+)
+def test_a_tensor_of_something_other_than_numbers_is_refused_at_creation(data):
+    """Strings, objects and dates are refused by cr.tensor, naming the dtype and the shape,
+    not by the first op that meets them (with NumPy's ufunc casting message)."""
+    with pytest.raises(TypeError, match=r"holds numbers.*dtype .* and shape \(\d+,\)"):
+        cr.tensor(data)

@@ -25,16 +25,26 @@ DEFAULT_DTYPE = np.dtype(np.float32)
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """The ndarray a new tensor holds: Python floats become float32, ndarrays keep theirs."""
+    """The ndarray a new tensor holds: Python floats become float32, ndarrays keep theirs.
+
+    Numbers only (bool, integer, floating, complex): strings, objects and dates are refused
+    here, with their dtype, rather than by the first op that meets them.
+    """
     if isinstance(data, Tensor):
         data = data.data
     if isinstance(data, np.ndarray):
-        return data if dtype is None else data.astype(dtype, copy=False)
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    array = np.asarray(data)
-    if array.dtype == np.float64 and not isinstance(data, np.generic):
-        array = array.astype(DEFAULT_DTYPE)
+        array = data if dtype is None else data.astype(dtype, copy=False)
+    elif dtype is not None:
+        array = np.asarray(data, dtype=dtype)
+    else:
+        array = np.asarray(data)
+        if array.dtype == np.float64 and not isinstance(data, np.generic):
+            array = array.astype(DEFAULT_DTYPE)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"a tensor holds numbers (bool, integer, floating or complex), got an array of "
+            f"dtype {array.dtype} and shape {array.shape}"
+        )
     return array
 
 
