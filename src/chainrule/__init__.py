@@ -21,7 +21,7 @@ from chainrule import (
     training,
     viz,
 )
-from chainrule.checkpoint import CheckpointError, load, load_metadata, save
+from chainrule.serialization import CheckpointError, load, load_metadata, save
 from chainrule.creation import (
     arange,
     as_tensor,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.checkpoint import load, load_metadata, save
+from chainrule.serialization import load, load_metadata, save
 from chainrule.nn.module import Module
 
 __all__ = [
