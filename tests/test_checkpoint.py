@@ -13,8 +13,8 @@ import safetensors.numpy
 
 import chainrule as cr
 from chainrule import serialization
-from chainrule.serialization import CheckpointError, load, load_metadata, save
 from chainrule.optim import Adam
+from chainrule.serialization import CheckpointError, load, load_metadata, save
 
 
 # ----------------------------------------------------------------- round trips
