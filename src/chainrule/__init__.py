@@ -46,6 +46,7 @@ from chainrule.creation import (
     zeros,
     zeros_like,
 )
+from chainrule.forward import jacfwd
 from chainrule.function import Context, Function
 from chainrule.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -161,7 +162,7 @@ __all__ = [
     "as_tensor", "set_grad_enabled", "inference_mode",
     "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "hessian",
     "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "concatenate",
     "div",
