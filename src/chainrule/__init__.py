@@ -22,6 +22,7 @@ from chainrule import (
     viz,
 )
 from chainrule.serialization import CheckpointError, load, load_metadata, save
+from chainrule.control import checkpoint, stop_gradient
 from chainrule.creation import (
     arange,
     as_tensor,
@@ -163,6 +164,7 @@ __all__ = [
     "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "hessian",
+    "stop_gradient", "checkpoint",
     "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "concatenate",
     "div",
