@@ -12,9 +12,9 @@ import pytest
 import safetensors.numpy
 
 import chainrule as cr
-from chainrule import checkpoint
-from chainrule.checkpoint import CheckpointError, load, load_metadata, save
+from chainrule import serialization
 from chainrule.optim import Adam
+from chainrule.serialization import CheckpointError, load, load_metadata, save
 
 
 # ----------------------------------------------------------------- round trips
@@ -168,7 +168,7 @@ def test_a_crash_while_writing_keeps_the_previous_file(tmp_path, monkeypatch, ta
     path = tmp_path / "model.safetensors"
     save({"w": np.arange(4.0)}, path)
     before = path.read_bytes()
-    monkeypatch.setattr(checkpoint, target, replacement)
+    monkeypatch.setattr(serialization, target, replacement)
     with pytest.raises((OSError, KeyboardInterrupt)):
         save({"w": np.arange(1000.0)}, path)
     assert path.read_bytes() == before
@@ -185,7 +185,7 @@ def test_a_failing_fsync_or_rename_keeps_the_previous_file(tmp_path, monkeypatch
     def fail(*args):
         raise OSError(f"{call} failed (simulated)")
 
-    monkeypatch.setattr(checkpoint.os, call, fail)
+    monkeypatch.setattr(serialization.os, call, fail)
     with pytest.raises(OSError, match="simulated"):
         save({"w": np.zeros(3)}, path)
     monkeypatch.undo()
@@ -357,7 +357,7 @@ def test_nothing_is_allocated_before_the_whole_header_is_valid(tmp_path, monkeyp
     path = tmp_path / "bad.safetensors"
     path.write_bytes(payload)
     reads = []
-    monkeypatch.setattr(checkpoint, "_read_array", lambda *args: reads.append(args))
+    monkeypatch.setattr(serialization, "_read_array", lambda *args: reads.append(args))
     with pytest.raises(CheckpointError, match="needs 16 bytes"):
         load(path)
     assert reads == []

@@ -11,7 +11,7 @@ import safetensors.numpy
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.checkpoint import TREE_KEY, CheckpointError, load, load_metadata, save
+from chainrule.serialization import TREE_KEY, CheckpointError, load, load_metadata, save
 
 
 def assert_same(got, expected, where="root"):

@@ -23,8 +23,8 @@ import pytest
 import safetensors.numpy
 
 import chainrule as cr
-from chainrule import checkpoint
-from chainrule.checkpoint import CheckpointError, load, load_metadata, save
+from chainrule import serialization
+from chainrule.serialization import CheckpointError, load, load_metadata, save
 
 
 def _file(header, data=b""):
@@ -129,8 +129,8 @@ VALID_CORNERS = [
             "c": _entry()}, bytes(8)), {"a": (0,), "b": (0, 3), "c": (2,)}),
     ("an empty name", _file({"": _entry()}, bytes(8)), {"": (2,)}),
     ("as many dimensions as NumPy allows",
-     _file({"a": _entry(shape=(1,) * checkpoint._MAX_DIMS, offsets=(0, 4))}, bytes(4)),
-     {"a": (1,) * checkpoint._MAX_DIMS}),
+     _file({"a": _entry(shape=(1,) * serialization._MAX_DIMS, offsets=(0, 4))}, bytes(4)),
+     {"a": (1,) * serialization._MAX_DIMS}),
     ("a scalar", _file({"a": _entry(shape=(), offsets=(0, 4))}, bytes(4)), {"a": ()}),
 ]  # fmt: skip
 
@@ -220,15 +220,15 @@ class _Touch:
 CRASH = """
 import os, sys
 import numpy as np
-from chainrule import checkpoint
+from chainrule import serialization
 
 def write_half_then_die(stream, payload):
     stream.write(payload[: len(payload) // 2])
     stream.flush()
     os._exit(3)  # a hard crash: no finally, no cleanup, no exception handler
 
-checkpoint._write_all = write_half_then_die
-checkpoint.save({"w": np.zeros(100_000)}, sys.argv[1])
+serialization._write_all = write_half_then_die
+serialization.save({"w": np.zeros(100_000)}, sys.argv[1])
 """
 
 
@@ -251,14 +251,14 @@ def test_a_reader_during_a_save_sees_the_previous_checkpoint(tmp_path, monkeypat
     path = tmp_path / "model.safetensors"
     save({"w": np.arange(3.0)}, path)
     seen = []
-    write_all = checkpoint._write_all
+    write_all = serialization._write_all
 
     def write_and_read(stream, payload):
         write_all(stream, payload[:100])
         seen.append(load(path)["w"].copy())  # another process reading mid-write
         stream.write(payload[100:])
 
-    monkeypatch.setattr(checkpoint, "_write_all", write_and_read)
+    monkeypatch.setattr(serialization, "_write_all", write_and_read)
     save({"w": np.zeros(1000)}, path)
     np.testing.assert_array_equal(seen[0], np.arange(3.0))
     assert load(path)["w"].shape == (1000,)

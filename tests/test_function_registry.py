@@ -28,6 +28,11 @@ NOT_OPS = {
         "gives under create_graph; its backward only raises, naming that Function, so there "
         "is nothing to compare with NumPy or torch and no cotangent to batch"
     ),
+    "_Recompute": (
+        "cr.checkpoint's node: its backward reruns the user's f, so it has no op row "
+        "(tests/test_control.py compares it with f, first and second order); not batchable "
+        "yet: a jacobian through a checkpoint walks once per output element"
+    ),
 }
 
 # Functions with no row of their own, recorded by the backward of rows that have one.

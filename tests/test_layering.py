@@ -22,6 +22,7 @@ CORE = [
     "ops.pool", "ops.im2col", "ops.losses", "ops.inverse", "ops.decompositions", "ops.norms",
     "ops.rearrange", "ops.diagonal", "ops.gather",
     "inplace", "creation", "linalg", "functional", "gradcheck", "wiring", "notation",
+    "forward", "control",
     "ops.trigonometric", "ops.exponential", "ops.powers", "ops.special", "ops.rounding",
     "ops.scan", "ops.aggregates", "ops.sorting", "ops.normal",
 ]  # fmt: skip

@@ -21,7 +21,8 @@ from chainrule import (
     training,
     viz,
 )
-from chainrule.checkpoint import CheckpointError, load, load_metadata, save
+from chainrule.serialization import CheckpointError, load, load_metadata, save
+from chainrule.control import checkpoint, stop_gradient
 from chainrule.creation import (
     arange,
     as_tensor,
@@ -46,6 +47,7 @@ from chainrule.creation import (
     zeros,
     zeros_like,
 )
+from chainrule.forward import jacfwd
 from chainrule.function import Context, Function
 from chainrule.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -161,7 +163,8 @@ __all__ = [
     "as_tensor", "set_grad_enabled", "inference_mode",
     "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "hessian",
+    "stop_gradient", "checkpoint",
     "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "concatenate",
     "div",

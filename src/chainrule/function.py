@@ -123,8 +123,14 @@ def _apply(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, Any]
             ctx.parents = tuple(parents)
             ctx.needs_input_grad = tuple(needs)
     else:
+        watch = STATE.watch
         for x in inputs:
-            arrays.append(x.data if isinstance(x, Tensor) else x)
+            if isinstance(x, Tensor):
+                arrays.append(x.data)
+                if watch is not None and x._requires_grad:
+                    watch[id(x)] = x  # an input from outside the no_grad() block
+            else:
+                arrays.append(x)
     if not record:
         ctx.needs_input_grad = (False,) * len(arrays)
     out = cls.forward(ctx, *arrays, **options)

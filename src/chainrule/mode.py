@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
@@ -25,6 +26,10 @@ class _State:
     #: neither of the two above: the unrolled apply_one/apply_pair may run (otherwise they
     #: defer to Function.apply, which does the checks), one flag for the hot path to read
     fast: bool = True
+    #: under ``no_grad``, where ``Function.apply`` notes the tensors that require grad that
+    #: the ops read (``cr.checkpoint`` finds the parameters a function closes over); None:
+    #: nothing is noted
+    watch: dict[int, Any] | None = None
 
 
 STATE = _State()

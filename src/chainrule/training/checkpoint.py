@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.checkpoint import load, load_metadata, save
 from chainrule.nn.module import Module
+from chainrule.serialization import load, load_metadata, save
 
 __all__ = [
     "FORMAT", "save_checkpoint", "load_checkpoint", "restore_checkpoint", "checkpoint_epoch",

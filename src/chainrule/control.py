@@ -1,0 +1,166 @@
+"""What the backward pass sees: ``stop_gradient`` (nothing) and ``checkpoint`` (a recompute).
+
+``stop_gradient(x)`` is x with a zero derivative. ``checkpoint(f)`` is f with the same
+values and derivatives, whose intermediate activations are not kept between the forward and
+the backward pass but recomputed there (gradient checkpointing, JAX's ``remat``): memory
+traded for one more forward pass of f.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule import engine
+from chainrule.function import Function
+from chainrule.graph import Context
+from chainrule.mode import STATE, enable_grad, is_grad_enabled, no_grad
+from chainrule.ops.shape import Reshape
+from chainrule.tensor import Tensor
+
+__all__ = ["stop_gradient", "checkpoint"]
+
+
+def stop_gradient(x: Any) -> Any:
+    """The identity with a zero derivative: stop_gradient(x) = x, ∂ stop_gradient(x)/∂x = 0.
+
+    As JAX's ``lax.stop_gradient``, it stops every nesting level at once: in
+    ``grad(lambda x: grad(lambda y: stop_gradient(x) * y)(1.0))`` the inner derivative is x
+    and the outer one is 0, and a Hessian treats ``stop_gradient(x)`` as a constant. All
+    transforms share one graph, so this is ``x.detach()``: a leaf sharing x's data, outside
+    every graph (an in-place write to it writes x too). An ndarray or a number is a
+    constant already and comes back as it is.
+    """
+    return x.detach() if isinstance(x, Tensor) else x
+
+
+class _Plan:
+    """What a checkpointed call keeps for its backward: f, its arguments (Tensors included:
+    the inputs, not the intermediates), which of them are differentiated, and the outside
+    tensors f read (closed-over parameters)."""
+
+    def __init__(
+        self, f: Callable[..., Any], args: tuple[Any, ...], positions: list[int], outside: list
+    ) -> None:
+        self.f = f
+        self.args = args
+        self.positions = positions
+        self.outside = outside
+
+    def recompute(self, create_graph: bool) -> tuple[Tensor, list[Tensor]]:
+        """f run again with recording, on stand-ins for the differentiated arguments.
+
+        Under ``create_graph`` a stand-in is a node of its own on the argument's graph (so
+        the gradients stay differentiable with respect to the argument); otherwise a fresh
+        leaf holding its data.
+        """
+        args = list(self.args)
+        stand_ins = []
+        with enable_grad():
+            for i in self.positions:
+                x = args[i]
+                stand_in = Reshape.apply(x, shape=x.shape) if create_graph else Tensor(x.data)
+                if not create_graph:
+                    stand_in.requires_grad_()
+                args[i] = stand_in
+                stand_ins.append(stand_in)
+            out = self.f(*args)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"checkpoint: f must return a Tensor, got {type(out).__name__}")
+        return out, stand_ins
+
+
+def _reaches_unknown(out: Tensor, sources: list[Tensor]) -> bool:
+    """True when the graph of ``out`` reaches a tensor that requires grad other than
+    through ``sources``: a gradient the checkpoint's node could not pass on."""
+    stop = {id(t._node) if t._node is not None else id(t) for t in sources}
+    stack: list[Any] = [out._node if out._node is not None else out]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or id(node) in stop:
+            continue
+        seen.add(id(node))
+        if type(node) is not Context:
+            if node._requires_grad:
+                return True
+            continue
+        stack.extend(p for p in node.parents if p is not None)
+    return False
+
+
+class _Recompute(Function):
+    """The node of a checkpointed call: its inputs are f's differentiated arguments and the
+    outside tensors f read; its backward recomputes f and backpropagates through it."""
+
+    @staticmethod
+    def forward(ctx: Any, *arrays: Any, plan: _Plan, value: np.ndarray) -> np.ndarray:
+        ctx.plan = plan
+        ctx.save_for_backward(*arrays)  # no copies: lets the engine refuse in-place writes
+        return value
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Any) -> tuple[Any, ...]:
+        plan: _Plan = ctx.plan
+        create_graph = isinstance(grad_out, Tensor)
+        out, stand_ins = plan.recompute(create_graph)
+        sources = [*stand_ins, *plan.outside]
+        if out.requires_grad and _reaches_unknown(out, sources):
+            raise RuntimeError(
+                "checkpoint: f read a tensor that requires grad and that was not found in "
+                "the forward pass (one made inside f with gradients enabled?); pass it to "
+                "the checkpointed function as an argument"
+            )
+        if not out.requires_grad:
+            return tuple(None for _ in sources)
+        grads = engine.grad(out, sources, grad_outputs=grad_out, create_graph=create_graph)
+        return tuple(g if create_graph else g.data for g in grads)
+
+
+def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
+    """f with the same values and derivatives, whose intermediates are recomputed in the
+    backward pass instead of kept (gradient checkpointing; JAX's ``checkpoint``/``remat``).
+
+    For y = f(x₁, …, xₙ; θ), θ the tensors f closes over (a Module's parameters), the
+    forward runs f under ``no_grad``: only the arguments are kept, and the output gets a
+    single node. Its backward runs f again with recording and returns Gᵀ∂y/∂xᵢ and Gᵀ∂y/∂θ
+    for the cotangent G, so ``cr.checkpoint(block)(x)`` inside ``loss.backward()`` fills
+    ``block.weight.grad``. Under ``create_graph`` (``cr.grad`` nested, ``cr.hessian``) the
+    recomputation is recorded, so second derivatives are exact too.
+
+    The memory kept for backpropagation through f drops from all of its intermediates to
+    its inputs; the cost is one more forward pass of f. The outside tensors are found as the
+    forward runs (every tensor that requires grad an op reads inside the ``no_grad`` block).
+    Limits: f must be a function of its arguments and those tensors. Randomness inside f
+    (``nn.Dropout``) is drawn again in the recomputation, so the gradients belong to a
+    different mask unless f seeds its own generator; an argument written in place between
+    the forward and the backward is refused by the engine's version check; the node is not
+    ``batchable``, so a ``jacobian`` through it takes one walk per output element.
+    """
+
+    def checkpointed(*args: Any) -> Any:
+        if not is_grad_enabled():
+            return f(*args)
+        previous = STATE.watch
+        seen: dict[int, Any] = {}
+        STATE.watch = seen
+        try:
+            with no_grad():
+                out = f(*args)
+        finally:
+            STATE.watch = previous
+        positions = [
+            i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad
+        ]  # fmt: skip
+        arguments = {id(args[i]) for i in positions}
+        outside = [t for key, t in seen.items() if key not in arguments]
+        if not isinstance(out, Tensor) or not (positions or outside):
+            return out
+        plan = _Plan(f, args, positions, outside)
+        inputs = [args[i] for i in positions] + outside
+        return _Recompute.apply(*inputs, plan=plan, value=out.data)
+
+    checkpointed.__name__ = f"checkpoint({getattr(f, '__name__', type(f).__name__)})"
+    return checkpointed
