@@ -47,7 +47,7 @@ from chainrule.creation import (
     zeros_like,
 )
 from chainrule.function import Context, Function
-from chainrule.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from chainrule.functional import grad, hessian, jacobian, jacrev, jvp, value_and_grad, vjp
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.mode import (
     detect_anomaly,
@@ -147,6 +147,7 @@ from chainrule.ops import (  # v0.2: elementwise, reductions, scans, sorting
 )
 from chainrule.ops.normal import normal_cdf
 from chainrule.tensor import Tensor
+from chainrule.tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __version__ = "0.1.0"
 
@@ -161,7 +162,8 @@ __all__ = [
     "as_tensor", "set_grad_enabled", "inference_mode",
     "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "hessian",
+    "tree_map", "tree_flatten", "tree_unflatten", "tree_leaves",
     "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "concatenate",
     "div",
