@@ -33,8 +33,11 @@ from chainrule.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "hessian"]
 
-#: what a transform treats as one array (the fast path); anything else is a pytree
+#: leaves a transform differentiates with respect to
 _ARRAY = (Tensor, np.ndarray, np.generic, int, float)
+#: pytree containers (namedtuples are tuples; None is one too, an empty one): anything
+#: else is one array, the fast path, which costs this one type check
+_CONTAINERS = (tuple, list, dict)
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
@@ -72,19 +75,10 @@ def _as_input(value: Any) -> Tensor:
     return tensor.requires_grad_()
 
 
-def _as_inputs(value: Any) -> tuple[Any, list[Tensor], TreeDef | None]:
-    """(what f receives, its input tensors, its treedef): one input for an array (treedef
-    None, the fast path), one per leaf for a pytree."""
-    if isinstance(value, _ARRAY) and not isinstance(value, bool):
-        tensor = _as_input(value)
-        return tensor, [tensor], None
-    leaves, treedef = tree_flatten(value)
-    tensors = [_as_input(leaf) for leaf in leaves]
-    return tree_unflatten(treedef, tensors), tensors, treedef
-
-
 def _regroup(flat: Sequence[Any], structure: Sequence[TreeDef | None]) -> list[Any]:
     """Per-input values (gradients, Jacobians) back in each argument's structure."""
+    if not any(structure):  # arrays only: one value each
+        return list(flat)
     grouped = []
     start = 0
     for treedef in structure:
@@ -157,22 +151,31 @@ def _trace(
     inputs: list[Tensor] = []
     structure: list[TreeDef | None] = []
     for i in argnums:
-        args[i], tensors, treedef = _as_inputs(args[i])
-        inputs.extend(tensors)
-        structure.append(treedef)
+        value = args[i]
+        if isinstance(value, _CONTAINERS) or value is None:  # a pytree: a leaf per input
+            leaves, treedef = tree_flatten(value)
+            tensors = [_as_input(leaf) for leaf in leaves]
+            args[i] = tree_unflatten(treedef, tensors)
+            inputs.extend(tensors)
+            structure.append(treedef)
+        else:
+            tensor = _as_input(value)
+            args[i] = tensor
+            inputs.append(tensor)
+            structure.append(None)
     with enable_grad():
         out = f(*args)
     aux = None
     if has_aux:
         out, aux = _split_aux(out, name)
-    if isinstance(out, Tensor):
-        outs, out_def = [out], None
-    else:
-        leaves, out_def = tree_flatten(out)
-        outs = [_as_output(leaf) for leaf in leaves]
-        if out_def.kind is None:
-            out_def = None
+    if isinstance(out, Tensor):  # the fast path
+        nested = recording and out.requires_grad and reaches_beyond(out, inputs)
+        return _Trace([out], None, inputs, structure, aux, nested)
+    leaves, out_def = tree_flatten(out)
+    outs = [_as_output(leaf) for leaf in leaves]
     nested = recording and any(o.requires_grad and reaches_beyond(o, inputs) for o in outs)
+    if out_def.kind is None:  # one array, not a Tensor
+        out_def = None
     return _Trace(outs, out_def, inputs, structure, aux, nested)
 
 
@@ -256,7 +259,7 @@ def grad(
 def _check_like(name: str, given: Any, like: Sequence[Tensor], like_def: Any, what: str) -> list:
     """The leaves of ``given`` (cotangents, tangents), checked against the structure
     ``like_def`` and the shapes of ``like``; the message names both structures."""
-    if like_def is None and isinstance(given, _ARRAY):
+    if like_def is None and not isinstance(given, _CONTAINERS) and given is not None:
         leaves = [given]
     else:
         leaves, given_def = tree_flatten(given)
@@ -281,12 +284,16 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
         seeds = _check_like("vjp", cotangent, trace.outs, trace.out_def, "cotangent")
-        total: list[Any] | None = None
+        if len(seeds) == 1:  # one output: one walk
+            seed = seeds[0] if isinstance(seeds[0], Tensor) else np.asarray(seeds[0])
+            grads = _gradients(trace.outs[0], trace.inputs, seed, trace.nested, retain=True)
+            return tuple(_regroup(grads, trace.structure))
+        total: Sequence[Any] | None = None
         for out, seed in zip(trace.outs, seeds):
             if not isinstance(seed, Tensor):
                 seed = np.asarray(seed)
             grads = _gradients(out, trace.inputs, seed, trace.nested, retain=True)
-            total = list(grads) if total is None else [a + b for a, b in zip(total, grads)]
+            total = grads if total is None else [a + b for a, b in zip(total, grads)]
         if total is None:  # f returned an empty structure
             total = [Tensor(np.zeros_like(x.data)) for x in trace.inputs]
         return tuple(_regroup(total, trace.structure))
@@ -318,14 +325,15 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         directions += _check_like("jvp", v, inputs[start:stop], treedef, f"tangent {number}")
         start = stop
     nested = trace.nested
-    values = [o if nested else o.detach() for o in trace.outs]
-    results = [Tensor(np.zeros_like(o.data)) for o in trace.outs]
-    active = [k for k, o in enumerate(trace.outs) if o.requires_grad]
-    dummies = [Tensor(np.zeros_like(trace.outs[k].data), requires_grad=True) for k in active]
+    outs = trace.outs
+    values = [o if nested else o.detach() for o in outs]
+    active = [o for o in outs if o.requires_grad]
+    dummies = [Tensor(np.zeros_like(o.data), requires_grad=True) for o in active]
     grads: list[Any] = []
-    for k, dummy in zip(active, dummies):
-        g = engine.grad(trace.outs[k], inputs, grad_outputs=dummy, create_graph=True)
+    for out, dummy in zip(active, dummies):
+        g = engine.grad(out, inputs, grad_outputs=dummy, create_graph=True)
         grads = list(g) if not grads else [a + b for a, b in zip(grads, g)]
+    found: dict[int, Tensor] = {}
     terms = [(g * v).sum() for g, v in zip(grads, directions)]  # a tangent that requires
     if terms:  # grad keeps J·v differentiable in v
         inner = terms[0]
@@ -333,10 +341,10 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             inner = inner + term
         if inner.requires_grad:  # else f is constant in the direction's support
             nested = nested or reaches_beyond(inner, [*dummies, *inputs])
-            found = engine.grad(inner, dummies, create_graph=nested)
-            for k, tangent_out in zip(active, found):
-                results[k] = tangent_out
+            tangents_out = engine.grad(inner, dummies, create_graph=nested)
+            found = {id(o): t for o, t in zip(active, tangents_out)}
     _retire([*inputs, *dummies])
+    results = [found[id(o)] if id(o) in found else Tensor(np.zeros_like(o.data)) for o in outs]
     return trace.output(values), trace.output(results)
 
 

@@ -121,7 +121,8 @@ class Optimizer:
         """Update every parameter that has a gradient; returns ``closure()`` if given.
 
         Args:
-            closure: re-evaluates the model and returns the loss (called first).
+            closure: re-evaluates the model and returns the loss (called first, before
+                ``grads`` are assigned).
             grads: gradients to use, e.g. what ``cr.grad(loss)(params)`` returns: a pytree
                 whose leaves match the parameters one to one, in parameter order (a list of
                 ``(dW, db)`` tuples for an optimizer built with ``tree_leaves`` of a list
@@ -134,12 +135,12 @@ class Optimizer:
                 parameters (both are named), or a leaf's shape differs from its
                 parameter's; nothing is assigned then.
         """
-        if grads is not None:
-            self._assign(grads)
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if grads is not None:
+            self._assign(grads)
         index = 0
         for group in self.param_groups:
             for p in group["params"]:
