@@ -174,9 +174,8 @@ def _trace(
     leaves, out_def = tree_flatten(out)
     outs = [_as_output(leaf) for leaf in leaves]
     nested = recording and any(o.requires_grad and reaches_beyond(o, inputs) for o in outs)
-    if out_def.kind is None:  # one array, not a Tensor
-        out_def = None
-    return _Trace(outs, out_def, inputs, structure, aux, nested)
+    one = out_def.kind is None  # one array, not a Tensor
+    return _Trace(outs, None if one else out_def, inputs, structure, aux, nested)
 
 
 def _as_output(value: Any) -> Tensor:
