@@ -282,11 +282,17 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tupl
     trace = _trace(f, primals, tuple(range(len(primals))), name="vjp")
 
     def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
-        seeds = _check_like("vjp", cotangent, trace.outs, trace.out_def, "cotangent")
+        if trace.out_def is None and isinstance(cotangent, (Tensor, np.ndarray)):
+            seeds = [cotangent]  # the fast path: one array for one output
+            if cotangent.shape != trace.outs[0].shape:
+                shapes = f"{cotangent.shape}, expected {trace.outs[0].shape}"
+                raise ValueError(f"vjp: cotangent of shape {shapes}")
+        else:
+            seeds = _check_like("vjp", cotangent, trace.outs, trace.out_def, "cotangent")
         if len(seeds) == 1:  # one output: one walk
             seed = seeds[0] if isinstance(seeds[0], Tensor) else np.asarray(seeds[0])
             grads = _gradients(trace.outs[0], trace.inputs, seed, trace.nested, retain=True)
-            return tuple(_regroup(grads, trace.structure))
+            return grads if not any(trace.structure) else tuple(_regroup(grads, trace.structure))
         total: Sequence[Any] | None = None
         for out, seed in zip(trace.outs, seeds):
             if not isinstance(seed, Tensor):
