@@ -49,7 +49,7 @@ from chainrule.creation import (
 )
 from chainrule.forward import jacfwd
 from chainrule.function import Context, Function
-from chainrule.functional import grad, hessian, jacobian, jvp, value_and_grad, vjp
+from chainrule.functional import grad, hessian, jacobian, jacrev, jvp, value_and_grad, vjp
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from chainrule.mode import (
     detect_anomaly,
@@ -149,6 +149,7 @@ from chainrule.ops import (  # v0.2: elementwise, reductions, scans, sorting
 )
 from chainrule.ops.normal import normal_cdf
 from chainrule.tensor import Tensor
+from chainrule.tree import tree_flatten, tree_leaves, tree_map, tree_unflatten
 
 __version__ = "0.1.0"
 
@@ -163,8 +164,9 @@ __all__ = [
     "as_tensor", "set_grad_enabled", "inference_mode",
     "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacfwd", "hessian",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
     "stop_gradient", "checkpoint",
+    "tree_map", "tree_flatten", "tree_unflatten", "tree_leaves",
     "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "concatenate",
     "div",

@@ -366,12 +366,17 @@ class DistributedOptimizer(Optimizer):
             for index, (p, part) in enumerate(zip(bucket, _split(flat[:total], bucket))):
                 p.grad = Tensor._make(part, None) if flat[total + index] > 0 else None
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Average the gradients over the ranks, then step; returns ``closure()`` if given."""
+    def step(self, closure: Callable[[], Any] | None = None, grads: Any = None) -> Any:
+        """Average the gradients over the ranks, then step; returns ``closure()`` if given.
+
+        ``grads``, if given, are assigned first, as ``Optimizer.step(grads=...)`` does.
+        """
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if grads is not None:
+            self.optimizer._assign(grads)
         self.synchronize()
         self.optimizer.step()
         return loss

@@ -10,6 +10,11 @@ Shapes follow the lecture's matrix calculus: for y = f(x), ∂y/∂x is shaped l
 is a scalar; the Jacobian is ``out.shape + in.shape`` (numerator layout, as JAX and
 PyTorch) or ``in.shape + out.shape`` (denominator layout, the lecture's vector-by-vector
 table with ∂y_j/∂x_i in row i, column j).
+
+Every transform takes pytrees (``chainrule.tree``: nested tuples, lists, dicts of arrays)
+wherever it takes one array, as JAX's do: each leaf of a differentiated argument is an
+input, and gradients, tangents and Jacobians come back in the arguments' and outputs'
+structures. A plain array costs one type check on the way.
 """
 
 from __future__ import annotations
@@ -24,8 +29,15 @@ from chainrule.graph import is_batchable, reaches_beyond
 from chainrule.mode import enable_grad, is_grad_enabled
 from chainrule.ops.shape import Reshape, concatenate, stack
 from chainrule.tensor import Tensor
+from chainrule.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian"]
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "hessian"]
+
+#: leaves a transform differentiates with respect to
+_ARRAY = (Tensor, np.ndarray, np.generic, int, float)
+#: pytree containers (namedtuples are tuples; None is one too, an empty one): anything
+#: else is one array, the fast path, which costs this one type check
+_CONTAINERS = (tuple, list, dict)
 
 
 def _argnums_tuple(argnums: int | Sequence[int], n_args: int) -> tuple[int, ...]:
@@ -47,14 +59,13 @@ def _as_input(value: Any) -> Tensor:
     data: Any
     if isinstance(value, Tensor):
         data = value.data
-    elif isinstance(value, (np.ndarray, np.generic, int, float)) and not isinstance(value, bool):
+    elif isinstance(value, _ARRAY) and not isinstance(value, bool):
         data = value
     else:
-        # a tuple, list or dict is a structure of arrays (JAX's pytree), never one array:
-        # np.asarray would silently stack it, in float32
         raise TypeError(
-            "a transform can only differentiate with respect to a Tensor, an ndarray or a "
-            f"number, got {type(value).__name__}; for a list of numbers pass np.asarray(...)"
+            "a transform can only differentiate with respect to Tensors, ndarrays, numbers "
+            f"and pytrees of them (tuples, lists, dicts), got a leaf of type "
+            f"{type(value).__name__}"
         )
     tensor = Tensor(data)
     if tensor.dtype.kind not in "fc":
@@ -64,35 +75,112 @@ def _as_input(value: Any) -> Tensor:
     return tensor.requires_grad_()
 
 
-def _trace(
-    f: Callable[..., Any], args: Sequence[Any], argnums: tuple[int, ...]
-) -> tuple[Tensor, list[Tensor], bool]:
-    """Run f once with the chosen arguments as graph inputs.
+def _regroup(flat: Sequence[Any], structure: Sequence[TreeDef | None]) -> list[Any]:
+    """Per-input values (gradients, Jacobians) back in each argument's structure."""
+    if not any(structure):  # arrays only: one value each
+        return list(flat)
+    grouped = []
+    start = 0
+    for treedef in structure:
+        if treedef is None:
+            grouped.append(flat[start])
+            start += 1
+        else:
+            stop = start + treedef.num_leaves
+            grouped.append(tree_unflatten(treedef, flat[start:stop]))
+            start = stop
+    return grouped
 
-    Returns the output, the inputs, and whether the transform must record its own
-    backward pass (``create_graph``): nesting by levels. That is the case when gradients
-    are being recorded and the output's graph reaches a tensor that requires grad other
-    than the inputs: an outer transform's variable, passed in or closed over, or a user's
+
+def _split_aux(out: Any, name: str) -> tuple[Any, Any]:
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        kind = f"a {type(out).__name__}"
+        if isinstance(out, (tuple, list)):
+            kind += f" of length {len(out)}"
+        raise TypeError(f"{name}(has_aux=True): f must return a pair (output, aux), got {kind}")
+    return out[0], out[1]
+
+
+class _Trace:
+    """One run of f on fresh inputs: its outputs (leaves and treedef, None for a single
+    Tensor), the inputs (leaves of every differentiated argument, in order) with each
+    argument's treedef, aux, and whether the transform must record its backward."""
+
+    __slots__ = ("outs", "out_def", "inputs", "structure", "aux", "nested")
+
+    def __init__(
+        self,
+        outs: list[Tensor],
+        out_def: TreeDef | None,
+        inputs: list[Tensor],
+        structure: list[TreeDef | None],
+        aux: Any,
+        nested: bool,
+    ) -> None:
+        self.outs = outs
+        self.out_def = out_def
+        self.inputs = inputs
+        self.structure = structure
+        self.aux = aux
+        self.nested = nested
+
+    def output(self, values: Sequence[Any]) -> Any:
+        """Values per output leaf, in f's output structure."""
+        return values[0] if self.out_def is None else tree_unflatten(self.out_def, values)
+
+
+def _trace(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    argnums: tuple[int, ...],
+    has_aux: bool = False,
+    name: str = "transform",
+) -> _Trace:
+    """Run f once with the chosen arguments' leaves as graph inputs.
+
+    The trace records whether the transform must record its own backward pass
+    (``create_graph``): nesting by levels. That is the case when gradients are being
+    recorded and an output's graph reaches a tensor that requires grad other than the
+    inputs: an outer transform's variable, passed in or closed over, or a user's
     parameter. An enclosing differentiation can then see through the result, which must
     stay connected to what it depends on. Otherwise nothing outside can, and the cheaper
     first-order pass is exact.
     """
     recording = is_grad_enabled()  # the caller's mode: a transform inside no_grad() is cut
     args = list(args)
-    inputs = []
+    inputs: list[Tensor] = []
+    structure: list[TreeDef | None] = []
     for i in argnums:
-        tensor = _as_input(args[i])
-        args[i] = tensor
-        inputs.append(tensor)
+        value = args[i]
+        if isinstance(value, _CONTAINERS) or value is None:  # a pytree: a leaf per input
+            leaves, treedef = tree_flatten(value)
+            tensors = [_as_input(leaf) for leaf in leaves]
+            args[i] = tree_unflatten(treedef, tensors)
+            inputs.extend(tensors)
+            structure.append(treedef)
+        else:
+            tensor = _as_input(value)
+            args[i] = tensor
+            inputs.append(tensor)
+            structure.append(None)
     with enable_grad():
         out = f(*args)
-    if not isinstance(out, Tensor):
-        out = _as_output(out)
-    nested = recording and out.requires_grad and reaches_beyond(out, inputs)
-    return out, inputs, nested
+    aux = None
+    if has_aux:
+        out, aux = _split_aux(out, name)
+    if isinstance(out, Tensor):  # the fast path
+        nested = recording and out.requires_grad and reaches_beyond(out, inputs)
+        return _Trace([out], None, inputs, structure, aux, nested)
+    leaves, out_def = tree_flatten(out)
+    outs = [_as_output(leaf) for leaf in leaves]
+    nested = recording and any(o.requires_grad and reaches_beyond(o, inputs) for o in outs)
+    one = out_def.kind is None  # one array, not a Tensor
+    return _Trace(outs, None if one else out_def, inputs, structure, aux, nested)
 
 
 def _as_output(value: Any) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
     if isinstance(value, (np.ndarray, np.generic, int, float)):
         return Tensor(value)
     raise TypeError(
@@ -108,97 +196,161 @@ def _gradients(
     return engine.grad(out, inputs, grad_outputs=seed, retain_graph=retain, create_graph=nested)
 
 
+def _pick(grouped: list[Any], argnums: int | Sequence[int]) -> Any:
+    return grouped[0] if isinstance(argnums, int) else tuple(grouped)
+
+
 def value_and_grad(
-    f: Callable[..., Any], argnums: int | Sequence[int] = 0
-) -> Callable[..., tuple[Tensor, Any]]:
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., tuple[Any, Any]]:
     """A function returning (f(args), ∂f/∂args[argnums]) for a scalar-valued f.
 
-    The gradient has the argument's shape (∂y/∂x is (n) for x in Rⁿ, (n, m) for a matrix);
-    a tuple ``argnums`` gives a tuple of gradients.
+    The gradient has the argument's shape (∂y/∂x is (n) for x in Rⁿ, (n, m) for a matrix),
+    or, for a pytree argument (e.g. a list of ``(W, b)`` tuples), the argument's
+    structure with one gradient per leaf; a tuple ``argnums`` gives a tuple of gradients.
+    With ``has_aux=True``, f returns ``(value, aux)`` and the result is
+    ``((value, aux), gradient)``, aux untouched (JAX's order).
     """
 
-    def value_and_grad_f(*args: Any) -> tuple[Tensor, Any]:
+    def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
         nums = _argnums_tuple(argnums, len(args))
-        out, inputs, nested = _trace(f, args, nums)
+        trace = _trace(f, args, nums, has_aux, "value_and_grad")
+        if trace.out_def is not None:
+            raise TypeError(
+                f"grad: f must return a scalar Tensor, got the structure {trace.out_def}; "
+                "use has_aux=True for (value, aux), or vjp/jacobian for several outputs"
+            )
+        (out,) = trace.outs
         if out.size != 1:
             raise ValueError(
                 f"grad: f must return a scalar, got shape {out.shape}; use jacobian or vjp "
                 "for vector outputs"
             )
-        grads = _gradients(out, inputs, None, nested, retain=False)
-        _retire(inputs)
-        value = out if nested else out.detach()
-        return value, grads[0] if isinstance(argnums, int) else grads
+        grads = _gradients(out, trace.inputs, None, trace.nested, retain=False)
+        _retire(trace.inputs)
+        value = out if trace.nested else out.detach()
+        g = _pick(_regroup(grads, trace.structure), argnums)
+        return ((value, trace.aux), g) if has_aux else (value, g)
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
     return value_and_grad_f
 
 
-def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+def grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
+) -> Callable[..., Any]:
     """A function returning ∇f = ∂f/∂args[argnums], shaped like that argument.
 
-    ``f`` must return a scalar. Transforms nest: ``grad(grad(f))(x)`` is f″(x).
+    ``f`` must return a scalar. A pytree argument gives a gradient with its structure.
+    With ``has_aux=True``, f returns ``(value, aux)`` and the result is
+    ``(gradient, aux)``. Transforms nest: ``grad(grad(f))(x)`` is f″(x).
     """
-    value_and_grad_f = value_and_grad(f, argnums)
+    value_and_grad_f = value_and_grad(f, argnums, has_aux)
 
     def grad_f(*args: Any) -> Any:
-        return value_and_grad_f(*args)[1]
+        value, g = value_and_grad_f(*args)
+        return (g, value[1]) if has_aux else g
 
     grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
     return grad_f
 
 
-def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Tensor, Callable[[Any], tuple]]:
+def _check_like(name: str, given: Any, like: Sequence[Tensor], like_def: Any, what: str) -> list:
+    """The leaves of ``given`` (cotangents, tangents), checked against the structure
+    ``like_def`` and the shapes of ``like``; the message names both structures."""
+    if like_def is None and not isinstance(given, _CONTAINERS) and given is not None:
+        leaves = [given]
+    else:
+        leaves, given_def = tree_flatten(given)
+        expected = LEAF if like_def is None else like_def
+        if given_def != expected:
+            raise ValueError(f"{name}: {what} has structure {given_def}, expected {expected}")
+    for leaf, x in zip(leaves, like):
+        shape = np.shape(leaf.data if isinstance(leaf, Tensor) else leaf)
+        if shape != x.shape:
+            raise ValueError(f"{name}: {what} of shape {shape}, expected {x.shape}")
+    return leaves
+
+
+def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     """y = f(*primals) and the function u ↦ uᵀJ (one gradient per primal).
 
-    The forward runs once; ``vjp_fn`` may be called many times (the graph is retained).
+    Primals and y may be pytrees: the cotangent u has y's structure, and each gradient
+    its primal's. The forward runs once; ``vjp_fn`` may be called many times (the graph is
+    retained).
     """
-    out, inputs, nested = _trace(f, primals, tuple(range(len(primals))))
+    trace = _trace(f, primals, tuple(range(len(primals))), name="vjp")
 
-    def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
-        seed = cotangent if isinstance(cotangent, Tensor) else np.asarray(cotangent)
-        if seed.shape != out.shape:
-            raise ValueError(f"vjp: cotangent of shape {seed.shape}, output shape {out.shape}")
-        return _gradients(out, inputs, seed, nested, retain=True)
+    def vjp_fn(cotangent: Any) -> tuple[Any, ...]:
+        if trace.out_def is None and isinstance(cotangent, (Tensor, np.ndarray)):
+            seeds = [cotangent]  # the fast path: one array for one output
+            if cotangent.shape != trace.outs[0].shape:
+                shapes = f"{cotangent.shape}, expected {trace.outs[0].shape}"
+                raise ValueError(f"vjp: cotangent of shape {shapes}")
+        else:
+            seeds = _check_like("vjp", cotangent, trace.outs, trace.out_def, "cotangent")
+        if len(seeds) == 1:  # one output: one walk
+            seed = seeds[0] if isinstance(seeds[0], Tensor) else np.asarray(seeds[0])
+            grads = _gradients(trace.outs[0], trace.inputs, seed, trace.nested, retain=True)
+            return grads if not any(trace.structure) else tuple(_regroup(grads, trace.structure))
+        total: Sequence[Any] | None = None
+        for out, seed in zip(trace.outs, seeds):
+            if not isinstance(seed, Tensor):
+                seed = np.asarray(seed)
+            grads = _gradients(out, trace.inputs, seed, trace.nested, retain=True)
+            total = grads if total is None else [a + b for a, b in zip(total, grads)]
+        if total is None:  # f returned an empty structure
+            total = [Tensor(np.zeros_like(x.data)) for x in trace.inputs]
+        return tuple(_regroup(total, trace.structure))
 
-    return out, vjp_fn
+    return trace.output(trace.outs), vjp_fn
 
 
-def jvp(
-    f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
-) -> tuple[Tensor, Tensor]:
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
     """y = f(*primals) and the directional derivative J·v for tangents v.
 
-    Built from two reverse passes (the "double-vjp" trick): g(u) = uᵀJ is computed with
-    ``create_graph=True`` for a dummy cotangent u, and J·v is the gradient of ⟨g(u), v⟩
-    with respect to u. Every op's reverse rule is already differentiable, so this needs no
-    second set of forward-mode rules; it costs about three forward passes.
+    Each tangent has its primal's structure (a pytree of arrays shaped like its leaves);
+    y and J·v have f's output structure. Built from two reverse passes (the "double-vjp"
+    trick): g(u) = uᵀJ is computed with ``create_graph=True`` for a dummy cotangent u, and
+    J·v is the gradient of ⟨g(u), v⟩ with respect to u. Every op's reverse rule is already
+    differentiable, so this needs no second set of forward-mode rules; it costs about three
+    forward passes.
     """
     primals, tangents = tuple(primals), tuple(tangents)
     if not primals:
         raise ValueError("jvp: needs at least one primal")
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
-    out, inputs, nested = _trace(f, primals, tuple(range(len(primals))))
-    for x, v in zip(inputs, tangents):
-        if np.shape(v.data if isinstance(v, Tensor) else v) != x.shape:
-            raise ValueError(f"jvp: tangent of shape {np.shape(v)} for a primal of {x.shape}")
-    value = out if nested else out.detach()
-    if not out.requires_grad:
-        return value, Tensor(np.zeros_like(out.data))
-    dummy = Tensor(np.zeros_like(out.data), requires_grad=True)
-    grads = engine.grad(out, inputs, grad_outputs=dummy, create_graph=True)
-    terms = [(g * v).sum() for g, v in zip(grads, tangents)]  # a tangent that requires
-    inner = terms[0]  # grad keeps J·v differentiable in v
-    for term in terms[1:]:
-        inner = inner + term
-    if not inner.requires_grad:  # f is constant in the direction's support
-        tangent_out = Tensor(np.zeros_like(out.data))
-    else:
-        nested = nested or reaches_beyond(inner, [dummy, *inputs])
-        (tangent_out,) = engine.grad(inner, [dummy], create_graph=nested)
-    _retire([*inputs, dummy])
-    return value, tangent_out
+    trace = _trace(f, primals, tuple(range(len(primals))), name="jvp")
+    inputs = trace.inputs
+    directions: list[Any] = []
+    start = 0
+    for number, (treedef, v) in enumerate(zip(trace.structure, tangents)):
+        stop = start + (1 if treedef is None else treedef.num_leaves)
+        directions += _check_like("jvp", v, inputs[start:stop], treedef, f"tangent {number}")
+        start = stop
+    nested = trace.nested
+    outs = trace.outs
+    values = [o if nested else o.detach() for o in outs]
+    active = [o for o in outs if o.requires_grad]
+    dummies = [Tensor(np.zeros_like(o.data), requires_grad=True) for o in active]
+    grads: list[Any] = []
+    for out, dummy in zip(active, dummies):
+        g = engine.grad(out, inputs, grad_outputs=dummy, create_graph=True)
+        grads = list(g) if not grads else [a + b for a, b in zip(grads, g)]
+    found: dict[int, Tensor] = {}
+    terms = [(g * v).sum() for g, v in zip(grads, directions)]  # a tangent that requires
+    if terms:  # grad keeps J·v differentiable in v
+        inner = terms[0]
+        for term in terms[1:]:
+            inner = inner + term
+        if inner.requires_grad:  # else f is constant in the direction's support
+            nested = nested or reaches_beyond(inner, [*dummies, *inputs])
+            tangents_out = engine.grad(inner, dummies, create_graph=nested)
+            found = {id(o): t for o, t in zip(active, tangents_out)}
+    _retire([*inputs, *dummies])
+    results = [found[id(o)] if id(o) in found else Tensor(np.zeros_like(o.data)) for o in outs]
+    return trace.output(values), trace.output(results)
 
 
 #: how many Jacobian entries one batched backward walk may hold (64 MiB of float32)
@@ -276,13 +428,20 @@ def _assemble(stacked: Tensor, out_shape: tuple, in_shape: tuple, layout: str) -
 
 
 def jacobian(
-    f: Callable[..., Any], argnums: int | Sequence[int] = 0, layout: str = "numerator"
+    f: Callable[..., Any],
+    argnums: int | Sequence[int] = 0,
+    layout: str = "numerator",
+    has_aux: bool = False,
 ) -> Callable[..., Any]:
     """A function returning the Jacobian of f with respect to args[argnums].
 
     Numerator layout (default): shape ``out.shape + in.shape``, J[i..., j...] =
     ∂y[i...]/∂x[j...]; for y in R^N and X of shape (n, m) that is (N, n, m): N matrices
     shaped like X. Denominator layout: ``in.shape + out.shape`` (the lecture's table).
+    Over pytrees the nesting is JAX's ``jacrev``: f's output structure outside, then a
+    tuple over ``argnums`` if it is a tuple, then each argument's structure inside, one
+    Jacobian block per (output leaf, input leaf). With ``has_aux=True``, f returns
+    ``(y, aux)`` and the result is ``(jacobian, aux)``.
 
     The forward runs once. The rows come from batched backward walks through the retained
     graph, each seeded with a block of the identity (one walk for the whole Jacobian when
@@ -294,36 +453,56 @@ def jacobian(
 
     def jacobian_f(*args: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args))
-        out, inputs, nested = _trace(f, args, nums)
-        stacks = _jacobian_stacks(out, inputs, nested)
+        trace = _trace(f, args, nums, has_aux, "jacobian")
+        inputs = trace.inputs
+        per_output = []
+        for out in trace.outs:
+            stacks = _jacobian_stacks(out, inputs, trace.nested)
+            jacs = [_assemble(m, out.shape, x.shape, layout) for m, x in zip(stacks, inputs)]
+            per_output.append(_pick(_regroup(jacs, trace.structure), argnums))
         _retire(inputs)
-        jacs = tuple(_assemble(m, out.shape, x.shape, layout) for m, x in zip(stacks, inputs))
-        return jacs[0] if isinstance(argnums, int) else jacs
+        jac = trace.output(per_output)
+        return (jac, trace.aux) if has_aux else jac
 
     jacobian_f.__name__ = f"jacobian({getattr(f, '__name__', 'f')})"
     return jacobian_f
 
 
-def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+#: JAX's name for the reverse-mode Jacobian: the same function as ``jacobian``
+jacrev = jacobian
+
+
+def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     """A function returning the Hessian ∂²f/∂x² of a scalar f: shape ``in.shape + in.shape``.
 
-    The gradient is computed once with ``create_graph=True``; each of its elements is then
-    differentiated through that recorded graph.
+    For a pytree x the result nests x's structure twice (outside: the leaf x_i
+    differentiated first; inside: x_j), each block ∂²f/∂x_i∂x_j of shape
+    ``x_i.shape + x_j.shape``, as JAX's ``hessian``. The gradient is computed once with
+    ``create_graph=True``; each of its elements is then differentiated through that
+    recorded graph.
     """
     if not isinstance(argnums, int):
         raise ValueError("hessian takes a single argnums (an int)")
 
-    def hessian_f(*args: Any) -> Tensor:
+    def hessian_f(*args: Any) -> Any:
         (num,) = _argnums_tuple(argnums, len(args))
-        out, (x,), nested = _trace(f, args, (num,))
-        if out.size != 1:
-            raise ValueError(f"hessian: f must return a scalar, got shape {out.shape}")
-        if not out.requires_grad:
-            return Tensor(np.zeros(x.shape + x.shape, dtype=x.dtype))
-        (g,) = engine.grad(out, [x], create_graph=True)
-        (stacked,) = _jacobian_stacks(g, [x], nested)
-        _retire([x])
-        return _assemble(stacked, x.shape, x.shape, "numerator")
+        trace = _trace(f, args, (num,), name="hessian")
+        if trace.out_def is not None or trace.outs[0].size != 1:
+            shape = trace.outs[0].shape if trace.out_def is None else trace.out_def
+            raise ValueError(f"hessian: f must return a scalar, got {shape}")
+        (out,) = trace.outs
+        inputs = trace.inputs
+        if out.requires_grad:
+            grads = engine.grad(out, inputs, create_graph=True)
+        else:
+            grads = tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
+        rows = []
+        for g in grads:
+            stacks = _jacobian_stacks(g, inputs, trace.nested)
+            blocks = [_assemble(m, g.shape, x.shape, "numerator") for m, x in zip(stacks, inputs)]
+            rows.append(_regroup(blocks, trace.structure)[0])
+        _retire(inputs)
+        return _regroup(rows, trace.structure)[0]
 
     hessian_f.__name__ = f"hessian({getattr(f, '__name__', 'f')})"
     return hessian_f

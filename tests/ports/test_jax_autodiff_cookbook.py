@@ -16,12 +16,7 @@ Edits, and why:
 - The cookbook's ``hessian(f) = jacfwd(jacrev(f))`` of the vector-valued ``predict`` is
   ``cr.jacobian(cr.jacobian(f))``; ``cr.hessian`` takes scalar functions only (a clear
   ``ValueError`` otherwise).
-- ``grad`` over a dict of parameters (pytrees, planned) becomes ``argnums=(0, 1)`` over
-  the dict's values, put back into a dict.
 - ``vmap`` (planned) becomes a Python loop over the examples, stacked.
-- Reverse-over-forward ``grad(g)(primals)`` differentiates with respect to the tuple
-  ``primals``; the port takes its one element (structures of arrays come with pytrees;
-  until then a tuple is refused with a TypeError, tested below).
 
 References: the same snippets on ``torch.func`` (``grad``, ``grad_and_value``, ``jacrev``,
 ``jacfwd``, ``jvp``, ``vjp``, ``vmap``), in float64, at rtol 1e-12 (only elementwise
@@ -115,7 +110,7 @@ def test_grad_with_argnums_and_value_and_grad(Wb):
 
 
 def test_grad_of_a_dict_of_parameters(Wb):
-    """``grad(loss2)({'W': W, 'b': b})``; pytrees are planned, so argnums over the values."""
+    """``grad(loss2)({'W': W, 'b': b})``: a dict of parameters is a pytree."""
     W, b = Wb
 
     def loss2(params_dict):
@@ -124,7 +119,7 @@ def test_grad_of_a_dict_of_parameters(Wb):
         return -cr.sum(cr.log(label_probs))
 
     params = {"W": W, "b": b}
-    grads = dict(zip(params, cr.grad(lambda W, b: loss2({"W": W, "b": b}), (0, 1))(W, b)))
+    grads = cr.grad(loss2)(params)
     t_grads = tf.grad(lambda p: t_loss(p["W"], p["b"]))(
         {"W": torch.from_numpy(W), "b": torch.from_numpy(b)}
     )
@@ -147,11 +142,8 @@ def test_hessian_vector_products_three_ways(Wb):
         return cr.jvp(cr.grad(f), primals, tangents)[1]
 
     def hvp_revfwd(f, primals, tangents):
-        # The cookbook's ``grad(g)(primals)`` differentiates with respect to the tuple
-        # ``primals``; chainrule refuses a tuple until pytrees land (see the test below),
-        # so the port differentiates with respect to its one element.
-        g = lambda x: cr.jvp(f, (x,), tangents)[1]  # noqa: E731
-        return (cr.grad(g)(primals[0]),)
+        g = lambda primals: cr.jvp(f, primals, tangents)[1]  # noqa: E731
+        return cr.grad(g)(primals)
 
     tb = torch.from_numpy(b)
     tW, tv = torch.from_numpy(W), torch.from_numpy(v)
@@ -162,16 +154,17 @@ def test_hessian_vector_products_three_ways(Wb):
     _close(np.asarray(cr.hessian(f)(W)) @ v, t_hvp)
 
 
-def test_grad_with_respect_to_a_tuple_is_refused_not_misread():
+def test_grad_with_respect_to_a_tuple_is_a_pytree_not_misread():
     """The cookbook's ``grad(g)(primals)`` with ``primals = (x,)``, reduced to one line.
 
     It once read the tuple as ONE float32 array (np.asarray of the tuple at the default
-    dtype) and returned a (1, n) float32 gradient. Until pytrees (SPEC v0.2, "Transforms
-    over structures") return a tuple of float64 gradients, it raises, naming the type.
+    dtype) and returned a (1, n) float32 gradient; a tuple is a pytree: a tuple of float64
+    gradients comes back (SPEC v0.2, "Transforms over structures").
     """
     W = np.array([0.1, 0.2, 0.3])
-    with pytest.raises(TypeError, match="got tuple"):
-        cr.grad(lambda p: (p[0] ** 2).sum())((W,))
+    (g,) = cr.grad(lambda p: (p[0] ** 2).sum())((W,))
+    assert g.dtype == np.float64 and g.shape == (3,)
+    np.testing.assert_array_equal(g.data, 2 * W)
 
 
 def test_jacobians_and_the_hessian_of_a_vector_function(Wb):

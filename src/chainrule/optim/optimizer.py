@@ -14,6 +14,7 @@ import numpy as np
 
 from chainrule.mode import enable_grad, no_grad
 from chainrule.tensor import Tensor
+from chainrule.tree import TreeDef, tree_flatten
 from chainrule.versions import bump
 
 __all__ = ["Optimizer"]
@@ -24,7 +25,8 @@ class Optimizer:
 
     Args:
         params: an iterable of tensors that require grad (``nn.Parameter`` or leaves made
-            with ``requires_grad=True``), or an iterable of dicts ``{"params": [...],
+            with ``requires_grad=True``), a pytree of them (e.g. a list of ``(W, b)``
+            tuples, taken in ``tree_leaves`` order), or an iterable of dicts ``{"params": [...],
             **hyper_parameters}`` (parameter groups, as in PyTorch) whose entries override
             ``defaults``.
         defaults: the hyper-parameters of every group that does not set its own.
@@ -46,7 +48,14 @@ class Optimizer:
             )
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
-        items = list(params)
+        #: the structure params came in, when a pytree: ``step(grads=...)`` checks it
+        self._treedef: TreeDef | None = None
+        if isinstance(params, (tuple, list, dict)) and not _is_groups(params):
+            items, treedef = tree_flatten(params)
+            if any(isinstance(child.kind, type) for child in treedef.children):
+                self._treedef = treedef  # nested: not just a flat list of tensors
+        else:
+            items = list(params)
         if not items:
             raise ValueError("optimizer got an empty parameter list")
         groups = items if isinstance(items[0], dict) else [{"params": items}]
@@ -108,12 +117,30 @@ class Optimizer:
                 with no_grad():
                     p.grad.zero_()
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+    def step(self, closure: Callable[[], Any] | None = None, grads: Any = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given.
+
+        Args:
+            closure: re-evaluates the model and returns the loss (called first, before
+                ``grads`` are assigned).
+            grads: gradients to use, e.g. what ``cr.grad(loss)(params)`` returns: a pytree
+                whose leaves match the parameters one to one, in parameter order (a list of
+                ``(dW, db)`` tuples for an optimizer built with ``tree_leaves`` of a list
+                of ``(W, b)``, or a flat list). Each is assigned to its parameter's
+                ``.grad`` before the update. For an optimizer built from a nested pytree,
+                grads must have that structure (or be flat).
+
+        Raises:
+            ValueError: grads has another number of leaves or structure than the
+                parameters (both are named), or a leaf's shape differs from its
+                parameter's; nothing is assigned then.
+        """
         loss = None
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if grads is not None:
+            self._assign(grads)
         index = 0
         for group in self.param_groups:
             for p in group["params"]:
@@ -123,6 +150,30 @@ class Optimizer:
                     bump(p.data, f"{type(self).__name__}.step()")
                 index += 1
         return loss
+
+    def _assign(self, grads: Any) -> None:
+        params = self._params()
+        leaves, treedef = tree_flatten(grads)
+        flat = all(child.kind is None for child in treedef.children)
+        expected = self._treedef
+        other = expected is not None and not flat and treedef != expected
+        if len(leaves) != len(params) or other:
+            built = expected if expected is not None else f"{len(params)} parameters"
+            raise ValueError(
+                f"step(grads=...): grads has structure {treedef} ({len(leaves)} leaves), "
+                f"the optimizer's parameters are {built}"
+            )
+        values = []
+        for index, (g, p) in enumerate(zip(leaves, params)):
+            data = g.detach() if isinstance(g, Tensor) else Tensor(np.asarray(g))
+            if data.shape != p.shape:
+                raise ValueError(
+                    f"step(grads=...): leaf {index} of grads has shape {data.shape}, "
+                    f"parameter {index} has shape {p.shape}"
+                )
+            values.append(data)
+        for p, value in zip(params, values):
+            p.grad = value
 
     def _update(self, index: int, p: Tensor, grad: np.ndarray, group: dict[str, Any]) -> None:
         raise NotImplementedError(f"{type(self).__name__} does not implement _update")
@@ -229,6 +280,16 @@ class Optimizer:
                 if name != "params":
                     lines.append(f"    {name}: {value}")
         return "\n".join(lines + [")"])
+
+
+def _is_groups(params: Any) -> bool:
+    """True for PyTorch's parameter groups: a sequence of dicts with a 'params' entry."""
+    return (
+        isinstance(params, (list, tuple))
+        and bool(params)
+        and isinstance(params[0], dict)
+        and "params" in params[0]
+    )
 
 
 def _grad_of(p: Tensor) -> np.ndarray:
