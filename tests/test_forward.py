@@ -129,3 +129,11 @@ def test_large_inputs_are_split_into_batches(rng, monkeypatch):
     np.testing.assert_allclose(
         arr(f(x)), arr(cr.jacobian(lambda x: (cr.tensor(W) @ x).tanh())(x)), rtol=1e-12
     )
+
+
+def test_jacfwd_refuses_pytrees_clearly():
+    """Forward mode takes single arrays for now; a pytree is refused, pointing at jacobian."""
+    with pytest.raises(TypeError, match="jacfwd: .*single arrays"):
+        cr.jacfwd(lambda p: p["w"] * 2.0)({"w": np.ones(3)})
+    with pytest.raises(TypeError, match="jacfwd: .*single arrays"):
+        cr.jacfwd(lambda x: (x, x))(np.ones(3))

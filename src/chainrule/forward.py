@@ -107,7 +107,14 @@ def jacfwd(
 
     def jacfwd_f(*args: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args))
-        out, inputs, nested = _trace(f, args, nums)
+        trace = _trace(f, args, nums, name="jacfwd")
+        if trace.out_def is not None or any(s is not None for s in trace.structure):
+            _retire(trace.inputs)
+            raise TypeError(
+                "jacfwd: f's differentiated arguments and its output must be single arrays "
+                "(pytrees are not supported in forward mode yet; cr.jacobian takes them)"
+            )
+        out, inputs, nested = trace.outs[0], trace.inputs, trace.nested
         if out.requires_grad:
             u = Tensor(np.zeros_like(out.data), requires_grad=True)  # the dummy cotangent
             grads = engine.grad(out, inputs, grad_outputs=u, create_graph=True)
