@@ -128,6 +128,8 @@ def _r(v: Any) -> str:
     if isinstance(v, tuple):
         inner = ", ".join(_r(p) for p in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, (float, np.floating)) and np.isinf(v):
+        return "np.inf" if v > 0 else "-np.inf"
     if isinstance(v, np.floating):
         return f"np.float64({float(v)!r})"
     if isinstance(v, np.dtype):
