@@ -1146,8 +1146,9 @@ def _cr_eigh(a: Any, part: str) -> Any:
 
 
 def _torch_eigh(T: Any, a: Any, part: str) -> Any:
-    w, v = T.linalg.eigh(a)
-    return w if part == "w" else v * v
+    if part == "w":  # a is positive definite: its singular values, ascending
+        return T.flip(T.linalg.svdvals(a), (-1,))
+    return T.linalg.eigh(a)[1] ** 2
 
 
 def _ok_eigh(a: Any, y: Any, part: str) -> bool:
@@ -1162,12 +1163,15 @@ def _ok_svd(a: Any, y: Any, part: str) -> bool:
     return _spectrum_ok(np.linalg.svd(a, compute_uv=False))
 
 
+# PyTorch's references for cr.linalg avoid torch.linalg.det, slogdet, solve and eigh: in
+# torch 2.13, torch.func's nested derivatives of these are wrong at well-conditioned
+# matrices (I + t tᵀ: NaN Hessian-vector products of det, NaN third derivatives of eigh's
+# w, third derivatives off for det, slogdet and solve), where torch.autograd's agree with
+# the closed forms and with chainrule. Those of lu, inv and svdvals are right, so: det and
+# slogdet from the LU factors, solve as inv(a) @ b, the eigenvalues of the (positive
+# definite) drawn matrix as its singular values.
 def _torch_slogdet(T: Any, a: Any) -> tuple[Any, Any]:
-    """(sign, log|det|) from PyTorch's LU: a = P L U, L unit lower triangular. In torch 2.13
-    torch.func's nested derivatives of torch.linalg.det and slogdet are wrong at some
-    well-conditioned matrices (I + t tᵀ: NaN Hessian-vector products for det, third
-    derivatives off for both, where torch.autograd's agree with the closed form); those of
-    the LU factors are right."""
+    """(sign, log|det|) from PyTorch's LU: a = P L U, L unit lower triangular."""
     p, _, u = T.linalg.lu(a)
     diag = T.diagonal(u, 0, -2, -1)
     sign = T.linalg.det(p.detach()) * T.prod(T.sign(diag.detach()), -1)
@@ -1197,7 +1201,7 @@ def _linalg_ops() -> dict[str, OpDef]:
             lambda T, a, part: _slogdet(*_torch_slogdet(T, a), part), None, ("slogdet",),
         ),
         "solve": OpDef({"fn": ("cr.linalg.solve({0}, {1})", L.solve)},
-                       lambda T, a, b: T.linalg.solve(a, _t(T, b)), None, ("solve",)),
+                       lambda T, a, b: T.linalg.inv(a) @ _t(T, b), None, ("solve",)),
         "cholesky": OpDef({"fn": ("cr.linalg.cholesky({0})", L.cholesky)},
                           lambda T, a: T.linalg.cholesky(a), None, ("cholesky",)),
         "eigh": OpDef(  # w, or v ∘ v (unchanged by each eigenvector's sign)
