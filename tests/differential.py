@@ -15,6 +15,11 @@ contract): integer indices beside an array index, negative slice steps, reductio
 alone and is not read again, so PyTorch evaluates them out of place (the program's meaning);
 chainrule runs them in place and may refuse (a saved value was overwritten), never answer
 wrongly.
+
+``cr.linalg`` gets square matrices that the program itself makes well conditioned (T Tᵀ + cI
+with T = tanh(x), or 0.3·tanh(x) ± I), and eigh/svd only matrices whose spectrum is spread
+(``SPECTRAL_GAP``); their outputs enter the program in gauge-free forms (eigenvalues,
+singular values, log|det|).
 """
 
 from __future__ import annotations
@@ -1227,9 +1232,17 @@ def _cr_layer_norm(x: Any, *affine: Any, **params: Any) -> Any:
 
 def _torch_layer_norm(T: Any, x: Any, *affine: Any, normalized_shape: Any,
                       eps: float = 1e-5) -> Any:  # fmt: skip
-    weight, bias = (_t(T, a) for a in affine) if affine else (None, None)
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
-    return _tf(T).layer_norm(x, shape, weight, bias, eps)
+    """(x − μ) / √(σ² + ε) · γ + β in PyTorch's ops, not F.layer_norm: in torch 2.13
+    torch.func's nested derivatives of F.layer_norm (grad of a jvp) are wrong, where this
+    agrees with finite differences (F.layer_norm itself is compared with chainrule's to
+    second order by tests/nn/test_layers_v02.py)."""
+    n = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    dims = tuple(range(x.ndim - n, x.ndim))
+    mean = x.mean(dim=dims, keepdim=True)
+    y = (x - mean) * T.rsqrt(T.var(x, dim=dims, correction=0, keepdim=True) + eps)
+    if affine:
+        y = y * _t(T, affine[0]) + _t(T, affine[1])
+    return y
 
 
 LAYER_NORM_VAR = 0.05  # the least variance of a normalised group (1/σ and its powers)
