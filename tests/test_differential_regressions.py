@@ -119,3 +119,27 @@ def test_vjp_of_eigen_and_singular_vectors_matches_finite_differences(name, rng)
     x = cr.tensor(a, requires_grad=True)
     (ours(x) * w).sum().backward()
     np.testing.assert_allclose(np.sum(x.grad.data * d), expected, atol=1e-6)
+
+
+# Same bug, second order: the jvp of a gradient of the values alone. The gradient
+# U diag(w̄) Vᵀ depends on U and V, whose terms jvp's zero dummy cotangent drops again.
+_VALUE_LOSSES = {
+    "eigh-w": (lambda a: cr.linalg.eigh(a + a.T)[0], lambda a: np.linalg.eigvalsh(a + a.T)),
+    "svd-s": (lambda a: cr.linalg.svd(a)[1], lambda a: np.linalg.svd(a, compute_uv=False)),
+}  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: cr.jvp drops the eigen/singular vector terms")
+@pytest.mark.parametrize("name", sorted(_VALUE_LOSSES))
+def test_jvp_of_the_gradient_of_eigen_and_singular_values_is_the_hessian_product(name, rng):
+    ours, numpy_f = _VALUE_LOSSES[name]
+    a, t = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    w = np.array([0.5, -1.0, 2.0])
+
+    def gradient(x):
+        return cr.grad(lambda y: (ours(y) * w).sum())(x)
+
+    _, tangent = cr.jvp(gradient, (cr.tensor(a),), (cr.tensor(t),))
+    eps = 1e-5
+    hessian_t = gradient(cr.tensor(a + eps * t)).data - gradient(cr.tensor(a - eps * t)).data
+    np.testing.assert_allclose(tangent.data, hessian_t / (2 * eps), atol=1e-5)
