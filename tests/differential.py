@@ -1212,14 +1212,14 @@ def _linalg_ops() -> dict[str, OpDef]:
         "eigh": OpDef(  # w, or v ∘ v (unchanged by each eigenvector's sign)
             {"fn": ("(lambda w, v: w if {part} == 'w' else v * v)(*cr.linalg.eigh({0}))",
                     _cr_eigh)},
-            _torch_eigh, _ok_eigh, (),  # not drawn (NOT_FUZZED)
+            _torch_eigh, _ok_eigh, ("eigh",),
         ),
         "svd": OpDef(  # s, u ∘ u or vt ∘ vt (unchanged by the sign of each pair)
             {"fn": ("(lambda u, s, vt: {{'s': s, 'u': u * u, 'vt': vt * vt}}[{part}])"
                     "(*cr.linalg.svd({0}))",
                     lambda a, part: _svd_part(*L.svd(a), part))},
             lambda T, a, part: _svd_part(*T.linalg.svd(a, full_matrices=False), part),
-            _ok_svd, (),  # not drawn (NOT_FUZZED)
+            _ok_svd, ("svd",),
         ),
     }  # fmt: skip
 
@@ -1296,13 +1296,6 @@ NOT_FUZZED: dict[str, str] = {
     "program with a conv2d node; as a node of its own its x_shape would have to fit g and w",
     "conv2d_weight": "run as conv2d's recorded backward by every second-order check of a "
     "program with a conv2d node; as a node of its own its w_shape would have to fit x and g",
-    **dict.fromkeys(
-        ("eigh", "svd"),
-        "cr.jvp is wrong through it (open bug: the backward skips the vector terms for an "
-        "all-zero cotangent, jvp differentiates backward at a zero dummy; strict xfails in "
-        "test_differential_regressions.py); its LINALG_V02 rows and tests/test_linalg.py "
-        "compare it with torch. The generator can draw it (see LINALG_DRAWN)",
-    ),
 }
 NOT_FUZZED_NN = {
     "dropout": "random by design (its mask is not PyTorch's)",
@@ -2570,18 +2563,12 @@ def _well_conditioned(b: Builder, symmetric: bool) -> int | None:
     return b.add(Node("add", (Ref(g), Const(c * np.eye(m))), form="op"))
 
 
-# eigh and svd (and norm's "nuc" and 2, made of svd) are not drawn: cr.jvp is wrong through
-# them (an open bug, the strict xfails test_jvp_of_eigen_and_singular_vectors_... and
-# test_jvp_of_the_gradient_of_eigen_and_singular_values_... in
-# tests/test_differential_regressions.py). Their backward rules skip the vector terms when
-# the vectors' cotangent is all zero, and jvp differentiates backward at a zero dummy
-# cotangent: the vectors' terms are lost from J·v, and from the jvp of a gradient of the
-# values (whose backward uses U and V). When it is fixed: LINALG_DRAWN += ["eigh", "svd"],
-# VECTOR_PARTS = {"eigh": ["w", "v"], "svd": ["s", "s", "u", "vt"]}, NORM_MATRIX_ORDS +=
-# ["nuc", 2], and eigh, svd out of NOT_FUZZED.
-LINALG_DRAWN = ["inv", "det", "slogdet", "solve", "cholesky"]
-VECTOR_PARTS = {"eigh": ["w"], "svd": ["s"]}
-NORM_MATRIX_ORDS = [None, "fro"]
+# eigh and svd are drawn on matrices with a spread spectrum (their vector terms divide by
+# the gaps), and norm's "nuc" and 2 through svd. (The hunt found cr.jvp wrong through their
+# vectors until their backward stopped skipping a zero cotangent that jvp differentiates.)
+LINALG_DRAWN = ["inv", "det", "slogdet", "solve", "cholesky", "eigh", "svd"]
+VECTOR_PARTS = {"eigh": ["w", "v"], "svd": ["s", "s", "u", "vt"]}
+NORM_MATRIX_ORDS = [None, "fro", "nuc", 2]
 
 
 def b_linalg(b: Builder) -> int | None:

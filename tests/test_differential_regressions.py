@@ -81,14 +81,12 @@ def test_overwriting_the_numerator_still_refuses_when_the_denominator_needs_it()
 
 
 # ------------------------------------------------------------------ jvp of eigen-/singular vectors
-# OPEN BUG (found by the hunt, not fixed): cr.jvp of a function of eigh's eigenvectors or of
-# svd's singular vectors is wrong. cr.jvp differentiates the backward pass with respect to
-# a dummy cotangent of zeros ("double-vjp"), and the Eigh and Svd backward rules skip the
-# vector terms when the vectors' cotangent is all zero (``if _array(grad_v).any()``), so
-# the derivative with respect to that cotangent loses them: J·v comes out as if only w / s
-# were used. vjp, grad and second derivatives are right. Strict xfail: when it is fixed
-# this fails, and the mark comes off (and eigh "v", svd "u"/"vt" go back into the hunt's
-# draws in tests/differential.py).
+# Found by the hunt: cr.jvp of a function of eigh's eigenvectors or of svd's singular
+# vectors was wrong. cr.jvp differentiates the backward pass with respect to a dummy
+# cotangent of zeros ("double-vjp"), and the Eigh and Svd backward rules skipped the vector
+# terms when the vectors' cotangent was all zero, so the derivative with respect to that
+# cotangent lost them: J·v came out as if only w / s were used. Now a recorded cotangent
+# that requires grad always takes the vector terms.
 _VECTOR_LOSSES = {
     "eigh-v*v": (lambda a: cr.linalg.eigh(a + a.T)[1] ** 2,
                  lambda a: np.linalg.eigh(a + a.T)[1] ** 2),
@@ -97,7 +95,6 @@ _VECTOR_LOSSES = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cr.jvp drops the eigen/singular vector terms")
 @pytest.mark.parametrize("name", sorted(_VECTOR_LOSSES))
 def test_jvp_of_eigen_and_singular_vectors_matches_finite_differences(name, rng):
     ours, numpy_f = _VECTOR_LOSSES[name]
@@ -129,7 +126,6 @@ _VALUE_LOSSES = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cr.jvp drops the eigen/singular vector terms")
 @pytest.mark.parametrize("name", sorted(_VALUE_LOSSES))
 def test_jvp_of_the_gradient_of_eigen_and_singular_values_is_the_hessian_product(name, rng):
     ours, numpy_f = _VALUE_LOSSES[name]

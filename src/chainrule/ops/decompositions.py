@@ -32,6 +32,15 @@ def _array(x: Any) -> np.ndarray:
     return x.data if isinstance(x, Tensor) else x
 
 
+def _may_be_nonzero(grad: Any) -> bool:
+    """Whether a cotangent of the vectors can contribute: nonzero now, or, recorded under
+    ``create_graph``, a Tensor that requires grad, whose value may be 0 here but whose
+    derivative is not (``cr.jvp`` differentiates a backward run on a zero cotangent)."""
+    if isinstance(grad, Tensor) and grad.requires_grad:
+        return True
+    return bool(_array(grad).any())
+
+
 def _gaps_too_small(values: np.ndarray, op: str, what: str, zero_too: bool = False) -> None:
     """Raise ``LinAlgError`` where two of ``values`` (..., k) coincide to working precision
     (and, with ``zero_too``, where one is 0): there the rule divides by their difference."""
@@ -103,7 +112,7 @@ class Eigh(Function):
         grad_w, grad_v = grad_out[..., 0, :], grad_out[..., 1:, :]
         eye = np.eye(w.shape[-1])
         inner = grad_w[..., None, :] * eye
-        if _array(grad_v).any():
+        if _may_be_nonzero(grad_v):
             _gaps_too_small(_array(w), "eigh", "eigenvalues")
             gaps = w[..., None, :] - w[..., :, None]  # w_j − w_i
             f = (1.0 - eye) / (gaps + eye)
@@ -144,7 +153,7 @@ class Svd(Function):
         k = s.shape[-1]
         eye = np.eye(k)
         inner = grad_s[..., None, :] * eye
-        if not (_array(grad_u).any() or _array(grad_v).any()):
+        if not (_may_be_nonzero(grad_u) or _may_be_nonzero(grad_v)):
             return u @ inner @ v.swapaxes(-1, -2)
         _gaps_too_small(_array(s), "svd", "singular values", zero_too=True)
         s_sq = s * s
