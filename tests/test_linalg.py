@@ -363,3 +363,14 @@ def test_float32_stays_float32_in_every_output_and_gradient(rng):
         total = sum((o * o).sum() for o in outs if o.requires_grad)
         total.backward()
         assert x.grad.dtype == np.float32
+
+
+def test_second_order_through_eigh_at_repeated_eigenvalues_raises_not_guesses():
+    """The gradient of a loss of the eigenvalues exists at repeated eigenvalues; its
+    Hessian (and cr.jvp of that gradient) is computed through the eigenvectors, whose
+    derivative divides by the gaps, so it raises rather than giving inf·0."""
+    loss = lambda a: (cr.linalg.eigh(a)[0] ** 2).sum()  # noqa: E731
+    np.testing.assert_allclose(cr.grad(loss)(np.eye(3)).data, 2 * np.eye(3))
+    with pytest.raises(cr.linalg.LinAlgError, match="second derivative"):
+        cr.hessian(loss)(np.eye(3))
+    assert cr.hessian(loss)(np.diag([1.0, 2.0, 3.0])).shape == (3, 3, 3, 3)

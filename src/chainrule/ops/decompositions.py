@@ -55,7 +55,8 @@ def _gaps_too_small(values: np.ndarray, op: str, what: str, zero_too: bool = Fal
         raise LinAlgError(
             f"{op} backward: repeated{zero} {what} (to working precision), where the "
             f"derivative of the {'singular' if zero_too else 'eigen'}vectors does not "
-            "exist; a loss of the values alone is differentiable there"
+            "exist; a loss of the values alone has a gradient there, but its second "
+            "derivative is computed through the vectors and is refused too"
         )
 
 
@@ -209,7 +210,8 @@ def eigh(a: Any) -> tuple[Tensor, Tensor]:
     projections ``v @ diag(·) @ vᵀ``). Near-repeated eigenvalues make the eigenvector
     gradient large (it grows like 1/gap) but it is computed; eigenvalues repeated to
     working precision raise ``LinAlgError`` in backward when the eigenvectors get a
-    gradient, and only then (a loss of w alone is differentiable at repeats).
+    gradient, and only then (a loss of w alone has a gradient at repeats; its second
+    derivatives, hessian or jvp of that gradient, go through the vectors and raise there).
 
     Args:
         a: (..., n, n), symmetric.
