@@ -871,7 +871,11 @@ def _torch_linear(T: Any, x: Any, w: Any, b: Any = None) -> Any:
 
 
 def _torch_conv2d(T: Any, x: Any, w: Any, b: Any = None, stride: int = 1, padding: int = 0) -> Any:
-    return _tf(T).conv2d(x, _t(T, w), None if b is None else _t(T, b), stride, padding)
+    # contiguous: slow_conv2d's backward refuses a strided weight ("grad_weight must be
+    # contiguous", torch 2.13), which the v0.2 shape ops (moveaxis, a reshape of a
+    # transpose) now produce
+    x, w = _t(T, x).contiguous(), _t(T, w).contiguous()
+    return _tf(T).conv2d(x, w, None if b is None else _t(T, b), stride, padding)
 
 
 def _torch_loss(kind: str) -> Callable[..., Any]:

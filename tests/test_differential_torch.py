@@ -32,7 +32,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, reject, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import chainrule as cr  # noqa: E402
@@ -559,10 +559,20 @@ def tower(program, levels, style, seed):
         CR_TRANSFORMS, f_cr(program), main_cr(program), program.inputs, levels, style,
         direction, lambda u: u,
     )  # fmt: skip
-    theirs = nested(
-        TORCH_TRANSFORMS, f_torch(program), main_torch(program),
-        [torch.tensor(a) for a in program.inputs], levels, style, direction, torch.tensor,
-    )  # fmt: skip
+    try:
+        theirs = nested(
+            TORCH_TRANSFORMS, f_torch(program), main_torch(program),
+            [torch.tensor(a) for a in program.inputs], levels, style, direction, torch.tensor,
+        )  # fmt: skip
+    except RuntimeError as error:
+        # PyTorch's own failure inside nested torch.func transforms (seen: a grad of a jvp
+        # of a grad through linalg.norm and binary_cross_entropy, "modified by an inplace
+        # operation" on its internal MaskedFill): no reference, so no comparison. Only
+        # this message: anything else PyTorch raises still fails the test.
+        if "modified by an inplace operation" not in str(error):
+            raise
+        event("PyTorch: nested transforms refused (its in-place internals)")
+        reject()
     assert len(ours) == len(theirs)
     if not any(np.any(g.data) for g in ours):
         event("nested result is zero")
