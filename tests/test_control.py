@@ -141,3 +141,18 @@ def test_an_argument_written_in_place_before_the_backward_is_refused(rng):
     a.add_(1.0)  # the recomputation would see the new values
     with pytest.raises(RuntimeError, match="modified|in place|in-place"):
         out.backward()
+
+
+def test_stop_gradient_stops_each_leaf_of_a_pytree():
+    """A dict of parameters is stopped leaf by leaf: the loss's gradient with respect to
+    the stopped copy is zero, and the structure is kept."""
+    params = {"w": np.array([1.0, 2.0]), "b": (np.float64(0.5), None)}
+
+    def loss(p):
+        stopped = cr.stop_gradient(p)
+        assert set(stopped) == {"w", "b"} and stopped["b"][1] is None
+        return (stopped["w"] * p["w"]).sum() + stopped["b"][0] * p["b"][0]
+
+    g = cr.grad(loss)(params)
+    np.testing.assert_allclose(g["w"].data, params["w"])  # not 2w: the stopped factor is constant
+    np.testing.assert_allclose(g["b"][0].data, 0.5)

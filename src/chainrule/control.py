@@ -19,6 +19,7 @@ from chainrule.graph import Context
 from chainrule.mode import STATE, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops.shape import Reshape
 from chainrule.tensor import Tensor
+from chainrule.tree import tree_map
 
 __all__ = ["stop_gradient", "checkpoint"]
 
@@ -31,9 +32,10 @@ def stop_gradient(x: Any) -> Any:
     and the outer one is 0, and a Hessian treats ``stop_gradient(x)`` as a constant. All
     transforms share one graph, so this is ``x.detach()``: a leaf sharing x's data, outside
     every graph (an in-place write to it writes x too). An ndarray or a number is a
-    constant already and comes back as it is.
+    constant already and comes back as it is. A pytree (nested tuples, lists, dicts) is
+    stopped leaf by leaf and keeps its structure.
     """
-    return x.detach() if isinstance(x, Tensor) else x
+    return tree_map(lambda leaf: leaf.detach() if isinstance(leaf, Tensor) else leaf, x)
 
 
 class _Plan:
