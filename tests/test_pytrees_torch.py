@@ -168,3 +168,18 @@ def test_hips_neural_net_gradient_matches_torch_func():
         ((4, 3), (3,)),
     ]
     _same(grads, tfunc.grad(t_objective)(_to_torch(params)))
+
+
+def test_jacfwd_over_pytrees_matches_torch_func_jacfwd():
+    """Forward mode over a dict argument and a tuple output: JAX's (and torch.func's)
+    nesting, output structure outside, and the same values."""
+    rng = np.random.default_rng(3)
+    p = {"w": rng.standard_normal(3), "b": rng.standard_normal(())}
+
+    def f(p, tanh):
+        y = tanh(p["w"] * p["b"])
+        return (y, (y * y).sum())
+
+    ours = cr.jacfwd(lambda p: f(p, cr.tanh))(p)
+    theirs = tfunc.jacfwd(lambda p: f(p, torch.tanh))(_to_torch(p))
+    _same(ours, theirs)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import engine
-from chainrule.functional import _argnums_tuple, _retire, _stack, _trace
+from chainrule.functional import _argnums_tuple, _pick, _regroup, _retire, _stack, _trace
 from chainrule.graph import is_batchable, reaches_beyond
 from chainrule.ops.shape import concatenate
 from chainrule.tensor import Tensor
@@ -91,7 +91,10 @@ def _assemble_columns(columns: Tensor, out_shape: tuple, in_shape: tuple, layout
 
 
 def jacfwd(
-    f: Callable[..., Any], argnums: int | Sequence[int] = 0, layout: str = "numerator"
+    f: Callable[..., Any],
+    argnums: int | Sequence[int] = 0,
+    layout: str = "numerator",
+    has_aux: bool = False,
 ) -> Callable[..., Any]:
     """A function returning the Jacobian of f with respect to args[argnums], in forward mode.
 
@@ -100,33 +103,34 @@ def jacfwd(
     ``in.shape + out.shape``. It is built from columns J·e_j, one per input element, all
     carried as one batch (see the module's docstring); it is cheaper than ``jacobian`` when
     the input has fewer elements than the output (a tall Jacobian). A tuple ``argnums``
-    gives a tuple of Jacobians. Nested, ``jacfwd(jacobian(f))`` is the Hessian of f.
+    gives a tuple of Jacobians. Over pytrees the result nests as ``jacobian``'s: f's output
+    structure outside, then the tuple over ``argnums``, then each argument's structure.
+    With ``has_aux=True``, f returns ``(y, aux)`` and the result is ``(jacobian, aux)``.
+    Nested, ``jacfwd(jacobian(f))`` is the Hessian of f.
     """
     if layout not in ("numerator", "denominator"):
         raise ValueError(f"layout must be 'numerator' or 'denominator', got {layout!r}")
 
     def jacfwd_f(*args: Any) -> Any:
         nums = _argnums_tuple(argnums, len(args))
-        trace = _trace(f, args, nums, name="jacfwd")
-        if trace.out_def is not None or any(s is not None for s in trace.structure):
-            _retire(trace.inputs)
-            raise TypeError(
-                "jacfwd: f's differentiated arguments and its output must be single arrays "
-                "(pytrees are not supported in forward mode yet; cr.jacobian takes them)"
-            )
-        out, inputs, nested = trace.outs[0], trace.inputs, trace.nested
-        if out.requires_grad:
-            u = Tensor(np.zeros_like(out.data), requires_grad=True)  # the dummy cotangent
-            grads = engine.grad(out, inputs, grad_outputs=u, create_graph=True)
-            columns = [_columns(g, u, x, inputs, nested) for g, x in zip(grads, inputs)]
-            _retire([*inputs, u])
-        else:  # f does not depend on the inputs
-            columns = [Tensor(np.zeros((x.size,) + out.shape, dtype=x.dtype)) for x in inputs]
-            _retire(inputs)
-        jacs = tuple(
-            _assemble_columns(c, out.shape, x.shape, layout) for c, x in zip(columns, inputs)
-        )
-        return jacs[0] if isinstance(argnums, int) else jacs
+        trace = _trace(f, args, nums, has_aux, "jacfwd")
+        inputs, nested = trace.inputs, trace.nested
+        per_output = []
+        for out in trace.outs:  # one output leaf at a time; the inputs stay live meanwhile
+            if out.requires_grad:
+                u = Tensor(np.zeros_like(out.data), requires_grad=True)  # a dummy cotangent
+                grads = engine.grad(out, inputs, grad_outputs=u, create_graph=True)
+                columns = [_columns(g, u, x, inputs, nested) for g, x in zip(grads, inputs)]
+                _retire([u])
+            else:  # this output does not depend on the inputs
+                columns = [Tensor(np.zeros((x.size,) + out.shape, dtype=x.dtype)) for x in inputs]
+            jacs = [
+                _assemble_columns(c, out.shape, x.shape, layout) for c, x in zip(columns, inputs)
+            ]
+            per_output.append(_pick(_regroup(jacs, trace.structure), argnums))
+        _retire(inputs)
+        jac = trace.output(per_output)
+        return (jac, trace.aux) if has_aux else jac
 
     jacfwd_f.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
     return jacfwd_f
