@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.optim import SGD, Adam, AdamW
+from chainrule.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 from chainrule.optim.lr_scheduler import CosineAnnealingLR, StepLR
 
 torch = pytest.importorskip("torch")
@@ -23,8 +23,40 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("ours, theirs, config", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_ten_steps_match_torch(ours, theirs, config, rng):
+V02_CASES = [
+    ("rmsprop", RMSprop, "RMSprop", {"lr": 0.01}),
+    ("rmsprop-alpha", RMSprop, "RMSprop", {"lr": 0.02, "alpha": 0.9, "eps": 1e-6}),
+    ("rmsprop-momentum", RMSprop, "RMSprop", {"lr": 0.01, "momentum": 0.9}),
+    ("rmsprop-centered", RMSprop, "RMSprop", {"lr": 0.01, "centered": True}),
+    ("rmsprop-decay", RMSprop, "RMSprop", {"lr": 0.01, "weight_decay": 0.1}),
+    (
+        "rmsprop-all",
+        RMSprop,
+        "RMSprop",
+        {"lr": 0.005, "alpha": 0.95, "momentum": 0.5, "centered": True, "weight_decay": 0.2},
+    ),
+    ("adagrad", Adagrad, "Adagrad", {"lr": 0.1}),
+    ("adagrad-lr-decay", Adagrad, "Adagrad", {"lr": 0.1, "lr_decay": 0.05}),
+    ("adagrad-decay", Adagrad, "Adagrad", {"lr": 0.1, "weight_decay": 0.3}),
+    ("adagrad-accumulator", Adagrad, "Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.5}),
+    (
+        "adagrad-all",
+        Adagrad,
+        "Adagrad",
+        {
+            "lr": 0.2,
+            "lr_decay": 0.1,
+            "weight_decay": 0.05,
+            "initial_accumulator_value": 0.1,
+            "eps": 1e-6,
+        },
+    ),
+]
+
+
+def _ten_steps(ours, theirs, config, rng):
+    """The same 10 random gradients through our optimizer and PyTorch's, from the same
+    start: (our optimizer, our parameters, PyTorch's optimizer, its parameters)."""
     shapes = [(4, 3), (3,)]
     start = [rng.standard_normal(s) for s in shapes]
     grads = [[rng.standard_normal(s) for s in shapes] for _ in range(10)]
@@ -39,8 +71,33 @@ def test_ten_steps_match_torch(ours, theirs, config, rng):
             t.grad = torch.from_numpy(g.copy())
         opt.step()
         t_opt.step()
+    return opt, params, t_opt, t_params
+
+
+ALL_CASES = CASES + V02_CASES
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, config", [c[1:] for c in ALL_CASES], ids=[c[0] for c in ALL_CASES]
+)
+def test_ten_steps_match_torch(ours, theirs, config, rng):
+    _, params, _, t_params = _ten_steps(ours, theirs, config, rng)
     for p, t in zip(params, t_params):
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "ours, theirs, config", [c[1:] for c in V02_CASES], ids=[c[0] for c in V02_CASES]
+)
+def test_the_state_has_torchs_names_and_values(ours, theirs, config, rng):
+    """RMSprop's and Adagrad's state under PyTorch's names (square_avg, sum, ...)."""
+    opt, _, t_opt, t_params = _ten_steps(ours, theirs, config, rng)
+    for index, t in enumerate(t_params):
+        for name, value in t_opt.state[t].items():
+            if name != "step":
+                np.testing.assert_allclose(
+                    opt.state[index][name], value.numpy(), rtol=1e-10, atol=1e-12
+                )
 
 
 @pytest.mark.parametrize(
