@@ -23,7 +23,15 @@ from typing import Any
 import numpy as np
 
 from chainrule import engine
-from chainrule.functional import _argnums_tuple, _pick, _regroup, _retire, _stack, _trace
+from chainrule.functional import (
+    _argnums_tuple,
+    _assemble,
+    _pick,
+    _regroup,
+    _retire,
+    _stack,
+    _trace,
+)
 from chainrule.graph import is_batchable, reaches_beyond
 from chainrule.ops.shape import concatenate
 from chainrule.tensor import Tensor
@@ -81,13 +89,11 @@ def _columns(g: Tensor, u: Tensor, x: Tensor, inputs: list[Tensor], nested: bool
 
 
 def _assemble_columns(columns: Tensor, out_shape: tuple, in_shape: tuple, layout: str) -> Tensor:
-    """Columns stacked as ``(x.size,) + out.shape`` → the Jacobian in ``layout``."""
-    jac = columns.reshape(in_shape + out_shape)  # denominator layout already
-    if layout == "numerator":
-        n_in = len(in_shape)
-        axes = tuple(range(n_in, n_in + len(out_shape))) + tuple(range(n_in))
-        jac = jac.transpose(axes)
-    return jac
+    """Columns stacked as ``(x.size,) + out.shape`` → the Jacobian in ``layout``: they are
+    the rows of the transposed Jacobian, so ``jacobian``'s assembly with the roles of
+    input and output (and so the layouts) swapped."""
+    swapped = "denominator" if layout == "numerator" else "numerator"
+    return _assemble(columns, in_shape, out_shape, swapped)
 
 
 def jacfwd(
