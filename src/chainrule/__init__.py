@@ -48,6 +48,7 @@ from chainrule.creation import (
     zeros_like,
 )
 from chainrule.forward import jacfwd
+from chainrule.vmap import vmap
 from chainrule.function import Context, Function
 from chainrule.functional import grad, hessian, jacobian, jacrev, jvp, value_and_grad, vjp
 from chainrule.gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -165,7 +166,7 @@ __all__ = [
     "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
-    "stop_gradient", "checkpoint",
+    "stop_gradient", "checkpoint", "vmap",
     "tree_map", "tree_flatten", "tree_unflatten", "tree_leaves",
     "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "concatenate",

@@ -90,6 +90,10 @@ class Function:
 
 def _apply(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, Any]) -> Tensor:
     """``Function.apply`` in general: any inputs and options, anomaly mode, the checks."""
+    if STATE.vmap is not None:  # inside cr.vmap: batched inputs go by the op's rule
+        batched = STATE.vmap(cls, inputs, options)
+        if batched is not None:
+            return batched
     # one pass over the inputs collects the arrays, the parents, needs_input_grad and the
     # (shape, dtype) the engine checks gradients by
     ctx = _new_context(Context)

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import engine
+from chainrule import batching, engine
+from chainrule.batched import Batched, physical
 from chainrule.graph import is_batchable, reaches_beyond
-from chainrule.mode import enable_grad, is_grad_enabled
+from chainrule.mode import STATE, enable_grad, is_grad_enabled
 from chainrule.ops.shape import Reshape, concatenate, stack
 from chainrule.tensor import Tensor
 from chainrule.tree import LEAF, TreeDef, tree_flatten, tree_unflatten
@@ -54,6 +55,8 @@ def _as_input(value: Any) -> Tensor:
     """A tensor to differentiate with respect to: a fresh leaf holding ``value``, or, for a
     tensor that requires grad (from an enclosing transform or a user's graph), a node of
     its own that stays connected to that graph."""
+    if STATE.vmap is not None:  # inside vmap: each example's own copy of the argument
+        return _as_batched_input(value)
     if isinstance(value, Tensor) and value.requires_grad:
         return Reshape.apply(value, shape=value.shape)
     data: Any
@@ -73,6 +76,27 @@ def _as_input(value: Any) -> Tensor:
             f"can only differentiate with respect to floating-point inputs, got {tensor.dtype}"
         )
     return tensor.requires_grad_()
+
+
+def _as_batched_input(value: Any) -> Batched:
+    """``_as_input`` inside vmap: the argument varies over every active vmap level (an
+    unbatched one is broadcast, a view), so that the gradient with respect to it is one
+    gradient per example, as the gradient of each example's function."""
+    if type(value) is not Batched and not (isinstance(value, Tensor) and value.requires_grad):
+        with physical():
+            value = _as_input(value)  # the checks and dtype rules of any argument
+        value._requires_grad = False  # a fresh leaf; its batched copy is the input
+    lifted = batching.lift(value)
+    with physical():
+        if lifted.requires_grad:  # connected to an enclosing differentiation
+            return Batched.wrap(Reshape.apply(lifted, shape=lifted.shape), lifted._levels)
+        if lifted.dtype.kind not in "fc":
+            raise TypeError(
+                f"can only differentiate with respect to floating-point inputs, got {lifted.dtype}"
+            )
+        leaf = Batched.wrap(Tensor._make(lifted.array, None), lifted._levels)
+        leaf._requires_grad = True
+        return leaf
 
 
 def _regroup(flat: Sequence[Any], structure: Sequence[TreeDef | None]) -> list[Any]:
@@ -146,6 +170,8 @@ def _trace(
     stay connected to what it depends on. Otherwise nothing outside can, and the cheaper
     first-order pass is exact.
     """
+    if STATE.vmap is not None and name != "value_and_grad":
+        raise batching.Unbatchable(name)  # vmap runs f once per example instead
     recording = is_grad_enabled()  # the caller's mode: a transform inside no_grad() is cut
     args = list(args)
     inputs: list[Tensor] = []
@@ -191,9 +217,30 @@ def _as_output(value: Any) -> Tensor:
 def _gradients(
     out: Tensor, inputs: list[Tensor], seed: Any, nested: bool, retain: bool
 ) -> tuple[Tensor, ...]:
+    if type(out) is Batched or any(type(x) is Batched for x in inputs):
+        return _batched_gradients(out, inputs, seed, nested, retain)
     if not out.requires_grad:  # f does not depend on the inputs
         return tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
     return engine.grad(out, inputs, grad_outputs=seed, retain_graph=retain, create_graph=nested)
+
+
+def _batched_gradients(
+    out: Tensor, inputs: list[Tensor], seed: Any, nested: bool, retain: bool
+) -> tuple[Tensor, ...]:
+    """Inside vmap: one backward walk over the whole batch, seeded with one cotangent per
+    example; each example's gradient lands in its slice of its own copy of the inputs."""
+    with physical():
+        if not out.requires_grad:
+            grads = tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
+        else:
+            if seed is None:
+                seed = np.ones_like(out.data)
+            grads = engine.grad(
+                out, inputs, grad_outputs=seed, retain_graph=retain, create_graph=nested
+            )
+    return tuple(
+        Batched.wrap(g, x._levels) if type(x) is Batched else g for g, x in zip(grads, inputs)
+    )
 
 
 def _pick(grouped: list[Any], argnums: int | Sequence[int]) -> Any:

@@ -30,6 +30,12 @@ class _State:
     #: the ops read (``cr.checkpoint`` finds the parameters a function closes over); None:
     #: nothing is noted
     watch: dict[int, Any] | None = None
+    #: inside ``cr.vmap``, the function that applies an op to batched values by its
+    #: batching rule (``batching.dispatch``); None outside vmap and while the rules and
+    #: the engine work on whole batches
+    vmap: Any = None
+    #: how many ``cr.vmap`` calls are running (the unrolled paths are off while any is)
+    vmap_depth: int = 0
 
 
 STATE = _State()
@@ -107,7 +113,7 @@ def detect_anomaly() -> Iterator[None]:
         yield
     finally:
         STATE.anomaly = previous
-        STATE.fast = not previous and not STATE.views_written
+        STATE.fast = not previous and not STATE.views_written and not STATE.vmap_depth
 
 
 def is_anomaly_enabled() -> bool:

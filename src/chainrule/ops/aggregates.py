@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import as_batched, values_of
 from chainrule.ops.piecewise import safe_sqrt
 from chainrule.ops.reduction import normalize_axis, reduced_shape, var
 from chainrule.ops.scan import cumprod
@@ -85,11 +86,13 @@ def std(
 
 
 def _logical(name: str, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: Any) -> Tensor:
-    data = _tensor(x).data
+    data, k, levels = values_of(_tensor(x))  # inside vmap: the whole batch
     keep = _keepdims(keepdims, keepdim)
-    axes = normalize_axis(axis, data.ndim, dim)
+    axes = normalize_axis(axis, data.ndim - k, dim)
+    if k:
+        axes = tuple(range(k, data.ndim)) if axes is None else tuple(a + k for a in axes)
     reduce = np.all if name == "all" else np.any
-    return Tensor._make(np.asarray(reduce(data, axis=axes, keepdims=keep)), None)
+    return as_batched(reduce(data, axis=axes, keepdims=keep), levels)
 
 
 def all(  # noqa: A001 (NumPy's name)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import as_batched, values_of
 from chainrule.function import Function
 from chainrule.tensor import Tensor
 
@@ -226,8 +227,9 @@ def slogdet(a: Any) -> tuple[Tensor, Tensor]:
     """
     a = _tensor(a)
     check_square(a, "slogdet")
-    sign, _ = np.linalg.slogdet(a.data)
-    return Tensor(np.asarray(sign)), LogAbsDet.apply(a)
+    data, _, levels = values_of(a)  # inside vmap: the whole batch, a stack too
+    sign, _ = np.linalg.slogdet(data)
+    return as_batched(np.asarray(sign), levels), LogAbsDet.apply(a)
 
 
 def solve(a: Any, b: Any) -> Tensor:

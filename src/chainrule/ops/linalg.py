@@ -156,7 +156,7 @@ def affine(x: Any, w: Any, b: Any = None) -> Tensor:
         (..., out).
     """
     x, w = _tensor(x), _tensor(w)
-    x_shape, w_shape = x.data.shape, w.data.shape
+    x_shape, w_shape = x.shape, w.shape  # an example's shapes inside vmap
     if len(w_shape) != 2 or not x_shape or x_shape[-1] != w_shape[0]:
         raise ValueError(
             f"affine: input of shape {x_shape} does not fit a weight of shape {w_shape} "
@@ -165,6 +165,6 @@ def affine(x: Any, w: Any, b: Any = None) -> Tensor:
     if b is None:
         return Affine.apply(x, w)
     b = _tensor(b)
-    if b.data.shape != w_shape[1:]:
+    if b.shape != w_shape[1:]:
         raise ValueError(f"affine: bias must have shape ({w_shape[1]},), got {b.shape}")
     return Affine.apply(x, w, b)

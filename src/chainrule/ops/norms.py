@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import as_batched, values_of
 from chainrule.ops.decompositions import svd
 from chainrule.ops.elementwise import mul
 from chainrule.ops.piecewise import abs, safe_sqrt, where
@@ -49,7 +50,8 @@ def _matrix(x: Tensor, ord: Any, rows: int, cols: int, keepdims: bool) -> Tensor
         out = sum(s, axis=-1) if ord == "nuc" else (max if ord == 2 else min)(s, axis=-1)
         # at a zero matrix svd's rule gives the subgradient U Vᵀ; take the Frobenius
         # norm's there instead (the same value, 0, and gradient 0)
-        nonzero = stack.data.any(axis=(-2, -1))
+        data, _, levels = values_of(stack)  # inside vmap: the whole batch
+        nonzero = as_batched(data.any(axis=(-2, -1)), levels)
         out = where(nonzero, out, _euclid(stack, (-2, -1), False))
     else:  # 1, −1: over columns of Σ_rows |x|; ∞, −∞: over rows of Σ_columns |x|
         inner, outer = (rows, cols) if ord in (1, -1) else (cols, rows)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import is_batched
 from chainrule.function import Function, apply_one
 from chainrule.ops.elementwise import _const
 from chainrule.tensor import Tensor
@@ -199,7 +200,10 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """a where ``cond`` is true, else b (broadcasting). ``cond`` gets no gradient."""
-    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
+    if is_batched(cond):  # inside vmap: a mask per example, aligned by where's rule
+        cond = cond if cond.dtype == bool else cond != 0
+    else:
+        cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
     return Where.apply(_const(a), _const(b), cond=cond)
 
 

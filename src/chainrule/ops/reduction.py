@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import as_batched, values_of
 from chainrule.function import Function
 from chainrule.ops import rules
 from chainrule.tensor import Tensor, filled
@@ -323,24 +324,31 @@ def _single_axis(axis: Any, dim: Any, ndim: int) -> int | None:
     return None if axes is None else axes[0]
 
 
+def _arg_extreme(find: Any, x: Any, axis: Any, keep: bool, dim: Any) -> Tensor:
+    data, k, levels = values_of(_tensor(x))  # inside vmap: the whole batch
+    rank = data.ndim - k
+    single = _single_axis(axis, dim, rank)
+    if single is not None or not k:
+        index = find(data, axis=None if single is None else single + k, keepdims=keep)
+    else:  # over each example's flattened values
+        index = find(data.reshape(data.shape[:k] + (-1,)), axis=k)
+        if keep:
+            index = index.reshape(index.shape + (1,) * rank)
+    return as_batched(index, levels)
+
+
 def argmax(
     x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
 ) -> Tensor:
     """Index of the largest element (an integer tensor; not differentiable)."""
-    data = _tensor(x).data
-    keep = resolve_keepdims(keepdims, keepdim)
-    index = np.argmax(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
-    return Tensor._make(np.asarray(index), None)
+    return _arg_extreme(np.argmax, x, axis, resolve_keepdims(keepdims, keepdim), dim)
 
 
 def argmin(
     x: Any, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: bool | None = None
 ) -> Tensor:
     """Index of the smallest element (an integer tensor; not differentiable)."""
-    data = _tensor(x).data
-    keep = resolve_keepdims(keepdims, keepdim)
-    index = np.argmin(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
-    return Tensor._make(np.asarray(index), None)
+    return _arg_extreme(np.argmin, x, axis, resolve_keepdims(keepdims, keepdim), dim)
 
 
 def logsumexp(

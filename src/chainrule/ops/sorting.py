@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import as_batched, physical, values_of
 from chainrule.ops.reduction import normalize_axis
 from chainrule.tensor import Tensor
 
@@ -31,11 +32,15 @@ def _one_axis(x: Tensor, axis: Any, dim: Any, name: str) -> int:
     return axes[0]
 
 
-def _gather(x: Tensor, index: np.ndarray, axis: int) -> Tensor:
-    """x[..., index, ...] along ``axis`` (``np.take_along_axis``), recorded as indexing."""
+def _gather(x: Tensor, index: np.ndarray, axis: int, levels: tuple[int, ...] = ()) -> Tensor:
+    """x[..., index, ...] along ``axis`` (``np.take_along_axis``), recorded as indexing.
+    Inside vmap (``levels``), index and axis are the whole batch's."""
     grid = list(np.ix_(*[np.arange(n) for n in index.shape]))
     grid[axis] = index
-    return x[tuple(grid)]
+    if not levels:
+        return x[tuple(grid)]
+    with physical():
+        return as_batched(x[tuple(grid)], levels)
 
 
 def _order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
@@ -58,7 +63,8 @@ def sort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     if axis == -1 and dim is not None:
         axis = None
     axis = _one_axis(x, axis, dim, "sort")
-    return _gather(x, _order(x.data, axis, descending=False), axis)
+    data, k, levels = values_of(x)
+    return _gather(x, _order(data, axis + k, descending=False), axis + k, levels)
 
 
 def argsort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
@@ -68,7 +74,8 @@ def argsort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     if axis == -1 and dim is not None:
         axis = None
     axis = _one_axis(x, axis, dim, "argsort")
-    return Tensor._make(_order(x.data, axis, descending=False), None)
+    data, k, levels = values_of(x)
+    return as_batched(_order(data, axis + k, descending=False), levels)
 
 
 def topk(
@@ -93,5 +100,7 @@ def topk(
         raise ValueError(
             f"topk: k={k} is out of range for axis {axis} of size {size} (input shape {x.shape})"
         )
-    index = np.take(_order(x.data, axis, descending=largest), np.arange(k), axis=axis)
-    return _gather(x, index, axis), Tensor._make(index, None)
+    data, batch_axes, levels = values_of(x)
+    axis += batch_axes
+    index = np.take(_order(data, axis, descending=largest), np.arange(k), axis=axis)
+    return _gather(x, index, axis, levels), as_batched(index, levels)
