@@ -139,11 +139,13 @@ def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
     (``nn.Dropout``) is drawn again in the recomputation, so the gradients belong to a
     different mask unless f seeds its own generator; an argument written in place between
     the forward and the backward is refused by the engine's version check; the node is not
-    ``batchable``, so a ``jacobian`` through it takes one walk per output element.
+    ``batchable``, so a ``jacobian`` through it takes one walk per output element. Inside
+    ``vmap`` f runs as it is (the same values and gradients; its intermediates are kept).
     """
 
     def checkpointed(*args: Any) -> Any:
-        if not is_grad_enabled():
+        if not is_grad_enabled() or STATE.vmap is not None:
+            # inside vmap f runs as it is: its batched intermediates are kept
             return f(*args)
         previous = STATE.watch
         seen: dict[int, Any] = {}

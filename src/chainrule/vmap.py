@@ -49,8 +49,8 @@ def vmap(f: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callable
 
     def vmapped(*args: Any) -> Any:
         leaves, treedef = tree_flatten(list(args))
-        axes = _axes_per_leaf(in_axes, args)
-        size = _batch_size(leaves, axes, args)
+        axes, names = _axes_per_leaf(in_axes, args)
+        size = _batch_size(leaves, axes, names)
         try:
             return _batched(f, leaves, treedef, axes, size, out_axes)
         except batching.Unbatchable:
@@ -62,14 +62,16 @@ def vmap(f: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callable
 
 
 # ------------------------------------------------------------------ in_axes
-def _axes_per_leaf(in_axes: Any, args: tuple[Any, ...]) -> list[Any]:
-    """One axis (or None) per leaf of the arguments, from in_axes as JAX reads it."""
+def _axes_per_leaf(in_axes: Any, args: tuple[Any, ...]) -> tuple[list[Any], list[str]]:
+    """One axis (or None) per leaf of the arguments, from in_axes as JAX reads it, and
+    each leaf's name for messages ("argument 1", "argument 0, leaf 2")."""
     if isinstance(in_axes, (int, type(None))):
         per_arg: Any = [in_axes] * len(args)
     elif isinstance(in_axes, (tuple, list)):
         if len(in_axes) != len(args):
+            entries = "entry" if len(in_axes) == 1 else "entries"
             raise ValueError(
-                f"vmap: in_axes has {len(in_axes)} entries for {len(args)} positional "
+                f"vmap: in_axes has {len(in_axes)} {entries} for {len(args)} positional "
                 f"argument(s); give one per argument (an int, None or a pytree of them)"
             )
         per_arg = list(in_axes)
@@ -79,9 +81,15 @@ def _axes_per_leaf(in_axes: Any, args: tuple[Any, ...]) -> list[Any]:
             f"got {type(in_axes).__name__}"
         )
     axes: list[Any] = []
+    names: list[str] = []
     for number, (spec, arg) in enumerate(zip(per_arg, args)):
-        axes.extend(_prefix(spec, arg, f"argument {number}"))
-    return axes
+        found = _prefix(spec, arg, f"argument {number}")
+        axes.extend(found)
+        if len(found) == 1:
+            names.append(f"argument {number}")
+        else:
+            names.extend(f"argument {number}, leaf {i}" for i in range(len(found)))
+    return axes, names
 
 
 def _prefix(spec: Any, value: Any, where: str) -> list[Any]:
@@ -127,21 +135,19 @@ def _data(value: Any) -> Any:
     return value.data if isinstance(value, Tensor) else value
 
 
-def _batch_size(leaves: list[Any], axes: list[Any], args: tuple) -> int:
+def _batch_size(leaves: list[Any], axes: list[Any], names: list[str]) -> int:
     sizes: dict[int, list[str]] = {}
-    for position, (leaf, axis) in enumerate(zip(leaves, axes)):
+    for leaf, axis, name in zip(leaves, axes, names):
         if axis is None:
             continue
         if not isinstance(leaf, _LEAVES):
             raise TypeError(
-                f"vmap: can only map over arrays, got a leaf of type {type(leaf).__name__}"
+                f"vmap: can only map over arrays, got {type(leaf).__name__} for {name}"
             )
         shape = np.shape(_data(leaf))
         if not -len(shape) <= axis < len(shape):
-            raise ValueError(
-                f"vmap: in_axes {axis} is out of range for leaf {position} of shape {shape}"
-            )
-        sizes.setdefault(shape[axis], []).append(f"leaf {position} {shape} axis {axis}")
+            raise ValueError(f"vmap: in_axes {axis} is out of range for {name}, of shape {shape}")
+        sizes.setdefault(shape[axis], []).append(f"{name} {shape} along axis {axis}")
     if not sizes:
         raise ValueError(
             "vmap: in_axes maps no argument (all None); at least one must have a batch axis"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import creation
+from chainrule.batched import is_batched
 from chainrule.ops.conv import conv2d
 from chainrule.ops.elementwise import exp, log, sigmoid, tanh
 from chainrule.ops.elementwise import softplus as softplus_op
@@ -168,6 +169,8 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     check_reduction("cross_entropy", reduction)
     logits = _as_tensor(logits)
     check_logits("cross_entropy", logits)
+    if is_batched(target) and target.dtype.kind in "iu":  # inside vmap: one example's
+        return cross_entropy_with_labels(logits, target, reduction)
     labels = target.data if isinstance(target, Tensor) else np.asarray(target)
     if labels.dtype.kind in "iu":  # one fused node (cr.ops.cross_entropy_with_labels)
         return cross_entropy_with_labels(logits, labels, reduction)
@@ -218,8 +221,8 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     beta, threshold = float(beta), float(threshold)
     scaled = x if beta == 1.0 else x * beta
     smooth = softplus_op(scaled) if beta == 1.0 else softplus_op(scaled) * (1.0 / beta)
-    above = scaled.data > threshold
-    return where(above, x, smooth) if above.any() else smooth
+    above = scaled > threshold  # a bool tensor (one mask per example inside vmap)
+    return where(above, x, smooth) if is_batched(above) or above.data.any() else smooth
 
 
 def gelu(x: Any) -> Tensor:
@@ -243,7 +246,7 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     At the kink x = 0 the derivative is a (the left side), as in PyTorch.
     """
     x = _as_tensor(x)
-    return where(x.data > 0, x, x * float(negative_slope))
+    return where(x > 0, x, x * float(negative_slope))
 
 
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
@@ -253,7 +256,7 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
     sees min(x, 0), so a large x cannot overflow (nor give NaN gradients).
     """
     x = _as_tensor(x)
-    positive = x.data > 0
+    positive = x > 0
     return where(positive, x, (exp(where(positive, 0.0, x)) - 1.0) * float(alpha))
 
 
@@ -389,7 +392,7 @@ def huber_loss(input: Any, target: Any, delta: float = 1.0, reduction: str = "me
     delta = float(delta)
     d = _pair_residual("huber_loss", input, target)
     size = d.abs()
-    inside = size.data <= delta
+    inside = size <= delta
     return _reduce(where(inside, d * d * 0.5, (size - 0.5 * delta) * delta), reduction)
 
 
@@ -412,7 +415,7 @@ def smooth_l1_loss(
     size = d.abs()
     if beta == 0:
         return _reduce(size, reduction)
-    inside = size.data < beta
+    inside = size < beta
     return _reduce(where(inside, d * d * (0.5 / beta), size - 0.5 * beta), reduction)
 
 
@@ -445,7 +448,7 @@ def kl_div(
     if log_target:
         loss = exp(t) * (t - log_q)
     else:
-        positive = t.data > 0
+        positive = t > 0
         # log of 1 where t = 0: the where then drops the term, with no 0·(−inf) = NaN
         log_t = log(where(positive, t, 1.0))
         loss = where(positive, t * (log_t - log_q), 0.0)
@@ -460,7 +463,7 @@ _LOG_FLOOR = -100.0  # PyTorch's clamp of BCE's logarithms
 
 def _clamped_log(p: Tensor) -> Tensor:
     """max(log p, −100) for p in [0, 1], with no log 0 evaluated: 0 gives −100, gradient 0."""
-    positive = p.data > 0
+    positive = p > 0
     return clip(where(positive, log(where(positive, p, 1.0)), _LOG_FLOOR), min=_LOG_FLOOR)
 
 

@@ -56,7 +56,14 @@ class MatMul(Function):
                 grad_b = (a.swapaxes(-1, -2) @ grad_out[..., None])[..., 0]
             return grad_a, grad_b
         grad_a = grad_out @ b.swapaxes(-1, -2) if need_a else None
-        grad_b = a.swapaxes(-1, -2) @ grad_out if need_b else None
+        if not need_b:
+            grad_b = None
+        elif a.shape[-2] == 1:  # one row: Aᵀ G is an outer product, the same numbers
+            # (one product each) that NumPy's matmul computes ~3x slower for a stack of
+            # them (per-example gradients under vmap)
+            grad_b = a.swapaxes(-1, -2) * grad_out
+        else:
+            grad_b = a.swapaxes(-1, -2) @ grad_out
         return grad_a, grad_b
 
 

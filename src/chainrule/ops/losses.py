@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import is_batched, values_of
 from chainrule.function import Function
 from chainrule.ops.reduction import accurate_sum, softmax
 from chainrule.tensor import Tensor
@@ -104,16 +105,18 @@ def check_logits(name: str, logits: Tensor) -> None:
         )
 
 
-def check_labels(name: str, shape: tuple[int, ...], axis: int, labels: np.ndarray) -> None:
+def check_labels(
+    name: str, shape: tuple[int, ...], axis: int, labels: np.ndarray, batch_axes: int = 0
+) -> None:
     """A clear error unless ``labels`` are integers of the logits' shape without the class
-    axis, each in [0, C − 1]."""
+    axis, each in [0, C − 1] (inside vmap, after ``batch_axes`` leading batch axes)."""
     expected = shape[:axis] + shape[axis + 1 :]
     if labels.dtype.kind not in "iu":
         raise ValueError(f"{name}: labels must be integers, got dtype {labels.dtype}")
-    if labels.shape != expected:
+    if labels.shape[batch_axes:] != expected:
         raise ValueError(
             f"{name}: integer labels must have shape {expected} for logits of shape "
-            f"{shape}, got {labels.shape}"
+            f"{shape}, got {labels.shape[batch_axes:]}"
         )
     classes = shape[axis]
     # one reduction finds both kinds of bad label: as unsigned, a negative one is huge
@@ -145,6 +148,10 @@ def cross_entropy_with_labels(logits: Any, labels: Any, reduction: str = "mean")
     logits = logits if isinstance(logits, Tensor) else Tensor(logits)
     check_logits("cross_entropy", logits)
     axis = 1 if logits.ndim > 1 else 0
+    if is_batched(labels):  # inside vmap: one example's labels, aligned by the op's rule
+        data, batch_axes, _ = values_of(labels)
+        check_labels("cross_entropy", logits.shape, axis, data, batch_axes)
+        return CrossEntropyWithLabels.apply(logits, labels=labels, axis=axis, reduction=reduction)
     labels = labels.data if isinstance(labels, Tensor) else np.asarray(labels)
     check_labels("cross_entropy", logits.shape, axis, labels)
     return CrossEntropyWithLabels.apply(logits, labels=labels, axis=axis, reduction=reduction)
