@@ -123,3 +123,26 @@ def test_every_function_is_batchable(name):
 
 def test_the_exception_lists_name_existing_functions():
     assert set(NOT_OPS) | set(BACKWARD_ONLY) <= set(FUNCTIONS)
+
+
+# Functions batched by running them once per example (chainrule.batching's fallback), and
+# why; every other Function of the package has a batching rule of its own.
+PER_EXAMPLE = {
+    "NotTwiceDifferentiable": "its backward only raises",
+    "_Recompute": "cr.checkpoint's node; inside vmap the checkpointed f runs as it is",
+    "ScatterAdd": "GetItem's adjoint, only in second-order graphs (a rule is future work)",
+    "Conv2dInputFunction": "conv2d's adjoints, only in second-order graphs",
+    "Conv2dWeightFunction": "conv2d's adjoints, only in second-order graphs",
+    "Solve": "b is a vector or a matrix by its rank: a rule must keep the example's reading",
+    "Eigh": "rarely per example; a stack rule needs its sign conventions checked",
+    "Svd": "rarely per example; a stack rule needs its sign conventions checked",
+}
+
+
+def test_every_function_has_a_batching_rule_or_a_reason_to_run_per_example():
+    from chainrule.batching import rule_for
+
+    per_example = {
+        name for name, cls in _package_functions().items() if rule_for(cls) == "per example"
+    }
+    assert per_example == set(PER_EXAMPLE)

@@ -33,6 +33,7 @@ from chainrule.batched import LEVELS, Batched, aligned_shape, batch_levels, phys
 from chainrule.function import Function
 from chainrule.ops import (
     conv,
+    decompositions,
     elementwise,
     exponential,
     inverse,
@@ -358,7 +359,9 @@ RULES.update({
     Einsum: _einsum, conv.Conv2dFunction: _images, pool.MaxPool2dFunction: _images,
     pool.AvgPool2dFunction: _images, losses.CrossEntropyWithLabels: _cross_entropy,
 })  # fmt: skip
-RULES.update(dict.fromkeys([inverse.Det, inverse.Inv, inverse.LogAbsDet], _stacks))
+RULES.update(
+    dict.fromkeys([inverse.Det, inverse.Inv, inverse.LogAbsDet, decompositions.Cholesky], _stacks)
+)
 
 
 def lift(value: Any) -> Batched:
