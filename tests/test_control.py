@@ -156,3 +156,40 @@ def test_stop_gradient_stops_each_leaf_of_a_pytree():
     g = cr.grad(loss)(params)
     np.testing.assert_allclose(g["w"].data, params["w"])  # not 2w: the stopped factor is constant
     np.testing.assert_allclose(g["b"][0].data, 0.5)
+
+
+def test_checkpoint_of_a_pytree_output_keeps_every_leaf_differentiable(rng):
+    w = cr.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    calls = []
+
+    def f(params):
+        calls.append(1)
+        a, b = params
+        return {"hidden": cr.tanh(a @ w), "pair": (b**3, None), "count": 7}
+
+    def loss(params, block):
+        out = block(params)
+        assert out["count"] == 7 and out["pair"][1] is None
+        return (out["hidden"] ** 2).sum() + out["pair"][0].sum() * out["hidden"][0]
+
+    a, b = rng.standard_normal(3), rng.standard_normal((2, 2))
+    expected = cr.grad(lambda p: loss(p, f))([a, b])
+    calls.clear()
+    got = cr.grad(lambda p: loss(p, cr.checkpoint(f)))([a, b])
+    assert len(calls) == 2  # the forward and one recomputation for both leaves
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g.data, e.data, rtol=1e-12)
+
+    def second(block):
+        return cr.grad(lambda x: (cr.grad(lambda y: loss([y, b], block))(x) ** 2).sum())(a)
+
+    np.testing.assert_allclose(
+        second(cr.checkpoint(f)).data, second(f).data, rtol=1e-10, atol=1e-12
+    )
+
+
+def test_checkpoint_refuses_outputs_of_mixed_float_dtypes(rng):
+    x = cr.tensor(rng.standard_normal(3), requires_grad=True)
+    block = cr.checkpoint(lambda t: (t * 2, (t * 3).astype(np.float32)))
+    with pytest.raises(TypeError, match="share one dtype.*float32.*float64"):
+        block(x)

@@ -17,9 +17,9 @@ from chainrule import engine
 from chainrule.function import Function
 from chainrule.graph import Context
 from chainrule.mode import STATE, enable_grad, is_grad_enabled, no_grad
-from chainrule.ops.shape import Reshape
+from chainrule.ops.shape import GetItem, Reshape, concatenate
 from chainrule.tensor import Tensor
-from chainrule.tree import tree_map
+from chainrule.tree import tree_flatten, tree_map, tree_unflatten
 
 __all__ = ["stop_gradient", "checkpoint"]
 
@@ -50,6 +50,9 @@ class _Plan:
         self.args = args
         self.positions = positions
         self.outside = outside
+        #: for a pytree output: the positions of its float Tensor leaves, which the node
+        #: carries as one flat vector (None: f returns one Tensor)
+        self.flat: list[int] | None = None
 
     def recompute(self, create_graph: bool) -> tuple[Tensor, list[Tensor]]:
         """f run again with recording, on stand-ins for the differentiated arguments.
@@ -69,9 +72,18 @@ class _Plan:
                 args[i] = stand_in
                 stand_ins.append(stand_in)
             out = self.f(*args)
+            if self.flat is not None:
+                leaves = tree_flatten(out)[0]
+                out = _flat([leaves[i] for i in self.flat])
         if not isinstance(out, Tensor):
             raise TypeError(f"checkpoint: f must return a Tensor, got {type(out).__name__}")
         return out, stand_ins
+
+
+def _flat(tensors: list[Tensor]) -> Tensor:
+    """The tensors' values in one vector (recorded): the single output of the node."""
+    pieces = [Reshape.apply(t, shape=(t.size,)) for t in tensors]
+    return pieces[0] if len(pieces) == 1 else concatenate(pieces)
 
 
 def _reaches_unknown(out: Tensor, sources: list[Tensor]) -> bool:
@@ -91,6 +103,32 @@ def _reaches_unknown(out: Tensor, sources: list[Tensor]) -> bool:
             continue
         stack.extend(p for p in node.parents if p is not None)
     return False
+
+
+def _pytree_output(out: Any, plan: _Plan, inputs: list[Tensor]) -> Any:
+    """f's pytree output, its float Tensor leaves cut from the one node's flat vector (so
+    that f is recomputed once in the backward whichever leaves the loss uses)."""
+    leaves, treedef = tree_flatten(out)
+    plan.flat = [
+        i for i, leaf in enumerate(leaves) if isinstance(leaf, Tensor) and leaf.dtype.kind == "f"
+    ]
+    if not plan.flat:
+        return out
+    dtypes = {leaves[i].dtype for i in plan.flat}
+    if len(dtypes) > 1:
+        raise TypeError(
+            f"checkpoint: f's floating-point outputs must share one dtype, got "
+            f"{sorted(map(str, dtypes))}; cast them inside f"
+        )
+    value = np.concatenate([leaves[i].data.reshape(-1) for i in plan.flat])
+    node = _Recompute.apply(*inputs, plan=plan, value=value)
+    start = 0
+    for i in plan.flat:
+        shape, size = leaves[i].shape, leaves[i].size
+        piece = GetItem.apply(node, index=(slice(start, start + size),))
+        leaves[i] = Reshape.apply(piece, shape=shape)
+        start += size
+    return tree_unflatten(treedef, leaves)
 
 
 class _Recompute(Function):
@@ -130,7 +168,9 @@ def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
     single node. Its backward runs f again with recording and returns Gᵀ∂y/∂xᵢ and Gᵀ∂y/∂θ
     for the cotangent G, so ``cr.checkpoint(block)(x)`` inside ``loss.backward()`` fills
     ``block.weight.grad``. Under ``create_graph`` (``cr.grad`` nested, ``cr.hessian``) the
-    recomputation is recorded, so second derivatives are exact too.
+    recomputation is recorded, so second derivatives are exact too. f may return a pytree
+    (tuples, lists, dicts): its floating-point Tensor leaves share the one node, so f is
+    recomputed once whichever of them the loss uses.
 
     The memory kept for backpropagation through f drops from all of its intermediates to
     its inputs; the cost is one more forward pass of f. The outside tensors are found as the
@@ -160,11 +200,13 @@ def checkpoint(f: Callable[..., Any]) -> Callable[..., Any]:
         ]  # fmt: skip
         arguments = {id(args[i]) for i in positions}
         outside = [t for key, t in seen.items() if key not in arguments]
-        if not isinstance(out, Tensor) or not (positions or outside):
+        if not (positions or outside):
             return out
         plan = _Plan(f, args, positions, outside)
         inputs = [args[i] for i in positions] + outside
-        return _Recompute.apply(*inputs, plan=plan, value=out.data)
+        if isinstance(out, Tensor):
+            return _Recompute.apply(*inputs, plan=plan, value=out.data)
+        return _pytree_output(out, plan, inputs)
 
     checkpointed.__name__ = f"checkpoint({getattr(f, '__name__', type(f).__name__)})"
     return checkpointed
