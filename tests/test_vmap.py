@@ -241,3 +241,17 @@ def test_no_state_leaks_after_an_error(rng):
     x = cr.tensor(rng.standard_normal(3), requires_grad=True)
     (x * x).sum().backward()
     np.testing.assert_allclose(x.grad.data, 2 * x.data)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [(np.array([1, 0, 1]), slice(None, 4), 0, Ellipsis, None),  # found by the program hunt
+     (0, np.array([2, 0])), (np.array([1, 1]), np.array([0, 2])), (slice(None), [0, 0]),
+     (np.array([[1], [0]]), slice(None), np.array([2, 1])), (Ellipsis, None, 1)],
+    ids=["array-slice-int", "int-array", "two-arrays", "list", "separated-arrays", "ellipsis"],
+)  # fmt: skip
+def test_indexing_under_vmap_puts_numpy_axes_where_numpy_does(index, rng):
+    x = rng.standard_normal((4, 2, 5, 3))
+    out = cr.vmap(lambda v: v[index])(x)
+    expected = np.stack([example[index] for example in x])
+    np.testing.assert_array_equal(out.data, expected)

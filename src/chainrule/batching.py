@@ -70,6 +70,10 @@ def dispatch(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, An
     for value in (*inputs, *options.values()):
         if type(value) is Batched:
             levels.update(value._levels)
+        elif type(value) is tuple:  # an index with a batched part
+            for part in value:
+                if type(part) is Batched:
+                    levels.update(part._levels)
     if not levels:
         return None
     union = tuple(sorted(levels))
@@ -135,14 +139,11 @@ def _per_example(cls: type[Function], inputs: list, options: dict, levels: tuple
     """The fallback: the op once per example, the results stacked (on the graph)."""
     sizes = _sizes(levels)
     inputs = [_full(x, levels) if type(x) is Batched else x for x in inputs]
-    batched_options = {
-        name: _array(_full(value, levels)) for name, value in options.items()
-        if type(value) is Batched
-    }  # fmt: skip
+    options = {name: _full_option(value, levels) for name, value in options.items()}
     outs = []
     for index in np.ndindex(*sizes):
         xs = [shape.GetItem.apply(x, index=index) if type(x) is Batched else x for x in inputs]
-        opts = {**options, **{name: a[index] for name, a in batched_options.items()}}
+        opts = {name: _option_at(value, index) for name, value in options.items()}
         outs.append(cls.apply(*xs, **opts))
     shapes = {out.shape for out in outs}
     if len(shapes) != 1:
@@ -154,6 +155,29 @@ def _per_example(cls: type[Function], inputs: list, options: dict, levels: tuple
     rows = [shape.Reshape.apply(out, shape=(1, *example)) for out in outs]
     stacked = rows[0] if len(rows) == 1 else shape.Concatenate.apply(*rows, axis=0)
     return shape.Reshape.apply(stacked, shape=sizes + example)
+
+
+class _PerExample:
+    """An option that differs per example: the whole batch's array, batch axes first."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+def _full_option(value: Any, levels: tuple) -> Any:
+    if type(value) is Batched:
+        return _PerExample(_array(_full(value, levels)))
+    if type(value) is tuple and any(type(part) is Batched for part in value):
+        return tuple(_full_option(part, levels) for part in value)
+    return value
+
+
+def _option_at(value: Any, index: tuple[int, ...]) -> Any:
+    if type(value) is _PerExample:
+        return value.array[index]
+    if type(value) is tuple:
+        return tuple(_option_at(part, index) for part in value)
+    return value
 
 
 # ------------------------------------------------------------------ the rules
@@ -210,10 +234,18 @@ def _broadcast_to(cls: type[Function], inputs: list, options: dict, levels: tupl
 def _getitem(cls: type[Function], inputs: list, options: dict, levels: tuple) -> Tensor:
     index = options["index"]
     index = index if isinstance(index, tuple) else (index,)
+    # beside an array, an integer is an advanced index too; advanced indices that are not
+    # next to each other move their axes to the front, in front of the batch axes
     arrays = [i for i, part in enumerate(index) if isinstance(part, np.ndarray)]
+    if arrays:
+        arrays = [
+            i for i, part in enumerate(index)
+            if isinstance(part, (np.ndarray, int, np.integer)) and not isinstance(part, bool)
+        ]  # fmt: skip
     simple = all(
         isinstance(part, (int, np.integer, slice, type(None), type(Ellipsis), np.ndarray))
         and not (isinstance(part, np.ndarray) and part.dtype == bool)
+        and not isinstance(part, (bool, np.bool_))
         for part in index
     )
     adjacent = not arrays or arrays == list(range(arrays[0], arrays[-1] + 1))

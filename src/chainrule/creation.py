@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import as_batched, is_batched, values_of
 from chainrule.ops.shape import broadcast_to, reshape
 from chainrule.tensor import DEFAULT_DTYPE, Tensor, check_device
 
@@ -41,6 +42,9 @@ def tensor(
     require grad (``TypeError``).
     """
     check_device(device)
+    if is_batched(data):  # inside vmap: a copy of each example, batched as they are
+        array, _, levels = values_of(data)
+        return as_batched(Tensor(array.copy(), dtype=dtype, requires_grad=requires_grad), levels)
     if isinstance(data, Tensor):
         data = data.data.copy()
     elif isinstance(data, np.ndarray):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import creation
-from chainrule.batched import is_batched
+from chainrule.batched import as_batched, is_batched, values_of
 from chainrule.ops.conv import conv2d
 from chainrule.ops.elementwise import exp, log, sigmoid, tanh
 from chainrule.ops.elementwise import softplus as softplus_op
@@ -53,6 +53,12 @@ def _target(target: Any, like: Tensor) -> Any:
     """The target as a Tensor; a constant one is cast to the prediction's float dtype."""
     if isinstance(target, Tensor) and target.requires_grad:
         return target
+    if is_batched(target):  # inside vmap: one example's target
+        return (
+            target
+            if target.dtype == like.dtype or like.dtype.kind != "f"
+            else (target.astype(like.dtype))
+        )
     array = np.asarray(target.data if isinstance(target, Tensor) else target)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"loss target must be numeric, got dtype {array.dtype}")
@@ -169,9 +175,12 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     check_reduction("cross_entropy", reduction)
     logits = _as_tensor(logits)
     check_logits("cross_entropy", logits)
-    if is_batched(target) and target.dtype.kind in "iu":  # inside vmap: one example's
-        return cross_entropy_with_labels(logits, target, reduction)
-    labels = target.data if isinstance(target, Tensor) else np.asarray(target)
+    if is_batched(target):  # inside vmap: one example's labels or probabilities
+        if target.dtype.kind in "iu":
+            return cross_entropy_with_labels(logits, target, reduction)
+        labels = np.empty(target.shape, target.dtype)  # only its dtype and shape are read
+    else:
+        labels = target.data if isinstance(target, Tensor) else np.asarray(target)
     if labels.dtype.kind in "iu":  # one fused node (cr.ops.cross_entropy_with_labels)
         return cross_entropy_with_labels(logits, labels, reduction)
     axis = 1 if logits.ndim > 1 else 0
@@ -187,12 +196,15 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     # log_softmax then never rounds a log-sum-exp at the logits' scale, which in float32
     # would cost ~1e-3 absolute at logits of 1e4.
     if logits.size:
-        shift = np.max(logits.data, axis=axis, keepdims=True)
-        logits = logits - np.where(np.isfinite(shift), shift, 0).astype(logits.dtype)
+        data, batch_axes, levels = values_of(logits)  # inside vmap: the whole batch
+        shift = np.max(data, axis=axis + batch_axes, keepdims=True)
+        shift = np.where(np.isfinite(shift), shift, 0).astype(logits.dtype)
+        logits = logits - as_batched(shift, levels)
     log_p = log_softmax(logits, axis=axis)
     # 0·log 0 = 0: where the probability is 0 and log p is −inf, the term is dropped
-    keep = (probabilities.data != 0) | np.isfinite(log_p.data)
-    loss = -(where(keep, log_p, 0) * probabilities).sum(axis=axis)
+    log_values, _, levels = values_of(log_p)
+    finite = where(as_batched(np.isfinite(log_values), levels), log_p, 0)
+    loss = -(where(probabilities != 0, log_p, finite) * probabilities).sum(axis=axis)
     return _reduce(loss, reduction)
 
 
@@ -492,10 +504,11 @@ def binary_cross_entropy(
     p = _as_tensor(p)
     t = _target(target, p)
     _check_pair("binary_cross_entropy", p, t)
-    if p.size and not ((p.data >= 0) & (p.data <= 1)).all():
+    values = values_of(p)[0]  # inside vmap: every example's
+    if values.size and not ((values >= 0) & (values <= 1)).all():
         raise ValueError(
             "binary_cross_entropy: every element of p must be a probability in [0, 1] "
-            f"(got min {np.min(p.data)}, max {np.max(p.data)}); for raw scores use "
+            f"(got min {np.min(values)}, max {np.max(values)}); for raw scores use "
             "binary_cross_entropy_with_logits"
         )
     loss = -(t * _clamped_log(p) + (1.0 - t) * _clamped_log(1.0 - p))

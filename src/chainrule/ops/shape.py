@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.batched import is_batched
 from chainrule.function import Function
 from chainrule.ops import rules
 from chainrule.ops.kernels import batched_index, splits_advanced
@@ -190,6 +191,8 @@ def _index_arg(index: Any) -> Any:
     """Tensors and lists in an index become ndarrays (indices are never differentiated)."""
     if isinstance(index, tuple):
         return tuple(_index_arg(i) for i in index)
+    if is_batched(index):  # inside vmap: an index per example (vmap's GetItem rule)
+        return index
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
