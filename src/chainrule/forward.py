@@ -23,18 +23,11 @@ from typing import Any
 import numpy as np
 
 from chainrule import engine
-from chainrule.functional import (
-    _argnums_tuple,
-    _assemble,
-    _pick,
-    _regroup,
-    _retire,
-    _stack,
-    _trace,
-)
+from chainrule.functional import _assemble, _stack
 from chainrule.graph import is_batchable, reaches_beyond
 from chainrule.ops.shape import concatenate
 from chainrule.tensor import Tensor
+from chainrule.tracing import _argnums_tuple, _pick, _regroup, _retire, _trace
 
 __all__ = ["jacfwd"]
 
