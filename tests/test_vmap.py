@@ -255,3 +255,38 @@ def test_indexing_under_vmap_puts_numpy_axes_where_numpy_does(index, rng):
     out = cr.vmap(lambda v: v[index])(x)
     expected = np.stack([example[index] for example in x])
     np.testing.assert_array_equal(out.data, expected)
+
+
+def _cube(rule):
+    calls = []
+
+    class Cube(cr.Function):
+        vmap_rule = rule
+
+        @staticmethod
+        def forward(ctx, x):
+            calls.append(x.shape)
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, grad_out):
+            (x,) = ctx.saved_tensors
+            return 3 * x**2 * grad_out
+
+    return Cube, calls
+
+
+@pytest.mark.parametrize("rule", ["elementwise", "stacks"])
+def test_a_function_that_declares_a_rule_runs_once_on_the_batch(rule, rng):
+    cube, calls = _cube(rule)
+    x = rng.standard_normal((3, 2))
+    grads = cr.vmap(cr.grad(lambda v: cube.apply(v).sum()))(x)
+    np.testing.assert_allclose(grads.data, 3 * x**2)
+    assert calls == [(3, 2)]  # one call, on the whole batch
+
+
+def test_an_unknown_declared_rule_is_refused(rng):
+    cube, _ = _cube("elementwize")
+    with pytest.raises(ValueError, match="vmap_rule is 'elementwize'; it must be"):
+        cr.vmap(cube.apply)(rng.standard_normal((3, 2)))

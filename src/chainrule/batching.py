@@ -79,7 +79,7 @@ def dispatch(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, An
     union = tuple(sorted(levels))
     if cls in _LOGICAL:  # a rule written with other ops, which dispatch in turn
         return _LOGICAL[cls](cls, list(inputs), dict(options), union)
-    rule = RULES.get(cls, _per_example)
+    rule = RULES.get(cls) or _declared(cls)
     with physical():
         out = rule(cls, list(inputs), dict(options), union)
     return Batched.wrap(out, union)
@@ -89,7 +89,8 @@ def rule_for(cls: type[Function]) -> str:
     """The name of the rule that batches ``cls`` ("per example" when it has none)."""
     if cls in _LOGICAL:
         return _LOGICAL[cls].__name__.strip("_").replace("_", " ")
-    return RULES.get(cls, _per_example).__name__.strip("_").replace("_", " ")
+    rule = RULES.get(cls) or _declared(cls)
+    return rule.__name__.strip("_").replace("_", " ")
 
 
 # ------------------------------------------------------------------ helpers (physical)
@@ -409,3 +410,19 @@ def lift(value: Any) -> Batched:
 
 def _as_tensor(value: Any) -> Tensor:
     return value if isinstance(value, Tensor) else Tensor._make(np.asarray(value), None)
+
+
+#: the rules a Function may declare with its ``vmap_rule`` attribute (users' Functions)
+_DECLARED: dict[str | None, Rule] = {
+    None: _per_example, "elementwise": _elementwise, "stacks": _stacks
+}  # fmt: skip
+
+
+def _declared(cls: type[Function]) -> Rule:
+    rule = _DECLARED.get(cls.vmap_rule)
+    if rule is None:
+        raise ValueError(
+            f"{cls.__name__}.vmap_rule is {cls.vmap_rule!r}; it must be 'elementwise', "
+            "'stacks' or None (once per example)"
+        )
+    return rule

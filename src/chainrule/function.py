@@ -61,6 +61,12 @@ class Function:
     #: batched backward walk instead of one walk per output element.
     batchable: bool = False
 
+    #: How ``cr.vmap`` runs this op on a batch: "elementwise" (forward works elementwise
+    #: with NumPy broadcasting: the batch axes are aligned and it runs once), "stacks"
+    #: (forward treats leading axes as a stack of independent problems, as np.linalg
+    #: does: it runs once on the whole batch), or None: once per example, stacked.
+    vmap_rule: str | None = None
+
     @staticmethod
     def forward(ctx: Context, *inputs: Any, **options: Any) -> Any:
         """y = f(inputs) on ndarrays (a subclass defines it); save what backward needs with
