@@ -290,3 +290,10 @@ def test_an_unknown_declared_rule_is_refused(rng):
     cube, _ = _cube("elementwize")
     with pytest.raises(ValueError, match="vmap_rule is 'elementwize'; it must be"):
         cr.vmap(cube.apply)(rng.standard_normal((3, 2)))
+
+
+def test_dropout_inside_vmap_draws_a_mask_per_example():
+    x = np.ones((64, 50))
+    out = cr.vmap(lambda v: cr.nn.functional.dropout(v, 0.5))(x).data
+    assert set(np.unique(out)) <= {0.0, 2.0}
+    assert len({row.tobytes() for row in out}) == 64  # not one mask for the whole batch

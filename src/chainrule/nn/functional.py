@@ -120,7 +120,8 @@ def dropout(
     """Inverted dropout: each element is zeroed with probability p, the rest scaled 1/(1−p).
 
     The identity when not training (or p = 0), so evaluation needs no rescaling. The mask
-    comes from ``generator``, else chainrule's default generator (``cr.manual_seed``).
+    comes from ``generator``, else chainrule's default generator (``cr.manual_seed``);
+    inside ``vmap`` each example gets its own.
     """
     if not 0 <= p < 1:
         raise ValueError(f"dropout: p must satisfy 0 <= p < 1, got {p}")
@@ -128,9 +129,10 @@ def dropout(
     if not training or p == 0:
         return x
     rng = generator if generator is not None else creation.default_generator()
-    keep = rng.random(x.shape) >= p
+    data, _, levels = values_of(x)  # inside vmap: a mask of its own for every example
+    keep = rng.random(data.shape) >= p
     # float(p): a NumPy float64 p would promote a float32 mask (and x) to float64
-    return x * (keep.astype(x.dtype) * (1.0 / (1.0 - float(p))))
+    return x * as_batched(keep.astype(x.dtype) * (1.0 / (1.0 - float(p))), levels)
 
 
 # ----------------------------------------------------------------------- losses
