@@ -30,6 +30,9 @@ class _State:
     #: the ops read (``cr.checkpoint`` finds the parameters a function closes over); None:
     #: nothing is noted
     watch: dict[int, Any] | None = None
+    #: inside ``cr.compile``'s trace: the ``compiled.trace.Tracer`` every op call, first-order
+    #: backward and gradient the engine makes is reported to; None otherwise
+    trace: Any = None
 
 
 STATE = _State()

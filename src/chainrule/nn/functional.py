@@ -33,7 +33,7 @@ from chainrule.ops.normal import normal_cdf
 from chainrule.ops.piecewise import clip, relu, safe_sqrt, where
 from chainrule.ops.pool import avg_pool2d, max_pool2d
 from chainrule.ops.reduction import log_softmax, softmax
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "logsigmoid",
@@ -48,6 +48,17 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _finite_row_max(data: np.ndarray, axis: int) -> np.ndarray:
+    """The maximum along ``axis`` (kept), 0 where it is not finite, in data's dtype."""
+    shift = np.max(data, axis=axis, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0).astype(data.dtype)
+
+
+def _kept_terms(probabilities: np.ndarray, log_p: np.ndarray) -> np.ndarray:
+    """Where a cross-entropy term p·log q counts: p ≠ 0 or log q finite."""
+    return (probabilities != 0) | np.isfinite(log_p)
+
+
 def _target(target: Any, like: Tensor) -> Any:
     """The target as a Tensor; a constant one is cast to the prediction's float dtype."""
     if isinstance(target, Tensor) and target.requires_grad:
@@ -56,7 +67,7 @@ def _target(target: Any, like: Tensor) -> Any:
     if array.dtype.kind not in "biuf":
         raise TypeError(f"loss target must be numeric, got dtype {array.dtype}")
     if array.dtype != like.dtype and like.dtype.kind == "f":
-        array = array.astype(like.dtype)
+        array = constant_op(np.asarray, array, like.dtype)  # a cast copy
     return Tensor._make(array, None)
 
 
@@ -184,11 +195,10 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     # log_softmax then never rounds a log-sum-exp at the logits' scale, which in float32
     # would cost ~1e-3 absolute at logits of 1e4.
     if logits.size:
-        shift = np.max(logits.data, axis=axis, keepdims=True)
-        logits = logits - np.where(np.isfinite(shift), shift, 0).astype(logits.dtype)
+        logits = logits - constant_op(_finite_row_max, logits.data, axis)
     log_p = log_softmax(logits, axis=axis)
     # 0·log 0 = 0: where the probability is 0 and log p is −inf, the term is dropped
-    keep = (probabilities.data != 0) | np.isfinite(log_p.data)
+    keep = constant_op(_kept_terms, probabilities.data, log_p.data)
     loss = -(where(keep, log_p, 0) * probabilities).sum(axis=axis)
     return _reduce(loss, reduction)
 
@@ -218,7 +228,7 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     beta, threshold = float(beta), float(threshold)
     scaled = x if beta == 1.0 else x * beta
     smooth = softplus_op(scaled) if beta == 1.0 else softplus_op(scaled) * (1.0 / beta)
-    above = scaled.data > threshold
+    above = constant_op(np.greater, scaled.data, threshold)
     return where(above, x, smooth) if above.any() else smooth
 
 
@@ -243,7 +253,7 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     At the kink x = 0 the derivative is a (the left side), as in PyTorch.
     """
     x = _as_tensor(x)
-    return where(x.data > 0, x, x * float(negative_slope))
+    return where(constant_op(np.greater, x.data, 0), x, x * float(negative_slope))
 
 
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
@@ -253,7 +263,7 @@ def elu(x: Any, alpha: float = 1.0) -> Tensor:
     sees min(x, 0), so a large x cannot overflow (nor give NaN gradients).
     """
     x = _as_tensor(x)
-    positive = x.data > 0
+    positive = constant_op(np.greater, x.data, 0)
     return where(positive, x, (exp(where(positive, 0.0, x)) - 1.0) * float(alpha))
 
 
@@ -389,7 +399,7 @@ def huber_loss(input: Any, target: Any, delta: float = 1.0, reduction: str = "me
     delta = float(delta)
     d = _pair_residual("huber_loss", input, target)
     size = d.abs()
-    inside = size.data <= delta
+    inside = constant_op(np.less_equal, size.data, delta)
     return _reduce(where(inside, d * d * 0.5, (size - 0.5 * delta) * delta), reduction)
 
 
@@ -412,7 +422,7 @@ def smooth_l1_loss(
     size = d.abs()
     if beta == 0:
         return _reduce(size, reduction)
-    inside = size.data < beta
+    inside = constant_op(np.less, size.data, beta)
     return _reduce(where(inside, d * d * (0.5 / beta), size - 0.5 * beta), reduction)
 
 
@@ -445,7 +455,7 @@ def kl_div(
     if log_target:
         loss = exp(t) * (t - log_q)
     else:
-        positive = t.data > 0
+        positive = constant_op(np.greater, t.data, 0)
         # log of 1 where t = 0: the where then drops the term, with no 0·(−inf) = NaN
         log_t = log(where(positive, t, 1.0))
         loss = where(positive, t * (log_t - log_q), 0.0)
@@ -460,7 +470,7 @@ _LOG_FLOOR = -100.0  # PyTorch's clamp of BCE's logarithms
 
 def _clamped_log(p: Tensor) -> Tensor:
     """max(log p, −100) for p in [0, 1], with no log 0 evaluated: 0 gives −100, gradient 0."""
-    positive = p.data > 0
+    positive = constant_op(np.greater, p.data, 0)
     return clip(where(positive, log(where(positive, p, 1.0)), _LOG_FLOOR), min=_LOG_FLOOR)
 
 

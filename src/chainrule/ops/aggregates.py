@@ -15,7 +15,7 @@ import numpy as np
 from chainrule.ops.piecewise import safe_sqrt
 from chainrule.ops.reduction import normalize_axis, reduced_shape, var
 from chainrule.ops.scan import cumprod
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["prod", "std", "all", "any"]
 
@@ -89,7 +89,7 @@ def _logical(name: str, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: An
     keep = _keepdims(keepdims, keepdim)
     axes = normalize_axis(axis, data.ndim, dim)
     reduce = np.all if name == "all" else np.any
-    return Tensor._make(np.asarray(reduce(data, axis=axes, keepdims=keep)), None)
+    return Tensor._make(constant_op(reduce, data, axis=axes, keepdims=keep), None)
 
 
 def all(  # noqa: A001 (NumPy's name)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.function import Function
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["LinAlgError", "inv", "det", "slogdet", "solve"]
 
@@ -211,6 +211,11 @@ def det(a: Any) -> Tensor:
     return Det.apply(a)
 
 
+def _sign_of_det(a: np.ndarray) -> np.ndarray:
+    """sign(det A): ±1, or 0 for a singular matrix (batched)."""
+    return np.linalg.slogdet(a)[0]
+
+
 def slogdet(a: Any) -> tuple[Tensor, Tensor]:
     """(sign, log|det A|), batched over leading axes;  ∂ log|det A|/∂A = A⁻ᵀ.
 
@@ -226,8 +231,7 @@ def slogdet(a: Any) -> tuple[Tensor, Tensor]:
     """
     a = _tensor(a)
     check_square(a, "slogdet")
-    sign, _ = np.linalg.slogdet(a.data)
-    return Tensor(np.asarray(sign)), LogAbsDet.apply(a)
+    return Tensor(constant_op(_sign_of_det, a.data)), LogAbsDet.apply(a)
 
 
 def solve(a: Any, b: Any) -> Tensor:

@@ -16,7 +16,7 @@ from chainrule.ops.elementwise import mul
 from chainrule.ops.piecewise import abs, safe_sqrt, where
 from chainrule.ops.reduction import max, min, sum
 from chainrule.ops.shape import reshape, transpose
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["norm"]
 
@@ -49,7 +49,7 @@ def _matrix(x: Tensor, ord: Any, rows: int, cols: int, keepdims: bool) -> Tensor
         out = sum(s, axis=-1) if ord == "nuc" else (max if ord == 2 else min)(s, axis=-1)
         # at a zero matrix svd's rule gives the subgradient U Vᵀ; take the Frobenius
         # norm's there instead (the same value, 0, and gradient 0)
-        nonzero = stack.data.any(axis=(-2, -1))
+        nonzero = constant_op(np.any, stack.data, axis=(-2, -1))
         out = where(nonzero, out, _euclid(stack, (-2, -1), False))
     else:  # 1, −1: over columns of Σ_rows |x|; ∞, −∞: over rows of Σ_columns |x|
         inner, outer = (rows, cols) if ord in (1, -1) else (cols, rows)

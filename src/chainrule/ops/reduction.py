@@ -16,7 +16,7 @@ import numpy as np
 
 from chainrule.function import Function
 from chainrule.ops import rules
-from chainrule.tensor import Tensor, filled
+from chainrule.tensor import Tensor, constant_op, filled
 
 __all__ = [
     "sum", "mean", "var", "max", "min", "argmax", "argmin", "logsumexp", "softmax",
@@ -329,8 +329,8 @@ def argmax(
     """Index of the largest element (an integer tensor; not differentiable)."""
     data = _tensor(x).data
     keep = resolve_keepdims(keepdims, keepdim)
-    index = np.argmax(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
-    return Tensor._make(np.asarray(index), None)
+    index = constant_op(np.argmax, data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
+    return Tensor._make(index, None)
 
 
 def argmin(
@@ -339,8 +339,8 @@ def argmin(
     """Index of the smallest element (an integer tensor; not differentiable)."""
     data = _tensor(x).data
     keep = resolve_keepdims(keepdims, keepdim)
-    index = np.argmin(data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
-    return Tensor._make(np.asarray(index), None)
+    index = constant_op(np.argmin, data, axis=_single_axis(axis, dim, data.ndim), keepdims=keep)
+    return Tensor._make(index, None)
 
 
 def logsumexp(

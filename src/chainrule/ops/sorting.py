@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.ops.reduction import normalize_axis
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["sort", "argsort", "topk"]
 
@@ -48,6 +48,11 @@ def _order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     return np.flip(data.shape[axis] - 1 - index, axis)
 
 
+def _first_of_order(data: np.ndarray, axis: int, descending: bool, k: int) -> np.ndarray:
+    """The first k entries of the sorting permutation along ``axis``."""
+    return np.take(_order(data, axis, descending), np.arange(k), axis=axis)
+
+
 def sort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     """The values of x sorted ascending along ``axis`` (the last by default), as ``np.sort``.
 
@@ -58,7 +63,7 @@ def sort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     if axis == -1 and dim is not None:
         axis = None
     axis = _one_axis(x, axis, dim, "sort")
-    return _gather(x, _order(x.data, axis, descending=False), axis)
+    return _gather(x, constant_op(_order, x.data, axis, False), axis)
 
 
 def argsort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
@@ -68,7 +73,7 @@ def argsort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     if axis == -1 and dim is not None:
         axis = None
     axis = _one_axis(x, axis, dim, "argsort")
-    return Tensor._make(_order(x.data, axis, descending=False), None)
+    return Tensor._make(constant_op(_order, x.data, axis, False), None)
 
 
 def topk(
@@ -93,5 +98,5 @@ def topk(
         raise ValueError(
             f"topk: k={k} is out of range for axis {axis} of size {size} (input shape {x.shape})"
         )
-    index = np.take(_order(x.data, axis, descending=largest), np.arange(k), axis=axis)
+    index = constant_op(_first_of_order, x.data, axis, largest, k)
     return _gather(x, index, axis), Tensor._make(index, None)

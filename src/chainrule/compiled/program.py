@@ -1,0 +1,515 @@
+"""From a trace to a program: one line of NumPy per step, in the order the trace ran them.
+
+Each step becomes a ``Line``: an op through its template (``compiled.templates``: ``x @ W
++ b``, ``np.tanh(f1)``, ``dv * (1 - a1 * a1)``) or, for any other Function, the generic
+call of its static ``forward``/``backward`` with a ``Context`` made once per op and reused
+by every call; the engine's gradient fitting, sums and copies as the NumPy calls they
+made, with the reduced axes worked out at trace time. Then two passes: lines whose
+results nobody reads are dropped, and a temporary read exactly once is written into the
+line that reads it (the lecture's δ[l] = g′(f[l]) ∘ (W[l+1] δ[l+1]) becomes one line).
+Nothing of this changes a number: the same NumPy calls run on the same arrays, in the
+same order of evaluation for every value.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any
+
+import numpy as np
+
+from chainrule.checks import gradient_tuple
+from chainrule.compiled.templates import ACTIVATIONS, HELPERS, LAYERS, TEMPLATES, View
+from chainrule.compiled.trace import Backward, Call, Derived, Op, Ref, Saved, Tracer
+from chainrule.function import _output_array
+from chainrule.graph import Context
+from chainrule.ops.elementwise import Add, Sub
+from chainrule.runners import sum_to_shape
+
+__all__ = ["Line", "build"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Line:
+    """One statement of the program (an ``ast`` node): the names it ``writes``, whether it
+    is a pure expression assigned to one name (which may be inlined or, if a bare name,
+    dropped as an alias), and its ``role``: ("op", Function) for an op's result,
+    ("grad", slot) for a gradient with respect to that slot's value, or None."""
+
+    __slots__ = ("stmt", "writes", "pure", "role")
+
+    def __init__(
+        self, text: str, writes: list[str], pure: bool = False, role: tuple | None = None
+    ) -> None:
+        self.stmt: ast.stmt = ast.parse(text).body[0]
+        self.writes = writes
+        self.pure = pure
+        self.role = role
+
+
+def _names_in(text: str) -> set[str]:
+    return set(_IDENTIFIER.findall(text))
+
+
+def _dtype_source(dtype: Any) -> str:
+    return f"np.{np.dtype(dtype).name}"
+
+
+def _grads(returned: Any, count: int) -> tuple[Any, ...]:
+    """What a backward returned, one entry per input (``checks.gradient_tuple``'s shape)."""
+    if type(returned) is tuple and len(returned) == count:
+        return returned
+    node = object.__new__(Context)
+    node.parents = (None,) * count
+    node.function = type("backward", (), {})
+    return gradient_tuple(node, returned)
+
+
+class _Builder:
+    """Lines from steps, with provisional names (``_s12`` for slot 12); ``build`` then
+    drops, inlines and names them."""
+
+    def __init__(self, tracer: Tracer, input_names: dict[int, str]) -> None:
+        self.tracer = tracer
+        self.names: dict[int, str] = dict(input_names)
+        self.used: set[str] = set(input_names.values()) | {"np", *HELPERS}
+        self.namespace: dict[str, Any] = {
+            "np": np, "_grads": _grads, "_output_array": _output_array, **HELPERS,
+        }  # fmt: skip
+        self.lines: list[Line] = []
+        self.gradient_of: dict[int, str] = {}  # slot -> the name of the value it is ∂L/∂ of
+        self.contexts: dict[int, str] = {}  # op index -> the name of its reused Context
+        self.templated: set[int] = set()  # op indices whose template runs them
+        self.tuples = 0
+
+    # ------------------------------------------------------------------ names
+    def unique(self, base: str) -> str:
+        name, number = base, 1
+        while name in self.used:
+            number += 1
+            name = f"{base}_{number}"
+        self.used.add(name)
+        return name
+
+    def global_name(self, base: str, value: Any) -> str:
+        for name, held in self.namespace.items():
+            if held is value and name.startswith(base):
+                return name
+        name = self.unique(base)
+        self.namespace[name] = value
+        return name
+
+    def source(self, ref: Ref) -> str:
+        """The Python expression of a reference."""
+        kind = ref[0]
+        if kind == "s":
+            return self.names[ref[1]]
+        if kind == "c":
+            return self.global_name(f"K{ref[1]}", self.tracer.constants[ref[1]])
+        if kind == "l":
+            value = ref[1]
+            if isinstance(value, float) and not np.isfinite(value):
+                return f"float({str(value)!r})"
+            return repr(value)
+        if kind == "t":
+            items = [self.source(r) for r in ref[2]]
+            if ref[1] is list:
+                return "[" + ", ".join(items) + "]"
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        return self.global_name("obj", ref[1])
+
+    def value(self, ref: Ref) -> Any:
+        """The value a reference had in the trace."""
+        kind = ref[0]
+        if kind == "s":
+            return self.tracer.values[ref[1]]
+        if kind == "c":
+            return self.tracer.constants[ref[1]]
+        if kind == "t":
+            return ref[1](self.value(r) for r in ref[2])
+        return ref[1]
+
+    def name_slot(self, slot: int) -> str:
+        name = f"_s{slot}"
+        self.names[slot] = name
+        return name
+
+    def assign(self, target: str, expr: str, role: tuple | None = None, pure: bool = True):
+        self.lines.append(Line(f"{target} = {expr}", [target], pure, role))
+
+    # ------------------------------------------------------------------ steps
+    def view(self, step: Op, needs: tuple[bool, ...], grads: list[tuple[int, ...]]) -> View:
+        return View(
+            [self.source(r) for r in step.args],
+            [self.value(r) for r in step.args],
+            {k: self.value(r) for k, r in step.options.items()},
+            self.tracer.values[step.out],
+            needs,
+            grads,
+        )
+
+    def op(self, index: int, step: Op, backwards: list[Backward], generic: bool) -> None:
+        function = step.function
+        role = ("op", function)
+        template = None if generic else TEMPLATES.get(function)
+        grad_shapes = [np.shape(self.value(b.grad)) for b in backwards]
+        view = self.view(step, step.needs, grad_shapes)
+        if template is not None and template.accepts(view):
+            self.templated.add(index)
+            out = self.name_slot(step.out)
+            for text, writes in template.forward(view, out):
+                if writes is None:
+                    if view.out.ndim == 0:  # NumPy gives 0-d results as scalars: apply's fix
+                        text = f"np.asarray({text})"
+                    self.assign(out, text, role)
+                else:
+                    self.lines.append(Line(text, writes))
+            return
+        ctx = self.contexts.get(index)
+        if ctx is None:
+            context = object.__new__(Context)
+            context.function = function
+            context.needs_input_grad = step.needs
+            context.input_meta = step.meta
+            context.parents = (None,) * len(step.args)
+            ctx = self.global_name(f"ctx_{function.__name__}", context)
+            self.contexts[index] = ctx
+        cls = self.global_name(function.__name__, function)
+        if any(b.needs != step.needs for b in backwards):  # a backward changes it: reset
+            self.lines.append(Line(f"{ctx}.needs_input_grad = {step.needs!r}", [ctx]))
+        args = [ctx] + [self.source(r) for r in step.args]
+        args += [f"{k}={self.source(r)}" for k, r in step.options.items()]
+        out = self.name_slot(step.out)
+        self.lines.append(
+            Line(f"{out} = {cls}.forward({', '.join(args)})", [out, ctx], False, role)
+        )
+        if step.scalar_out:  # a 0-d forward may return a NumPy scalar: apply makes it 0-d
+            fix = f"if type({out}) is not np.ndarray:\n"
+            fix += f"    {out} = _output_array({cls}, {ctx}, {out})"
+            self.lines.append(Line(fix, [out]))
+
+    def saved(self, step: Saved) -> None:
+        """An array the op's forward kept on its Context, read back from it."""
+        ctx = self.contexts[step.op]
+        read = f"{ctx}._saved[{step.index}]" if step.name is None else f"{ctx}.{step.name}"
+        self.assign(self.name_slot(step.out), read, ("kept",), pure=False)
+
+    def call(self, step: Call) -> None:
+        """A NumPy call outside the graph (``tensor.constant_op``)."""
+        function = step.function
+        name = getattr(function, "__name__", "")
+        if getattr(np, name, None) is function:
+            text = f"np.{name}"
+        else:
+            text = self.global_name(name if name.isidentifier() else "fn", function)
+        args = [self.source(r) for r in step.args]
+        args += [f"{k}={self.source(r)}" for k, r in step.options.items()]
+        expr = f"{text}({', '.join(args)})"
+        if self.tracer.values[step.out].ndim == 0:
+            expr = f"np.asarray({expr})"
+        self.assign(self.name_slot(step.out), expr, ("mask",))
+
+    def backward(self, step: Backward, op: Op) -> None:
+        grad = self.source(step.grad)
+        if step.op in self.templated:
+            template = TEMPLATES[op.function]
+            view = self.view(op, step.needs, [np.shape(self.value(step.grad))])
+            exprs = template.backward(view, self.names[op.out], grad)
+            for slot, expr, ref in zip(step.outs, exprs, op.args):
+                if slot is not None:
+                    if expr is None:
+                        raise AssertionError(f"{op.function.__name__}: template missed a gradient")
+                    self.assign(self.gradient(slot, ref), expr, ("grad", self.gradient_of[slot]))
+            return
+        ctx = self.contexts[step.op]
+        cls = self.global_name(op.function.__name__, op.function)
+        if step.needs != op.needs:
+            self.lines.append(Line(f"{ctx}.needs_input_grad = {step.needs!r}", [ctx]))
+        self.tuples += 1
+        grads = f"_g{self.tuples}"
+        call = f"_grads({cls}.backward({ctx}, {grad}), {len(op.args)})"
+        self.lines.append(Line(f"{grads} = {call}", [grads], False, ("grads",)))
+        for i, (slot, ref) in enumerate(zip(step.outs, op.args)):
+            if slot is not None:
+                name = self.gradient(slot, ref)
+                self.assign(name, f"{grads}[{i}]", ("grad", self.gradient_of[slot]))
+
+    def gradient(self, slot: int, ref: Ref | None) -> str:
+        """The provisional name of a gradient, noting what it is the gradient of."""
+        self.gradient_of[slot] = self.names[ref[1]] if ref and ref[0] == "s" else ""
+        return self.name_slot(slot)
+
+    def derived(self, step: Derived) -> None:
+        sources = [self.source(r) for r in step.sources]
+        first = step.sources[0]
+        of = self.gradient_of.get(first[1], "") if first[0] == "s" else ""
+        self.gradient_of[step.out] = of
+        out = self.name_slot(step.out)
+        role = ("grad", of)
+        if step.kind == "add":
+            expr = f"{sources[0]} + {sources[1]}"
+            if self.tracer.values[step.out].ndim == 0:
+                expr = f"np.asarray({expr})"
+            self.assign(out, expr, role)
+        elif step.kind == "copy":
+            self.assign(out, f"np.array({sources[0]}, dtype={_dtype_source(step.dtype)})", role)
+        else:
+            self.assign(out, self.fit(sources[0], self.value(first), step), role)
+
+    def fit(self, source: str, given: Any, step: Derived) -> str:
+        """``runners.fit`` for this gradient's shapes, as one expression."""
+        expr = source
+        grad = given
+        if type(grad) is not np.ndarray:
+            grad = np.asarray(grad)
+            expr = f"np.asarray({expr})"
+        shape, batch = step.shape, step.batch
+        if grad.shape[batch:] != shape or grad.ndim != batch + len(shape):
+            target = grad.shape[:batch] + tuple(shape)
+            lead = grad.ndim - len(target)
+            axes = tuple(range(batch, batch + lead)) + tuple(
+                batch + lead + i
+                for i, n in enumerate(shape)
+                if n == 1 and grad.shape[batch + lead + i] != 1
+            )
+            summed = grad
+            if axes:
+                if grad.dtype.kind == "f" and grad.dtype.itemsize < 8:
+                    expr = (
+                        f"np.asarray(np.sum({expr}, axis={axes!r}, dtype=np.float64), "
+                        f"{_dtype_source(grad.dtype)})"
+                    )
+                else:
+                    expr = f"np.asarray(np.sum({expr}, axis={axes!r}))"
+                summed = np.sum(grad, axis=axes)
+            if summed.shape != target:
+                expr = f"{expr}.reshape({target!r})"
+            grad = sum_to_shape(grad, shape, batch)
+        if grad.dtype != step.dtype:
+            expr = f"{expr}.astype({_dtype_source(step.dtype)})"
+        return expr
+
+
+def build(
+    tracer: Tracer, inputs: list[int], input_names: list[str], outputs: list[Ref], title: str
+) -> tuple[str, dict[str, Any]]:
+    """The program's source and the namespace to run it in."""
+    builder = _Builder(tracer, dict(zip(inputs, input_names)))
+    steps = tracer.steps
+    backwards: dict[int, list[Backward]] = {}
+    for step in steps:
+        if isinstance(step, Backward):
+            backwards.setdefault(step.op, []).append(step)
+    read = _referenced(steps, outputs)
+    generic = {s.op for s in steps if isinstance(s, Saved) and s.out in read}
+    for index, step in enumerate(steps):
+        if isinstance(step, Op):
+            builder.op(index, step, backwards.get(index, []), index in generic)
+        elif isinstance(step, Saved):
+            if step.out in read:
+                builder.saved(step)
+        elif isinstance(step, Call):
+            builder.call(step)
+        elif isinstance(step, Backward):
+            op = steps[step.op]
+            assert isinstance(op, Op)
+            builder.backward(step, op)
+        else:
+            builder.derived(step)
+    results = []
+    for ref in outputs:
+        text = builder.source(ref)
+        results.append(f"{text}.copy()" if ref[0] == "c" else text)
+    returned = "(" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
+    lines = [*builder.lines, Line(f"return {returned}", [])]
+    lines = _name(_inline(_live(_drop_aliases(lines))), builder.used, input_names)
+    header = f"def program({', '.join(input_names)}):"
+    body = []
+    for line in lines:
+        body += ["    " + text for text in ast.unparse(line.stmt).splitlines()]
+    return "\n".join([f"# {title}", header, *body]) + "\n", builder.namespace
+
+
+def _referenced(steps: list[Any], outputs: list[Ref]) -> set[int]:
+    """The slots that some step or output refers to."""
+    found: set[int] = set()
+
+    def visit(ref: Ref) -> None:
+        if ref[0] == "s":
+            found.add(ref[1])
+        elif ref[0] == "t":
+            for item in ref[2]:
+                visit(item)
+
+    for step in steps:
+        if isinstance(step, (Op, Call)):
+            for ref in [*step.args, *step.options.values()]:
+                visit(ref)
+        elif isinstance(step, Backward):
+            visit(step.grad)
+        elif isinstance(step, Derived):
+            for ref in step.sources:
+                visit(ref)
+    for ref in outputs:
+        visit(ref)
+    return found
+
+
+# ---------------------------------------------------------------------- passes over lines
+class _Substitute(ast.NodeTransformer):
+    """Names read replaced: by other names (``renames``) or by expressions (``exprs``,
+    each used once and then forgotten)."""
+
+    def __init__(self, renames: dict[str, str], exprs: dict[str, ast.expr]) -> None:
+        self.renames = renames
+        self.exprs = exprs
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self.exprs:
+            return self.exprs.pop(node.id)
+        if node.id in self.renames:
+            return ast.copy_location(ast.Name(self.renames[node.id], node.ctx), node)
+        return node
+
+
+def _reads(stmt: ast.stmt) -> list[str]:
+    return [
+        n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    ]
+
+
+def _value(line: Line) -> ast.expr:
+    assert isinstance(line.stmt, ast.Assign)
+    return line.stmt.value
+
+
+def _drop_aliases(lines: list[Line]) -> list[Line]:
+    """``a = b`` lines removed, later reads of a reading b (no array is copied by them)."""
+    renames: dict[str, str] = {}
+    out = []
+    for line in lines:
+        line.stmt = _Substitute(renames, {}).visit(line.stmt)
+        if line.pure and isinstance(_value(line), ast.Name):
+            renames[line.writes[0]] = _value(line).id  # type: ignore[attr-defined]
+            continue
+        out.append(line)
+    return out
+
+
+def _live(lines: list[Line]) -> list[Line]:
+    """The lines whose results something reads, back from the return."""
+    needed: set[str] = set()
+    kept = []
+    for line in reversed(lines):
+        if isinstance(line.stmt, ast.Return) or any(name in needed for name in line.writes):
+            kept.append(line)
+            needed.update(_reads(line.stmt))
+            needed.update(line.writes)  # a statement that updates a name reads it too
+    return kept[::-1]
+
+
+def _inline(lines: list[Line]) -> list[Line]:
+    """Write each temporary that exactly one later line reads, once, into that line."""
+    reads: dict[str, int] = {}
+    writes: dict[str, int] = {}
+    for line in lines:
+        for name in line.writes:
+            writes[name] = writes.get(name, 0) + 1
+        # what the function returns keeps its name (the outputs read as ∂L/∂W = ...)
+        count = 2 if isinstance(line.stmt, ast.Return) else 1
+        for name in _reads(line.stmt):
+            reads[name] = reads.get(name, 0) + count
+    out: list[Line] = []
+    pending: dict[str, ast.expr] = {}  # name -> its expression, waiting for its one reader
+    for line in lines:
+        if pending:
+            line.stmt = _Substitute({}, pending).visit(line.stmt)
+        if line.pure and len(line.writes) == 1 and not _is_layer(line):
+            target = line.writes[0]
+            if reads.get(target) == 1 and writes[target] == 1:
+                pending[target] = _value(line)
+                continue
+        out.append(line)
+    assert not pending, list(pending)
+    return out
+
+
+def _name(lines: list[Line], globals_: set[str], inputs: list[str]) -> list[Line]:
+    """Final names, the lecture's where they apply: f1 = x @ W1 + b1 (an affine map, the
+    layer's pre-activation f[l]), a1 = np.tanh(f1) (its activation a[l]), and d1 for
+    δ[1] = ∂L/∂f1; dW1 for ∂L/∂W1; v1, v2, ... for other values."""
+    taken = set(globals_) | set(inputs)
+    final: dict[str, str] = {}
+    counters: dict[str, int] = {}
+    layer = 0
+
+    def fresh(base: str, numbered: bool = False) -> str:
+        number = counters.get(base, 0)
+        while True:
+            number += 1
+            name = f"{base}{number}" if numbered else base if number == 1 else f"{base}_{number}"
+            if name not in taken:
+                counters[base] = number
+                taken.add(name)
+                return name
+
+    for line in lines:
+        role = line.role
+        for provisional in line.writes:
+            if provisional in final or not provisional.startswith("_"):
+                continue
+            if role is None:
+                final[provisional] = fresh("t", numbered=True)
+            elif role[0] == "op":
+                value = line.stmt.value if isinstance(line.stmt, ast.Assign) else None
+                if role[1] in LAYERS or (role[1] in (Add, Sub) and _is_affine(value)):
+                    layer += 1
+                    final[provisional] = fresh(f"f{layer}")
+                elif role[1] in ACTIVATIONS and _activation_of(value, final) is not None:
+                    final[provisional] = fresh(f"a{_activation_of(value, final)}")
+                else:
+                    final[provisional] = fresh("v", numbered=True)
+            elif role[0] == "grad":
+                of = final.get(role[1], role[1])
+                layer_of = re.fullmatch(r"f(\d+)", of)
+                if layer_of:
+                    final[provisional] = fresh(f"d{layer_of.group(1)}")
+                elif of and not of.startswith("_"):
+                    final[provisional] = fresh(f"d{of}")
+                else:
+                    final[provisional] = fresh("g", numbered=True)
+            else:
+                final[provisional] = fresh(role[0])
+    substitute = _Substitute(final, {})
+    for line in lines:
+        line.stmt = substitute.visit(line.stmt)
+    return lines
+
+
+def _is_layer(line: Line) -> bool:
+    """A layer's pre-activation f[l] = a[l-1] W[l] + b[l]: a line of its own."""
+    role = line.role
+    if role is None or role[0] != "op":
+        return False
+    value = line.stmt.value if isinstance(line.stmt, ast.Assign) else None
+    return role[1] is LAYERS[0] or (role[1] in (Add, Sub) and _is_affine(value))
+
+
+def _is_affine(value: ast.expr | None) -> bool:
+    """x @ W + b: a sum whose left operand is a matrix product."""
+    return (
+        isinstance(value, ast.BinOp)
+        and isinstance(value.op, (ast.Add, ast.Sub))
+        and isinstance(value.left, ast.BinOp)
+        and isinstance(value.left.op, ast.MatMult)
+    )
+
+
+def _activation_of(value: ast.expr | None, final: dict[str, str]) -> str | None:
+    """The layer number l when ``value`` is g(f[l]) (its first argument)."""
+    if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Name):
+        match = re.fullmatch(r"f(\d+)", final.get(value.args[0].id, value.args[0].id))
+        return match.group(1) if match else None
+    return None
