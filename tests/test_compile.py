@@ -218,6 +218,8 @@ def test_results_are_never_aliased_or_overwritten(shapes):
         x, w = rng.standard_normal(shape), rng.standard_normal(shape)
         results = compiled(x, w)
         assert_identical(results, f(x, w))
+        for leaf in tree_leaves(results):
+            assert not np.shares_memory(leaf.data, x) and not np.shares_memory(leaf.data, w)
         kept.append((tree_leaves(results), [r.data.copy() for r in tree_leaves(results)]))
     arrays = [a.data for leaves, _ in kept for a in leaves]
     for leaves, copies in kept:  # no later call wrote into an earlier result
@@ -227,6 +229,17 @@ def test_results_are_never_aliased_or_overwritten(shapes):
     for i, a in enumerate(arrays):
         for b in arrays[i + 1 :]:
             assert not np.shares_memory(a, b)
+
+
+def test_a_gradient_equal_to_an_argument_is_a_copy_of_it(rng):
+    # ∂(Σ a∘b)/∂a = b: the program multiplies by the seed's ones no more (1·b = b exactly),
+    # and returns b's values in an array of their own
+    compiled = cr.compile(cr.grad(lambda a, b: (a * b).sum(), argnums=(0, 1)))
+    a, b = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    grad_a, grad_b = compiled(a, b)
+    assert np.array_equal(grad_a.data, b) and not np.shares_memory(grad_a.data, b)
+    assert np.array_equal(grad_b.data, a) and not np.shares_memory(grad_b.data, a)
+    assert " * " not in compiled.source  # no multiplication left
 
 
 def test_a_new_signature_retraces_and_the_cache_is_lru(rng):

@@ -300,6 +300,8 @@ def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
             )
         # np.ones_like's Python-level setup costs more than a whole small op
         seed = filled(output.shape, 1, output.dtype)
+        if STATE.trace is not None:  # a constant of ones, whatever the inputs
+            STATE.trace.ones_seed(seed)
     else:
         seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
         if STATE.trace is not None:

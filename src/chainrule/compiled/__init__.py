@@ -55,7 +55,7 @@ from chainrule.compiled.trace import (
 )
 from chainrule.mode import STATE
 from chainrule.tensor import Tensor
-from chainrule.tree import TreeDef, tree_flatten, tree_unflatten
+from chainrule.tree import tree_flatten, tree_unflatten
 
 __all__ = ["compile", "Compiled", "TracedValueError"]
 
@@ -63,21 +63,13 @@ _STATIC = (bool, int, float, complex, str, bytes, type(None))
 
 
 class _Program:
-    """One signature's compiled program and how to rebuild f's output structure."""
+    """One signature's compiled program (it returns f's output structure) and its text."""
 
-    __slots__ = ("run", "source", "out_def", "tensors")
+    __slots__ = ("run", "source")
 
-    def __init__(self, run: Callable[..., tuple], source: str, out_def: TreeDef, tensors: list):
+    def __init__(self, run: Callable[..., Any], source: str) -> None:
         self.run = run
         self.source = source
-        self.out_def = out_def
-        self.tensors = tensors  # per output leaf: whether f returned a Tensor there
-
-    def wrap(self, arrays: tuple[Any, ...]) -> Any:
-        leaves = [
-            Tensor._make(a, None) if tensor else a for a, tensor in zip(arrays, self.tensors)
-        ]
-        return tree_unflatten(self.out_def, leaves)
 
 
 class Compiled:
@@ -102,9 +94,9 @@ class Compiled:
         program = self._cache.get(key)
         if program is None:
             program, results = self._compile(key, args, arrays)
-            return program.wrap(results)
+            return results
         self._latest = program
-        return program.wrap(program.run(*arrays))
+        return program.run(*arrays)
 
     @property
     def source(self) -> str:
@@ -129,19 +121,22 @@ class Compiled:
         self.traces += 1
         title = f"cr.compile({self.__name__}) for {_describe(args)}"
         names = _input_names(self.f, args)
-        source, namespace = build(first.tracer, first.inputs, names, first.outputs, title)
+        source, namespace = build(
+            first.tracer, first.inputs, names, first.outputs, first.out_def, first.tensors, title
+        )
         exec(builtins.compile(source, f"<cr.compile {self.__name__}>", "exec"), namespace)  # noqa: S102
         run = namespace["program"]
-        results = first.results
         replayed = run(*arrays)
-        for index, (a, b) in enumerate(zip(results, replayed)):
+        leaves, _ = tree_flatten(replayed)
+        leaves = [leaf.data if isinstance(leaf, Tensor) else leaf for leaf in leaves]
+        for index, (a, b) in enumerate(zip(first.results, leaves)):
             if not _same(a, b):
                 raise AssertionError(
                     f"cr.compile: the compiled program of {self.__name__} disagrees with its "
                     f"eager run at output {index} (a bug of cr.compile; please report it "
                     "with the function). Call the function without compile meanwhile."
                 )
-        program = _Program(run, source, first.out_def, first.tensors)
+        program = _Program(run, source)
         self._cache[key] = program
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -25,7 +25,10 @@ from chainrule.compiled.trace import Backward, Call, Derived, Op, Ref, Saved, Tr
 from chainrule.function import _output_array
 from chainrule.graph import Context
 from chainrule.ops.elementwise import Add, Sub
+from chainrule.ops.reduction import Sum
 from chainrule.runners import sum_to_shape
+from chainrule.tensor import Tensor
+from chainrule.tree import TreeDef
 
 __all__ = ["Line", "build"]
 
@@ -82,6 +85,7 @@ class _Builder:
         self.gradient_of: dict[int, str] = {}  # slot -> the name of the value it is ∂L/∂ of
         self.contexts: dict[int, str] = {}  # op index -> the name of its reused Context
         self.templated: set[int] = set()  # op indices whose template runs them
+        self.ones: set[str] = set()  # names of arrays that are all ones (seeds, spread)
         self.tuples = 0
 
     # ------------------------------------------------------------------ names
@@ -107,7 +111,10 @@ class _Builder:
         if kind == "s":
             return self.names[ref[1]]
         if kind == "c":
-            return self.global_name(f"K{ref[1]}", self.tracer.constants[ref[1]])
+            name = self.global_name(f"K{ref[1]}", self.tracer.constants[ref[1]])
+            if ref[1] in self.tracer.ones:
+                self.ones.add(name)
+            return name
         if kind == "l":
             value = ref[1]
             if isinstance(value, float) and not np.isfinite(value):
@@ -161,8 +168,8 @@ class _Builder:
             out = self.name_slot(step.out)
             for text, writes in template.forward(view, out):
                 if writes is None:
-                    if view.out.ndim == 0:  # NumPy gives 0-d results as scalars: apply's fix
-                        text = f"np.asarray({text})"
+                    if view.out.ndim == 0 and not text.startswith(("np.array(", "np.asarray(")):
+                        text = f"np.asarray({text})"  # a 0-d result is a scalar: apply's fix
                     self.assign(out, text, role)
                 else:
                     self.lines.append(Line(text, writes))
@@ -216,7 +223,10 @@ class _Builder:
         if step.op in self.templated:
             template = TEMPLATES[op.function]
             view = self.view(op, step.needs, [np.shape(self.value(step.grad))])
+            view.grad_is_ones = grad in self.ones
             exprs = template.backward(view, self.names[op.out], grad)
+            if view.grad_is_ones and op.function is Sum and op.options["axes"] == ("l", None):
+                self.ones.add(f"_s{step.outs[0]}")  # np.full of a one: all ones
             for slot, expr, ref in zip(step.outs, exprs, op.args):
                 if slot is not None:
                     if expr is None:
@@ -238,7 +248,10 @@ class _Builder:
 
     def gradient(self, slot: int, ref: Ref | None) -> str:
         """The provisional name of a gradient, noting what it is the gradient of."""
-        self.gradient_of[slot] = self.names[ref[1]] if ref and ref[0] == "s" else ""
+        of = ""
+        if ref is not None and ref[0] in "sc":  # a computed value or a closed-over array
+            of = self.source(ref)
+        self.gradient_of[slot] = of
         return self.name_slot(slot)
 
     def derived(self, step: Derived) -> None:
@@ -293,9 +306,16 @@ class _Builder:
 
 
 def build(
-    tracer: Tracer, inputs: list[int], input_names: list[str], outputs: list[Ref], title: str
+    tracer: Tracer,
+    inputs: list[int],
+    input_names: list[str],
+    outputs: list[Ref],
+    out_def: TreeDef,
+    tensors: list[bool],
+    title: str,
 ) -> tuple[str, dict[str, Any]]:
-    """The program's source and the namespace to run it in."""
+    """The program's source and the namespace to run it in: ``program(*arrays)`` returns
+    f's output structure ``out_def``, a Tensor at each leaf where ``tensors`` says so."""
     builder = _Builder(tracer, dict(zip(inputs, input_names)))
     steps = tracer.steps
     backwards: dict[int, list[Backward]] = {}
@@ -318,18 +338,60 @@ def build(
             builder.backward(step, op)
         else:
             builder.derived(step)
-    results = []
-    for ref in outputs:
-        text = builder.source(ref)
-        results.append(f"{text}.copy()" if ref[0] == "c" else text)
+    results = [builder.source(ref) for ref in outputs]
     returned = "(" + ", ".join(results) + ("," if len(results) == 1 else "") + ")"
     lines = [*builder.lines, Line(f"return {returned}", [])]
-    lines = _name(_inline(_live(_drop_aliases(lines))), builder.used, input_names)
+    lines = _drop_aliases(lines)
+    _fresh_outputs(lines[-1], set(input_names) | set(builder.namespace))
+    lines = _name(_inline(_live(lines)), builder.used, input_names)
+    builder.namespace["_T"] = Tensor._make
+    _structure(lines[-1], out_def, tensors, builder)
     header = f"def program({', '.join(input_names)}):"
     body = []
     for line in lines:
         body += ["    " + text for text in ast.unparse(line.stmt).splitlines()]
     return "\n".join([f"# {title}", header, *body]) + "\n", builder.namespace
+
+
+def _fresh_outputs(line: Line, held: set[str]) -> None:
+    """Copy each output that is an input, a constant or another output: every result of a
+    call is an array of its own, which no later call writes."""
+    assert isinstance(line.stmt, ast.Return) and isinstance(line.stmt.value, ast.Tuple)
+    seen: set[str] = set()
+    items = []
+    for item in line.stmt.value.elts:
+        if isinstance(item, ast.Name) and (item.id in held or item.id in seen):
+            item = ast.parse(f"{item.id}.copy()", mode="eval").body
+        elif isinstance(item, ast.Name):
+            seen.add(item.id)
+        items.append(item)
+    line.stmt.value.elts = items
+
+
+def _structure(line: Line, out_def: TreeDef, tensors: list[bool], builder: _Builder) -> None:
+    """The return statement rebuilt as f's output structure, Tensors where f had them."""
+    assert isinstance(line.stmt, ast.Return) and isinstance(line.stmt.value, ast.Tuple)
+    leaves = iter(
+        f"_T({ast.unparse(item)}, None)" if tensor else ast.unparse(item)
+        for item, tensor in zip(line.stmt.value.elts, tensors)
+    )
+
+    def text(treedef: TreeDef) -> str:
+        kind = treedef.kind
+        if kind is None:
+            return next(leaves)
+        if kind is type(None):
+            return "None"
+        children = [text(child) for child in treedef.children]
+        if kind is dict:
+            return "{" + ", ".join(f"{k!r}: {c}" for k, c in zip(treedef.keys, children)) + "}"
+        if kind is list:
+            return "[" + ", ".join(children) + "]"
+        if kind is tuple:
+            return "(" + ", ".join(children) + ("," if len(children) == 1 else "") + ")"
+        return f"{builder.global_name(kind.__name__, kind)}({', '.join(children)})"
+
+    line.stmt = ast.parse(f"return {text(out_def)}").body[0]
 
 
 def _referenced(steps: list[Any], outputs: list[Ref]) -> set[int]:

@@ -28,7 +28,7 @@ class View:
     """An op call as a template sees it: the source of each input (``args``), their values
     in the trace (``values``), the options, the output's trace value and needs_input_grad."""
 
-    __slots__ = ("args", "values", "options", "out", "needs", "grad_shapes")
+    __slots__ = ("args", "values", "options", "out", "needs", "grad_shapes", "grad_is_ones")
 
     def __init__(
         self,
@@ -45,6 +45,14 @@ class View:
         self.out = out
         self.needs = needs
         self.grad_shapes = grad_shapes  # of grad_out, in each backward of the op
+        #: in a backward: grad_out is all ones (the seed, spread), so 1 · z = z exactly
+        self.grad_is_ones = False
+
+    def same_as_out(self, index: int) -> bool:
+        """Input ``index`` is an array of the output's shape and dtype."""
+        value = self.values[index]
+        out = self.out
+        return type(value) is np.ndarray and value.shape == out.shape and value.dtype == out.dtype
 
     def plain(self) -> bool:
         """Every backward gets a gradient shaped like the output (no batch of cotangents)."""
@@ -104,10 +112,12 @@ class _Mul(Template):
 
     def backward(self, view: View, out: str, grad: str) -> list[str | None]:
         a, b = view.args
-        return [
-            f"{grad} * {b}" if view.needs[0] else None,
-            f"{grad} * {a}" if view.needs[1] else None,
-        ]
+        grad_a = f"{grad} * {b}"
+        grad_b = f"{grad} * {a}"
+        if view.grad_is_ones:  # 1 · z = z, exactly (NaN, ±0 and infinities included)
+            grad_a = b if view.same_as_out(1) else grad_a
+            grad_b = a if view.same_as_out(0) else grad_b
+        return [grad_a if view.needs[0] else None, grad_b if view.needs[1] else None]
 
 
 class _Div(Template):
@@ -161,6 +171,8 @@ class _Tanh(Template):
         return [(f"np.tanh({view.args[0]})", None)]
 
     def backward(self, view: View, out: str, grad: str) -> list[str | None]:
+        if view.grad_is_ones:
+            return [f"1 - {out} * {out}"]  # 1 · z = z; 1 − y² has y's dtype and shape
         return [f"{grad} * (1 - {out} * {out})"]
 
 
@@ -240,13 +252,15 @@ class _MatMul(_Affine):
 
 # ---------------------------------------------------------------------- reductions, shapes
 def _total(view: View) -> str:
-    """``reduction.accurate_sum``: float64 accumulation for narrower floats."""
+    """``reduction.accurate_sum``, the same call: np.add.reduce(x, axes, dtype, out,
+    keepdims), accumulating narrower floats in float64."""
     x, axes, keep = view.args[0], view.options["axes"], view.options["keepdims"]
-    extra = f", keepdims={keep!r}" if keep else ""
     dtype = view.values[0].dtype
     if dtype.itemsize < 8:
-        return f"np.array(np.sum({x}, axis={axes!r}, dtype=np.float64{extra}), {_dtype(dtype)})"
-    return f"np.sum({x}, axis={axes!r}{extra})"
+        extra = ", None, True" if keep else ""
+        return f"np.array(np.add.reduce({x}, {axes!r}, np.float64{extra}), {_dtype(dtype)})"
+    extra = ", None, None, True" if keep else ""
+    return f"np.add.reduce({x}, {axes!r}{extra})"
 
 
 def _spread(view: View, grad: str) -> str:

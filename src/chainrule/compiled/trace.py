@@ -141,6 +141,7 @@ class Tracer:
         self.constant_ids: dict[int, int] = {}
         self.op_of_node: dict[int, int] = {}  # id(Context) -> index of its Op step
         self.keep: list[Any] = []  # everything seen, so that ids stay unique
+        self.ones: set[int] = set()  # constants the engine made as seeds: all ones
 
     # ------------------------------------------------------------------ slots and refs
     def new_slot(self, array: Any) -> int:
@@ -171,6 +172,11 @@ class Tracer:
         if type(value) in (tuple, list):
             return ("t", type(value), [self.ref(v) for v in value])
         return ("o", value)
+
+    def ones_seed(self, seed: np.ndarray) -> None:
+        """The engine's seed ∂L/∂L = 1: a constant nobody else holds, all ones."""
+        ref = self.ref(seed)
+        self.ones.add(ref[1])
 
     def is_traced(self, value: Any) -> bool:
         """True when ``value`` (a Tensor or an array) depends on the inputs."""
