@@ -339,8 +339,17 @@ def test_a_constant_read_is_allowed(rng):
 def test_values_computed_outside_the_ops_are_refused(rng):
     with pytest.raises(cr.TracedValueError, match="the op Mul uses an array"):
         cr.compile(lambda x: x * np.exp(x.data))(rng.standard_normal(3))
-    with pytest.raises(cr.TracedValueError, match="random draw"):
+    with pytest.raises(cr.TracedValueError, match="draws random numbers"):
         cr.compile(lambda x: x * cr.randn(3))(rng.standard_normal(3))
+    dropout = cr.nn.Dropout(0.5)  # even on 3 elements, where two masks agree 1 time in 8
+    with pytest.raises(cr.TracedValueError, match="draws random numbers"):
+        cr.compile(dropout)(rng.standard_normal(3))
+    generator = np.random.default_rng(0)  # a generator of one's own: the two traces differ
+    with pytest.raises(cr.TracedValueError, match="changes with the inputs"):
+        cr.compile(lambda x: x * generator.random(50))(rng.standard_normal(50))
+    dropout.eval()
+    x = rng.standard_normal(3)
+    assert_identical(cr.compile(dropout)(x), cr.tensor(x))
 
 
 def test_backward_and_in_place_writes_are_refused(rng):
@@ -359,6 +368,15 @@ def test_backward_and_in_place_writes_are_refused(rng):
 
     with pytest.raises(cr.TracedValueError, match="in place"):
         cr.compile(in_place)(rng.standard_normal(3))
+
+
+def test_a_graph_made_outside_the_trace_is_refused(rng):
+    w = cr.tensor(rng.standard_normal(3), requires_grad=True)
+    outside = w * 2  # a node recorded before compile traces
+    with pytest.raises(cr.TracedValueError, match="before the trace began"):
+        cr.compile(lambda x: engine.grad((outside * x).sum(), [w]))(rng.standard_normal(3))
+    with pytest.raises(cr.TracedValueError, match="checkpoint"):
+        cr.compile(cr.grad(lambda x: cr.checkpoint(cr.tanh)(x).sum()))(rng.standard_normal(3))
 
 
 def test_an_argument_that_requires_grad_is_refused(rng):

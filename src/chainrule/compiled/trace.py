@@ -233,10 +233,11 @@ class Tracer:
         op = self.op_of_node.get(id(node))
         if op is None:
             raise TracedValueError(
-                f"cr.compile: the function differentiates through a {node.name} node made "
-                "before the trace began (a tensor with a grad_fn, closed over or passed "
-                "in): the compiled program cannot replay it. Pass its value as an argument, "
-                "or detach() it."
+                f"cr.compile: the function differentiates through a {node.name} node the "
+                "trace did not see made: one made before the trace began (a tensor with a "
+                "grad_fn, closed over or passed in: pass its value as an argument, or "
+                "detach() it), or one made while a backward ran (cr.checkpoint's "
+                "recomputation, which compile does not support)."
             )
         grad = self.ref(grad_out)  # before the outputs take their slots: one may be it
         outs = [None if g is None else self.new_slot(g) for g in grads]
@@ -270,6 +271,15 @@ class Tracer:
                 "function's inputs, which the compiled program cannot replay. Use the "
                 "out-of-place op (y = x + 1 instead of x += 1)."
             )
+
+    def refuse_random(self) -> None:
+        """A draw from chainrule's default generator would be replayed frozen."""
+        raise TracedValueError(
+            "cr.compile: the function draws random numbers (cr.randn, cr.rand, dropout, an "
+            "initializer) from chainrule's default generator; the compiled program would "
+            "replay the first call's draw on every call. Draw outside the compiled function "
+            "and pass the noise or the mask as an argument (or use dropout only in eval)."
+        )
 
     def refuse_backward(self) -> None:
         """``.backward()`` fills ``.grad`` of leaves: a side effect a replay would skip."""
