@@ -484,18 +484,34 @@ def _inline(lines: list[Line]) -> list[Line]:
         for name in _reads(line.stmt):
             reads[name] = reads.get(name, 0) + count
     out: list[Line] = []
-    pending: dict[str, ast.expr] = {}  # name -> its expression, waiting for its one reader
+    pending: dict[str, Line] = {}  # name -> its line, waiting for its one reader
     for line in lines:
         if pending:
-            line.stmt = _Substitute({}, pending).visit(line.stmt)
+            read = set(_reads(line.stmt))
+            # x @ W read by an activation stays a line: f[l], then a[l] = g(f[l])
+            for name in [n for n in pending if n in read and _keeps_name(pending[n], line)]:
+                out.append(pending.pop(name))
+            exprs = {name: _value(pending.pop(name)) for name in list(pending) if name in read}
+            line.stmt = _Substitute({}, exprs).visit(line.stmt)
         if line.pure and len(line.writes) == 1 and not _is_layer(line):
             target = line.writes[0]
             if reads.get(target) == 1 and writes[target] == 1:
-                pending[target] = _value(line)
+                pending[target] = line
                 continue
         out.append(line)
     assert not pending, list(pending)
     return out
+
+
+def _keeps_name(defined: Line, reader: Line) -> bool:
+    """A matrix product read by an activation: the lecture's f[l] and a[l] = g(f[l])."""
+    return (
+        defined.role is not None
+        and defined.role[:2] == ("op", LAYERS[1])
+        and reader.role is not None
+        and reader.role[0] == "op"
+        and reader.role[1] in ACTIVATIONS
+    )
 
 
 def _name(lines: list[Line], globals_: set[str], inputs: list[str]) -> list[Line]:
