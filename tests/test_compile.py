@@ -379,6 +379,22 @@ def test_a_graph_made_outside_the_trace_is_refused(rng):
         cr.compile(cr.grad(lambda x: cr.checkpoint(cr.tanh)(x).sum()))(rng.standard_normal(3))
 
 
+def test_tracing_restores_the_engine_flags(rng):
+    fast = cr.mode.STATE.fast
+    with pytest.raises(cr.TracedValueError):
+        cr.compile(lambda x: float(x.sum()))(rng.standard_normal(2))
+    assert cr.mode.STATE.trace is None and cr.mode.STATE.fast == fast
+
+
+def test_batch_norm_compiles_in_eval_mode_only(rng):
+    norm = cr.nn.BatchNorm1d(3)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(cr.TracedValueError, match="BatchNorm1d in training mode"):
+        cr.compile(norm)(x)
+    norm.eval()
+    check_compiled(norm, (x,), (x * 2,))
+
+
 def test_an_argument_that_requires_grad_is_refused(rng):
     x = cr.tensor(rng.standard_normal(3), requires_grad=True)
     with pytest.raises(TypeError, match="requires grad"):

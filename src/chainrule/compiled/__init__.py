@@ -261,7 +261,9 @@ class _Trace:
         try:
             out = f(*tree_unflatten(treedef, traced))
         finally:
-            STATE.trace, STATE.fast = previous
+            # a recorded in-place write during the trace turns the fast path off for good
+            STATE.trace = previous[0]
+            STATE.fast = previous[1] and not STATE.views_written
         out_leaves, self.out_def = tree_flatten(out)
         self.outputs: list[Ref] = []
         self.tensors: list[bool] = []

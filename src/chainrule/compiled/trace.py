@@ -281,6 +281,14 @@ class Tracer:
             "and pass the noise or the mask as an argument (or use dropout only in eval)."
         )
 
+    def refuse_update(self, what: str) -> None:
+        """A module updates its own state (running statistics): a side effect."""
+        raise TracedValueError(
+            f"cr.compile: {what} updates its running statistics, a side effect the "
+            "compiled program does not replay. Compile the model in eval() mode, or "
+            "train it without compile."
+        )
+
     def refuse_backward(self) -> None:
         """``.backward()`` fills ``.grad`` of leaves: a side effect a replay would skip."""
         raise TracedValueError(
