@@ -43,23 +43,19 @@ from typing import Any
 import numpy as np
 
 from chainrule.compiled.program import build
-from chainrule.compiled.trace import (
-    Backward,
-    Call,
-    Derived,
-    Op,
-    Ref,
-    Saved,
-    TracedValueError,
-    Tracer,
+from chainrule.compiled.trace import TracedValueError
+from chainrule.compiled.tracing import (
+    Trace,
+    compare,
+    leaf_array,
+    refuse_grad,
+    same,
+    second_trace,
 )
-from chainrule.mode import STATE
 from chainrule.tensor import Tensor
-from chainrule.tree import tree_flatten, tree_unflatten
+from chainrule.tree import tree_flatten
 
-__all__ = ["compile", "Compiled", "TracedValueError"]
-
-_STATIC = (bool, int, float, complex, str, bytes, type(None))
+__all__ = ["Compiled", "TracedValueError", "compile"]
 
 
 class _Program:
@@ -115,22 +111,29 @@ class Compiled:
 
     # ------------------------------------------------------------------ tracing
     def _compile(self, key: Any, args: tuple, arrays: list[np.ndarray]) -> tuple[_Program, Any]:
-        first = _Trace(self.f, args)
-        second = _second_trace(self.f, args)
-        _compare(first, second)
+        first = Trace(self.f, args)
+        second = second_trace(self.f, args)
+        compare(first, second)
         self.traces += 1
         title = f"cr.compile({self.__name__}) for {_describe(args)}"
         names = _input_names(self.f, args)
         source, namespace = build(
-            first.tracer, first.inputs, names, first.outputs, first.out_def, first.tensors, title
+            first.tracer,
+            first.inputs,
+            names,
+            first.outputs,
+            first.out_def,
+            first.tensors,
+            title,
         )
-        exec(builtins.compile(source, f"<cr.compile {self.__name__}>", "exec"), namespace)  # noqa: S102
+        code = builtins.compile(source, f"<cr.compile {self.__name__}>", "exec")
+        exec(code, namespace)  # noqa: S102 (our own generated source)
         run = namespace["program"]
         replayed = run(*arrays)
         leaves, _ = tree_flatten(replayed)
         leaves = [leaf.data if isinstance(leaf, Tensor) else leaf for leaf in leaves]
         for index, (a, b) in enumerate(zip(first.results, leaves)):
-            if not _same(a, b):
+            if not same(a, b):
                 raise AssertionError(
                     f"cr.compile: the compiled program of {self.__name__} disagrees with its "
                     f"eager run at output {index} (a bug of cr.compile; please report it "
@@ -144,7 +147,7 @@ class Compiled:
         return program, replayed
 
 
-def compile(f: Callable[..., Any], *, cache_size: int = 8) -> Compiled:  # noqa: A001
+def compile(f: Callable[..., Any], *, cache_size: int = 8) -> Compiled:
     """f traced once per input signature and replayed as straight-line NumPy.
 
     The replay runs the recorded forward and backward (a[l] = g(f[l]), f[l] = W[l]ᵀ a[l−1],
@@ -174,7 +177,7 @@ def _signature(args: tuple) -> tuple[Any, list[np.ndarray]]:
             arrays.append(arg)
             parts.append((arg.shape, arg.dtype))
         elif kind is Tensor:
-            _refuse_grad(arg)
+            refuse_grad(arg)
             arrays.append(arg.data)
             parts.append((arg.data.shape, arg.data.dtype))
         else:
@@ -187,7 +190,7 @@ def _slow_signature(args: tuple) -> tuple[Any, list[np.ndarray]]:
     arrays: list[np.ndarray] = []
     parts: list[Any] = []
     for leaf in leaves:
-        array = _leaf_array(leaf)
+        array = leaf_array(leaf)
         if array is not None:
             arrays.append(array)
             parts.append((array.shape, array.dtype))
@@ -196,189 +199,13 @@ def _slow_signature(args: tuple) -> tuple[Any, list[np.ndarray]]:
     return (treedef, tuple(parts)), arrays
 
 
-def _leaf_array(leaf: Any) -> np.ndarray | None:
-    """The array of an argument leaf, or None for a static leaf (a Python value)."""
-    if isinstance(leaf, Tensor):
-        _refuse_grad(leaf)
-        return leaf.data
-    if isinstance(leaf, np.ndarray):
-        return leaf
-    if isinstance(leaf, np.generic):
-        return np.asarray(leaf)
-    if isinstance(leaf, _STATIC):
-        return None
-    try:
-        hash(leaf)
-    except TypeError:
-        raise TypeError(
-            f"cr.compile: an argument leaf of type {type(leaf).__name__} is neither an "
-            "array nor a hashable Python value: pass arrays, Tensors, numbers and pytrees "
-            "(tuples, lists, dicts) of them"
-        ) from None
-    return None
-
-
-def _refuse_grad(tensor: Tensor) -> None:
-    if tensor._requires_grad and STATE.grad_enabled:
-        raise TypeError(
-            "cr.compile: an argument requires grad, but a compiled function's results are "
-            "not connected to the caller's graph. Differentiate inside the compiled "
-            "function (cr.value_and_grad) and pass arrays or detach()ed tensors."
-        )
-
-
 def _describe(args: tuple) -> str:
     leaves, _ = tree_flatten(args)
     shapes = []
     for leaf in leaves:
-        array = _leaf_array(leaf)
+        array = leaf_array(leaf)
         shapes.append(repr(leaf) if array is None else f"{array.dtype}{list(array.shape)}")
     return ", ".join(shapes)
-
-
-# ---------------------------------------------------------------------- the traces
-class _Trace:
-    """One eager run of f under a Tracer: the tracer, the input slots, the output refs."""
-
-    def __init__(self, f: Callable[..., Any], args: tuple, perturb: int = 0) -> None:
-        leaves, treedef = tree_flatten(args)
-        tracer = Tracer()
-        self.inputs: list[int] = []
-        traced = []
-        for leaf in leaves:
-            array = _leaf_array(leaf)
-            if array is None:
-                traced.append(leaf)
-                continue
-            if perturb:
-                array = _perturbed(array, roll=perturb == 2)
-            elif id(array) in tracer.slots:  # an array passed twice is two inputs
-                array = array.view()
-            self.inputs.append(tracer.new_slot(array))
-            traced.append(Tensor._make(array, None))
-        previous = STATE.trace, STATE.fast
-        STATE.trace, STATE.fast = tracer, False
-        try:
-            out = f(*tree_unflatten(treedef, traced))
-        finally:
-            # a recorded in-place write during the trace turns the fast path off for good
-            STATE.trace = previous[0]
-            STATE.fast = previous[1] and not STATE.views_written
-        out_leaves, self.out_def = tree_flatten(out)
-        self.outputs: list[Ref] = []
-        self.tensors: list[bool] = []
-        self.results: list[np.ndarray] = []
-        for index, leaf in enumerate(out_leaves):
-            if isinstance(leaf, Tensor):
-                array = leaf.data
-            elif isinstance(leaf, np.ndarray):
-                array = leaf
-            else:
-                raise TypeError(
-                    f"cr.compile: {getattr(f, '__name__', 'f')} returned a "
-                    f"{type(leaf).__name__} as output leaf {index} of {self.out_def}: a "
-                    "compiled function returns Tensors or ndarrays (in tuples, lists, dicts)"
-                )
-            ref = tracer.ref(array)
-            self.outputs.append(ref)
-            self.tensors.append(isinstance(leaf, Tensor))
-            self.results.append(array.copy() if ref[0] == "c" else array)
-        self.tracer = tracer
-
-
-def _second_trace(f: Callable[..., Any], args: tuple) -> _Trace:
-    """f traced on other values: rolled and moved, or only moved when f refuses those
-    (a matrix that must stay positive definite), or the same values when it refuses both
-    (then only constants that change from call to call, such as random draws, show)."""
-    with np.errstate(all="ignore"):
-        for perturb in (2, 1):
-            try:
-                return _Trace(f, args, perturb)
-            except TracedValueError:
-                raise
-            except Exception:  # noqa: BLE001, S112 (values outside f's domain: try others)
-                continue
-    return _Trace(f, args)
-
-
-def _perturbed(array: np.ndarray, roll: bool) -> np.ndarray:
-    """Other valid values of the same kind and layout: floats moved (positive values stay
-    positive) and, with ``roll``, any values rolled along the first axis (which changes
-    their order too). A view stays a view and a read-only array read-only, so that the
-    engine treats both traces alike."""
-    other = np.array(array)
-    if roll and other.ndim and other.shape[0] > 1:
-        other = np.roll(other, 1, axis=0)
-    if other.dtype.kind in "fc":
-        other = np.asarray(other * other.dtype.type(1.0625) + other.dtype.type(0.0625))
-    if array.base is not None:
-        other = other.view()
-    other.flags.writeable = array.flags.writeable
-    return other
-
-
-def _compare(first: _Trace, second: _Trace) -> None:
-    """Refuse f when the two traces differ in their steps or their constants."""
-    a, b = first.tracer, second.tracer
-    if [_kind(s) for s in a.steps] != [_kind(s) for s in b.steps] or len(a.constants) != len(
-        b.constants
-    ):
-        raise TracedValueError(
-            "cr.compile: the function ran different operations on other input values "
-            "(data-dependent control flow the trace could not see): a compiled function "
-            "must do the same operations for every input of one signature. Use cr.where "
-            "for a data-dependent choice, or do not compile this function."
-        )
-    for index, (x, y) in enumerate(zip(a.constants, b.constants)):
-        if isinstance(x, (np.ndarray, np.generic)) and not _same(x, y):
-            raise TracedValueError(
-                f"cr.compile: {_reader(a, index)} uses an array (shape {np.shape(x)}) that "
-                "changes with the inputs, or from one call to the next, but was not computed "
-                "by the ops the trace records: for example from a tensor's .data, from "
-                "np.asarray of a tensor, or a random draw. The compiled program would replay "
-                "the first call's value. Compute it with chainrule ops (or pass it as an "
-                "argument), or do not compile this function."
-            )
-
-
-def _kind(step: Op | Call | Saved | Backward | Derived) -> Any:
-    if isinstance(step, Op):
-        return ("op", step.function)
-    if isinstance(step, Call):
-        return ("call", step.function)
-    if isinstance(step, Backward):
-        return ("backward", step.op)
-    if isinstance(step, Saved):
-        return ("saved", step.op, step.index, step.name)
-    return (step.kind, step.shape)
-
-
-def _reader(tracer: Tracer, constant: int) -> str:
-    """Which step reads a constant, in words."""
-
-    def mentions(ref: Ref) -> bool:
-        if ref[0] == "c":
-            return bool(ref[1] == constant)
-        return ref[0] == "t" and any(mentions(r) for r in ref[2])
-
-    for step in tracer.steps:
-        if isinstance(step, (Op, Call)):
-            if any(mentions(r) for r in [*step.args, *step.options.values()]):
-                return f"the op {getattr(step.function, '__name__', step.function)}"
-        elif isinstance(step, Backward):
-            op = tracer.steps[step.op]
-            if mentions(step.grad) and isinstance(op, Op):
-                return f"the backward of {op.function.__name__}"
-        elif isinstance(step, Derived) and any(mentions(r) for r in step.sources):
-            return "a gradient sum"
-    return "an output of the function"
-
-
-def _same(a: Any, b: Any) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or a.dtype != b.dtype:
-        return False
-    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
 # ---------------------------------------------------------------------- readable names
@@ -414,7 +241,7 @@ def _input_names(f: Callable[..., Any], args: tuple) -> list[str]:
         elif kind in (tuple, list) or (isinstance(value, tuple) and hasattr(value, "_fields")):
             for i, item in enumerate(value):
                 walk(item, f"{name}{i}")
-        elif value is not None and _leaf_array(value) is not None:
+        elif value is not None and leaf_array(value) is not None:
             add(name)
 
     for position, arg in enumerate(args):
