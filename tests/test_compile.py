@@ -407,3 +407,25 @@ def test_source_before_any_call_and_explain(rng):
         compiled.source  # noqa: B018
     text = compiled.explain(rng.standard_normal(2))
     assert "np.tanh(x)" in text and compiled.traces == 1
+
+
+def test_every_template_is_held_to_bit_equality_by_the_op_table(monkeypatch, rng):
+    """Each template writes its Function's rule as source: the op-table tests above are
+    what keep the two equal, so every template must be used by some op of the table."""
+    from chainrule.compiled.templates import TEMPLATES
+
+    used = set()
+    for function, template in TEMPLATES.items():
+
+        def accepts(view, template=template, function=function):
+            ok = type(template).accepts(template, view)
+            if ok:
+                used.add(function)
+            return ok
+
+        monkeypatch.setattr(template, "accepts", accepts)
+    for spec in DIFFERENTIABLE:
+        first = [x for x in spec.inputs(rng)]
+        u = rng.standard_normal(spec.fn(*map(cr.tensor, first)).shape)
+        cr.compile(_vjp_of(spec))(first, u)
+    assert used == set(TEMPLATES), set(TEMPLATES) - used
