@@ -50,14 +50,14 @@ def _dtype_source(dtype: Any) -> str:
     return f"np.{np.dtype(dtype).name}"
 
 
-def _grads(returned: Any, count: int) -> tuple[Any, ...]:
-    """What a backward returned, one entry per input (``checks.gradient_tuple``'s shape)."""
-    if type(returned) is tuple and len(returned) == count:
+def _grads(returned: Any, ctx: Context) -> tuple[Any, ...]:
+    """What a backward returned, one entry per input: ``checks.gradient_tuple``, without
+    its calls on the common shapes (a tuple of the right length, one bare array)."""
+    if type(returned) is tuple and len(returned) == len(ctx.parents):
         return returned
-    node = object.__new__(Context)
-    node.parents = (None,) * count
-    node.function = type("backward", (), {})
-    return gradient_tuple(node, returned)
+    if type(returned) is not tuple and type(returned) is not list and len(ctx.parents) == 1:
+        return (returned,)
+    return gradient_tuple(ctx, returned)
 
 
 class _Builder:
@@ -229,7 +229,7 @@ class _Builder:
             self.lines.append(Line(f"{ctx}.needs_input_grad = {step.needs!r}", [ctx]))
         self.tuples += 1
         grads = f"_g{self.tuples}"
-        call = f"_grads({cls}.backward({ctx}, {grad}), {len(op.args)})"
+        call = f"_grads({cls}.backward({ctx}, {grad}), {ctx})"
         self.lines.append(Line(f"{grads} = {call}", [grads], False, ("grads",)))
         for i, (slot, ref) in enumerate(zip(step.outs, op.args)):
             if slot is not None:
