@@ -145,6 +145,18 @@ def test_a_function_reads_cached_constants_by_reference(rng):
     assert_identical(f(x), cr.tensor(x) @ cr.tensor(w))
 
 
+def test_a_closed_over_tensor_given_a_new_array_retraces(rng):
+    w = cr.tensor(rng.standard_normal((4, 2)))
+    f = cr.compile(lambda x: x @ w)
+    x = rng.standard_normal((3, 4))
+    f(x)
+    w.data -= 1.0  # written in place: the same array, seen by the program
+    assert_identical(f(x), cr.tensor(x) @ w) and f.traces == 1
+    w.data = w.data * 2  # a new array: the program would read the old one, so it retraces
+    assert_identical(f(x), cr.tensor(x) @ w)
+    assert f.traces == 2
+
+
 # ---------------------------------------------------------------------- training
 def _train(model, step, xs, ys, lr=0.05):
     """20 SGD steps: (loss, gradients) from ``step``, the update done in NumPy, in place."""

@@ -19,8 +19,9 @@ Semantics:
 - A new signature traces again; the last ``cache_size`` programs are kept (least recently
   used out). An argument whose structure changes between calls is a new signature.
 - Arrays f closes over (a model's weights, a table of indices) are constants held by
-  reference: an in-place update (``w -= lr * g``) is seen by the next call, a rebinding
-  (``w = w - lr * g`` in the caller) is not.
+  reference: an in-place update (``w -= lr * g``) is seen by the next call. A closed-over
+  Tensor given a new array (``p.data = new``) makes the next call trace again; a plain
+  ndarray rebound by name in the caller (``w = w - lr * g``) is not seen.
 - Reading a value that depends on the inputs (``bool``, ``float``, ``int``, ``.item()``,
   ``.numpy()``, ``.tolist()``) raises ``TracedValueError``, as do ``.backward()`` (a side
   effect on ``.grad``) and in-place writes into traced tensors.
@@ -59,13 +60,23 @@ __all__ = ["Compiled", "TracedValueError", "compile"]
 
 
 class _Program:
-    """One signature's compiled program (it returns f's output structure) and its text."""
+    """One signature's compiled program (it returns f's output structure), its text, and
+    the closed-over Tensors whose arrays it holds (``watched``: Tensor, array pairs)."""
 
-    __slots__ = ("run", "source")
+    __slots__ = ("run", "source", "watched")
 
-    def __init__(self, run: Callable[..., Any], source: str) -> None:
+    def __init__(self, run: Callable[..., Any], source: str, watched: tuple) -> None:
         self.run = run
         self.source = source
+        self.watched = watched
+
+    def current(self) -> bool:
+        """No closed-over Tensor holds another array than at the trace (``p.data = new``
+        rebinds it; ``p.data -= ...`` writes the same array, which the program sees)."""
+        for tensor, array in self.watched:
+            if tensor.data is not array:
+                return False
+        return True
 
 
 class Compiled:
@@ -88,7 +99,7 @@ class Compiled:
     def __call__(self, *args: Any) -> Any:
         key, arrays = _signature(args)
         program = self._cache.get(key)
-        if program is None:
+        if program is None or (program.watched and not program.current()):
             program, results = self._compile(key, args, arrays)
             return results
         self._latest = program
@@ -139,7 +150,7 @@ class Compiled:
                     f"eager run at output {index} (a bug of cr.compile; please report it "
                     "with the function). Call the function without compile meanwhile."
                 )
-        program = _Program(run, source)
+        program = _Program(run, source, tuple(first.tracer.watched.values()))
         self._cache[key] = program
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)

@@ -142,6 +142,9 @@ class Tracer:
         self.op_of_node: dict[int, int] = {}  # id(Context) -> index of its Op step
         self.keep: list[Any] = []  # everything seen, so that ids stay unique
         self.ones: set[int] = set()  # constants the engine made as seeds: all ones
+        #: id(Tensor) -> (the Tensor, its array): constants reached through a Tensor (a
+        #: closed-over parameter), whose array a later rebinding (p.data = ...) replaces
+        self.watched: dict[int, tuple[Tensor, Any]] = {}
 
     # ------------------------------------------------------------------ slots and refs
     def new_slot(self, array: Any) -> int:
@@ -154,12 +157,15 @@ class Tracer:
 
     def ref(self, value: Any) -> Ref:
         """How a step refers to ``value``: a slot when the trace computed it."""
+        tensor = None
         if isinstance(value, Tensor):
-            value = value.data
+            tensor, value = value, value.data
         if isinstance(value, (np.ndarray, np.generic)):
             slot = self.slots.get(id(value))
             if slot is not None:
                 return ("s", slot)
+            if tensor is not None and id(tensor) not in self.watched:
+                self.watched[id(tensor)] = (tensor, value)
             index = self.constant_ids.get(id(value))
             if index is None:
                 self.keep.append(value)
