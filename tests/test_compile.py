@@ -254,6 +254,14 @@ def test_a_gradient_equal_to_an_argument_is_a_copy_of_it(rng):
     assert " * " not in compiled.source  # no multiplication left
 
 
+def test_a_compiled_function_inside_another_is_traced_into_it(rng):
+    inner = cr.compile(lambda x: cr.tanh(x) * 2)
+    x, y = rng.standard_normal(3), rng.standard_normal(3)
+    inner(x)  # compiled and cached on its own
+    outer = check_compiled(cr.grad(lambda v: inner(v).sum()), (x,), (y,))
+    assert "np.tanh" in outer.source and inner.traces == 1
+
+
 def test_a_new_signature_retraces_and_the_cache_is_lru(rng):
     compiled = cr.compile(lambda x: (x * 2).sum(), cache_size=2)
     a, b, c = rng.standard_normal(3), rng.standard_normal(4), rng.standard_normal((2, 2))
@@ -407,10 +415,13 @@ def test_batch_norm_compiles_in_eval_mode_only(rng):
     check_compiled(norm, (x,), (x * 2,))
 
 
-def test_an_argument_that_requires_grad_is_refused(rng):
+def test_an_argument_that_requires_grad_runs_f_itself(rng):
+    compiled = cr.compile(lambda t: cr.tanh(t) * 2)
     x = cr.tensor(rng.standard_normal(3), requires_grad=True)
-    with pytest.raises(TypeError, match="requires grad"):
-        cr.compile(lambda t: t * 2)(x)
+    out = compiled(x)  # recorded, as f's own call: differentiable from outside
+    out.sum().backward()
+    assert out.requires_grad and compiled.traces == 0
+    np.testing.assert_array_equal(x.grad.data, 2 * (1 - np.tanh(x.data) ** 2))
 
 
 def test_source_before_any_call_and_explain(rng):

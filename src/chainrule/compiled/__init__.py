@@ -16,6 +16,9 @@ Semantics:
   ndarrays in any pytree, and the compiled function returns the same structure, each
   Tensor a new Tensor that does not require grad. Every call returns new arrays: nothing a
   call returned is written by a later one.
+- A call with an argument that requires grad runs f itself (so that the caller can
+  differentiate through it), and so does a call inside another compiled function's
+  trace (which then records f's ops in its own program).
 - A new signature traces again; the last ``cache_size`` programs are kept (least recently
   used out). An argument whose structure changes between calls is a new signature.
 - Arrays f closes over (a model's weights, a table of indices) are constants held by
@@ -46,6 +49,7 @@ import numpy as np
 from chainrule.compiled.program import build
 from chainrule.compiled.trace import TracedValueError
 from chainrule.compiled.tracing import (
+    RequiresGrad,
     Trace,
     compare,
     leaf_array,
@@ -53,6 +57,7 @@ from chainrule.compiled.tracing import (
     same,
     second_trace,
 )
+from chainrule.mode import STATE
 from chainrule.tensor import Tensor
 from chainrule.tree import tree_flatten
 
@@ -97,7 +102,12 @@ class Compiled:
         self.__doc__ = getattr(f, "__doc__", None)
 
     def __call__(self, *args: Any) -> Any:
-        key, arrays = _signature(args)
+        if STATE.trace is not None:  # inside another compiled function's trace: be f
+            return self.f(*args)
+        try:
+            key, arrays = _signature(args)
+        except RequiresGrad:  # the caller differentiates through this call: record it
+            return self.f(*args)
         program = self._cache.get(key)
         if program is None or (program.watched and not program.current()):
             program, results = self._compile(key, args, arrays)

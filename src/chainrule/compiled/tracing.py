@@ -55,13 +55,14 @@ def leaf_array(leaf: Any) -> np.ndarray | None:
     return None
 
 
+class RequiresGrad(Exception):  # noqa: N818 (a signal, not an error)
+    """An argument requires grad: the call must be recorded, so it runs f itself."""
+
+
 def refuse_grad(tensor: Tensor) -> None:
+    """Signal ``RequiresGrad`` for an argument that requires grad (while recording)."""
     if tensor._requires_grad and STATE.grad_enabled:
-        raise TypeError(
-            "cr.compile: an argument requires grad, but a compiled function's results are "
-            "not connected to the caller's graph. Differentiate inside the compiled "
-            "function (cr.value_and_grad) and pass arrays or detach()ed tensors."
-        )
+        raise RequiresGrad
 
 
 class Trace:
