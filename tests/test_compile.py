@@ -262,6 +262,15 @@ def test_a_compiled_function_inside_another_is_traced_into_it(rng):
     assert "np.tanh" in outer.source and inner.traces == 1
 
 
+def test_a_call_keeps_no_saved_arrays_after_the_backward(rng):
+    labels = np.array([0, 2, 1])
+    compiled = cr.compile(cr.grad(lambda x: cr.nn.functional.cross_entropy(x, labels)))
+    compiled(rng.standard_normal((3, 4)))
+    namespace = compiled._latest.run.__globals__
+    contexts = [v for v in namespace.values() if isinstance(v, cr.Context)]
+    assert contexts and all(c._saved == () for c in contexts)  # freed, as the engine does
+
+
 def test_a_new_signature_retraces_and_the_cache_is_lru(rng):
     compiled = cr.compile(lambda x: (x * 2).sum(), cache_size=2)
     a, b, c = rng.standard_normal(3), rng.standard_normal(4), rng.standard_normal((2, 2))

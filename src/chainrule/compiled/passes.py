@@ -93,15 +93,20 @@ def drop_aliases(lines: list[Line]) -> list[Line]:
 
 
 def live(lines: list[Line]) -> list[Line]:
-    """The lines whose results something reads, back from the return."""
+    """The lines whose results something reads, back from the return; and the releases
+    (``ctx._saved = ()``) of the Contexts that those lines still use."""
     needed: set[str] = set()
     kept = []
     for line in reversed(lines):
-        if isinstance(line.stmt, ast.Return) or any(name in needed for name in line.writes):
+        if line.role == ("release",):
+            kept.append(line)
+        elif isinstance(line.stmt, ast.Return) or any(name in needed for name in line.writes):
             kept.append(line)
             needed.update(_reads(line.stmt))
             needed.update(line.writes)  # a statement that updates a name reads it too
-    return kept[::-1]
+    return [
+        line for line in kept[::-1] if line.role != ("release",) or _reads(line.stmt)[0] in needed
+    ]
 
 
 def inline(lines: list[Line]) -> list[Line]:

@@ -326,6 +326,11 @@ def build(
             op = steps[step.op]
             assert isinstance(op, Op)
             builder.backward(step, op)
+            if step is backwards[step.op][-1] and step.op in builder.contexts:
+                # as the engine does after a node's backward: its saved arrays go, and
+                # the next call's forward finds their memory free
+                ctx = builder.contexts[step.op]
+                builder.lines.append(Line(f"{ctx}._saved = ()", [], role=("release",)))
         else:
             builder.derived(step)
     results = [builder.source(ref) for ref in outputs]
