@@ -136,6 +136,20 @@ def test_custom_functions_first_and_second_order(rng):
     check_compiled(cr.grad(lambda x: (cubic(x) * x).sum()), (x1,), (x2,))
 
 
+def test_the_other_transforms_compile_to_the_eager_result(rng):
+    w = cr.tensor(rng.standard_normal((3, 3)))
+    x, y = rng.standard_normal(3), rng.standard_normal(3)
+    check_compiled(cr.jacobian(lambda v: cr.tanh(w @ v)), (x,), (y,))  # batched walk
+    check_compiled(cr.hessian(lambda v: (cr.tanh(v) ** 3).sum()), (x,), (y,))
+    check_compiled(cr.jacfwd(lambda v: cr.sin(v) * v), (x,), (y,))
+    check_compiled(lambda v, t: cr.jvp(lambda u: cr.sin(u) * u, (v,), (t,)), (x, y), (y, x))
+
+    def two_outputs(v, u):
+        return cr.vjp(lambda a: (a * 2, a.sum()), v)[1]((u, np.array(1.0)))
+
+    check_compiled(two_outputs, (x, y), (y, x))
+
+
 def test_a_function_reads_cached_constants_by_reference(rng):
     w = rng.standard_normal((4, 2))
     f = cr.compile(lambda x: x @ w)
