@@ -3,6 +3,7 @@
     python bench/paired.py w1            # chainrule vs PyTorch eager
     python bench/paired.py w2 --against numpy
     python bench/paired.py w3 --allocator
+    python bench/paired.py w1c --against numpy   # W1 through cr.compile
 
 Each round times a block of calls of one step, pauses (PyTorch's OpenMP workers spin for
 about 0.2 s after its last op), then the other, alternating which goes first. Prints both
@@ -28,6 +29,10 @@ WORKLOADS = {
     "w1": (W.w1_chainrule, W.w1_numpy, W.w1_torch, 500),
     "w2": (W.w2_chainrule, W.w2_numpy, W.w2_torch, 100),
     "w3": (W.w3_chainrule, None, W.w3_torch, 20),
+    # the loss and gradients through cr.compile (W2, W3: the SGD update in NumPy)
+    "w1c": (W.w1_compiled, W.w1_numpy, W.w1_torch, 500),
+    "w2c": (W.w2_compiled, W.w2_numpy, W.w2_torch, 100),
+    "w3c": (W.w3_compiled, None, W.w3_torch, 20),
     "jacobian": (W.w5_jacobian_chainrule, W.w5_jacobian_numpy, W.w5_jacobian_torch, 50),
     "hessian": (W.w5_hessian_chainrule, W.w5_hessian_numpy, W.w5_hessian_torch, 50),
 }

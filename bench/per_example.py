@@ -95,7 +95,7 @@ def main() -> None:
     if args.torch:
         steps["torch.func"] = _torch_step(params, x, y)
     calls = {name: 1 if name == "loop" else 5 for name in steps}
-    samples = timed_rounds(steps, args.rounds, calls, settle=0.1)
+    samples = timed_rounds(steps, args.rounds, calls, settle=0.3)
     medians = {name: 1e3 * statistics.median(times) for name, times in samples.items()}
     print(f"784-256-10 MLP, {N} examples, {np.dtype(dtype).name}; median ms per call")
     for name, ms in medians.items():

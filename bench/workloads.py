@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 import chainrule as cr
-from chainrule import nn
+from chainrule import engine, nn
 
 Step = Callable[[], Any]
 F32 = np.float32
@@ -62,6 +62,16 @@ def w1_torch(n: int = 16) -> Step:
         ((a * b + a).tanh() * b).sum().backward()
 
     return step
+
+
+def w1_compiled(n: int = 16) -> Step:
+    """W1 through ``cr.compile``: both gradients, as the floor computes them (the loss's
+    value, which nothing reads, is left out of the program)."""
+    rng = _rng()
+    a = rng.standard_normal((n, n)).astype(F32)
+    b = rng.standard_normal((n, n)).astype(F32)
+    grads = cr.compile(cr.grad(lambda a, b: ((a * b + a).tanh() * b).sum(), argnums=(0, 1)))
+    return lambda: grads(a, b)
 
 
 def train_on(model: Any, optimizer: Any, loss_fn: Any, xb: Any, yb: Any) -> None:
@@ -145,6 +155,35 @@ def w2_chainrule(batch: int = 128, width: int = 256) -> Step:
     return training_step(model, optimizer, loss_fn, xb, yb)
 
 
+def compiled_step(model: Any, loss_fn: Any, lr: float) -> Callable[[Any, Any], None]:
+    """An SGD step whose loss and gradients are one ``cr.compile``d program, and whose
+    update is NumPy, in place (so the program, which holds the weights by reference,
+    sees it)."""
+    params = list(model.parameters())
+
+    def loss_and_grads(x: Any, y: Any) -> tuple[Any, Any]:
+        loss = loss_fn(model(x), y)
+        return loss.detach(), engine.grad(loss, params)
+
+    compiled = cr.compile(loss_and_grads)
+    rate = F32(lr)
+
+    def step(x: Any, y: Any) -> None:
+        _, grads = compiled(x, y)
+        for p, g in zip(params, grads):
+            p.data -= rate * g.data
+
+    step.compiled = compiled  # type: ignore[attr-defined]
+    return step
+
+
+def w2_compiled(batch: int = 128, width: int = 256) -> Step:
+    """W2 with the loss and gradients compiled (``compiled_step``)."""
+    step = compiled_step(_mlp_chainrule(width), nn.CrossEntropyLoss(), lr=0.01)
+    x, y = _mlp_data(batch)
+    return lambda: step(x, y)
+
+
 def w2_numpy(batch: int = 128, width: int = 256) -> Step:
     """The same step written by hand (``NumpyMLP``)."""
     mlp = NumpyMLP(width, lr=0.01)
@@ -179,6 +218,14 @@ def w3_chainrule(batch: int = 64) -> Step:
     xb, yb = cr.tensor(x), cr.tensor(y)
 
     return training_step(model, optimizer, loss_fn, xb, yb)
+
+
+def w3_compiled(batch: int = 64) -> Step:
+    """W3 with the loss and gradients compiled (``compiled_step``)."""
+    cr.manual_seed(0)
+    step = compiled_step(cr.models.lenet5(), nn.CrossEntropyLoss(), lr=0.01)
+    x, y = _cnn_data(batch)
+    return lambda: step(x, y)
 
 
 def w3_torch(batch: int = 64) -> Step:

@@ -29,6 +29,7 @@ def bench():
 @pytest.mark.parametrize(
     "name",
     ["w1_chainrule", "w1_numpy", "w2_chainrule", "w2_numpy", "w3_chainrule",
+     "w1_compiled", "w2_compiled", "w3_compiled",
      "w5_jacobian_chainrule", "w5_jacobian_numpy", "w5_hessian_chainrule", "w5_hessian_numpy"],
 )  # fmt: skip
 def test_every_workload_takes_a_step(bench, name):

@@ -23,6 +23,7 @@ from chainrule import (
 )
 from chainrule.serialization import CheckpointError, load, load_metadata, save
 from chainrule.control import checkpoint, stop_gradient
+from chainrule.compiled import Compiled, TracedValueError, compile  # noqa: A004
 from chainrule.creation import (
     arange,
     as_tensor,
@@ -166,7 +167,7 @@ __all__ = [
     "float32", "float64", "int64", "int32", "bool_",
     "gradcheck", "gradgradcheck", "GradcheckError",
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "hessian",
-    "stop_gradient", "checkpoint", "vmap",
+    "stop_gradient", "checkpoint", "vmap", "compile", "Compiled", "TracedValueError",
     "tree_map", "tree_flatten", "tree_unflatten", "tree_leaves",
     "save", "load", "load_metadata", "CheckpointError",
     "abs", "add", "argmax", "argmin", "astype", "broadcast_to", "clip", "clone", "concatenate",

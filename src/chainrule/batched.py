@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from chainrule.mode import STATE
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = [
     "Batched", "physical", "batch_levels", "is_batched", "values_of", "as_batched", "LEVELS",
@@ -159,8 +159,11 @@ class Batched(Tensor):
     # comparisons make boolean masks without an op; the rule for elementwise ops aligns
     # the operands' batch axes
     def _compare(self, other: Any, name: str) -> Tensor:
-        arrays, levels = align_arrays([self, other])
-        return Batched.wrap(Tensor._make(getattr(np, name)(*arrays), None), levels)
+        levels, shapes = _aligned_shapes([self, other])
+        arrays = [_SLOT.__get__(v) if isinstance(v, Tensor) else v for v in (self, other)]
+        # one constant_op for the whole comparison: cr.compile's trace sees it too
+        mask = constant_op(_aligned_call, getattr(np, name), shapes, *arrays)
+        return Batched.wrap(Tensor._make(mask, None), levels)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, "equal")
@@ -201,23 +204,22 @@ def batch_levels(value: Any) -> tuple[int, ...]:
     return value._levels if type(value) is Batched else ()
 
 
-def align_arrays(values: list[Any]) -> tuple[list[Any], tuple[int, ...]]:
-    """The values' arrays, ready for an elementwise NumPy call, and the levels of the
-    result: each Batched array gets a size-1 axis for each level it lacks, and size-1 axes
-    after its batch axes up to the largest example rank (NumPy aligns the rest from the
-    right, so unbatched values stay as they are)."""
+def _aligned_shapes(values: list[Any]) -> tuple[tuple[int, ...], list[Any]]:
+    """For an elementwise NumPy call on the values: the levels of the result, and per value
+    the shape its array takes (None: as it is). A Batched array gets a size-1 axis for each
+    level it lacks, and size-1 axes after its batch axes up to the largest example rank
+    (NumPy aligns the rest from the right, so unbatched values stay as they are)."""
     levels = tuple(sorted({level for v in values for level in batch_levels(v)}))
     rank = max(
         np.ndim(_SLOT.__get__(v) if isinstance(v, Tensor) else v) - len(batch_levels(v))
         for v in values
     )
-    arrays = []
-    for v in values:
-        if type(v) is Batched:
-            arrays.append(_SLOT.__get__(v).reshape(aligned_shape(v, levels, rank)))
-        else:
-            arrays.append(_SLOT.__get__(v) if isinstance(v, Tensor) else v)
-    return arrays, levels
+    shapes = [aligned_shape(v, levels, rank) if type(v) is Batched else None for v in values]
+    return levels, shapes
+
+
+def _aligned_call(fn: Any, shapes: list[Any], *arrays: Any) -> np.ndarray:
+    return fn(*(a if s is None else a.reshape(s) for a, s in zip(arrays, shapes)))
 
 
 def aligned_shape(value: Batched, levels: tuple[int, ...], rank: int) -> tuple[int, ...]:

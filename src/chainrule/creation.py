@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.batched import as_batched, is_batched, values_of
+from chainrule.mode import STATE
 from chainrule.ops.shape import broadcast_to, reshape
 from chainrule.tensor import DEFAULT_DTYPE, Tensor, check_device
 
@@ -185,6 +186,8 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 def default_generator() -> np.random.Generator:
     """The generator used when no explicit ``generator=`` is passed."""
+    if STATE.trace is not None:
+        STATE.trace.refuse_random()
     return _generator
 
 
@@ -197,7 +200,7 @@ def randn(
 ) -> Tensor:
     """Samples of the standard normal distribution, float32 by default."""
     check_device(device)
-    rng = generator if generator is not None else _generator
+    rng = generator if generator is not None else default_generator()
     data = rng.standard_normal(_shape(shape)).astype(_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
 
@@ -211,7 +214,7 @@ def rand(
 ) -> Tensor:
     """Samples of the uniform distribution on [0, 1), float32 by default."""
     check_device(device)
-    rng = generator if generator is not None else _generator
+    rng = generator if generator is not None else default_generator()
     data = rng.random(_shape(shape)).astype(_dtype(dtype))
     return Tensor(data, requires_grad=requires_grad)
 

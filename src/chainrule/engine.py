@@ -40,6 +40,8 @@ def backward(
     output: Tensor, grad: Any = None, retain_graph: bool = False, create_graph: bool = False
 ) -> None:
     """Accumulate d(output)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+    if STATE.trace is not None:
+        STATE.trace.refuse_backward()
     root = _root(output)
     seed = _seed(output, grad, create_graph)
     if create_graph:  # records the backward pass, even when called inside no_grad()
@@ -186,9 +188,11 @@ def _deliver(
         if grad is None:
             grad = previous
         else:
-            grad = previous + grad
+            given, grad = grad, previous + grad
             if type(grad) is not expected:  # NumPy: 0-d + 0-d is a scalar
                 grad = np.asarray(grad)
+            if STATE.trace is not None and expected is np.ndarray:
+                STATE.trace.derived("add", [previous, given], grad)
     if count:  # other consumers have yet to deliver theirs
         pending[key] = count
         if grad is not None:
@@ -296,8 +300,12 @@ def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
             )
         # np.ones_like's Python-level setup costs more than a whole small op
         seed = filled(output.shape, 1, output.dtype)
+        if STATE.trace is not None:  # a constant of ones, whatever the inputs
+            STATE.trace.ones_seed(seed)
     else:
         seed = np.array(grad.data if isinstance(grad, Tensor) else grad, dtype=output.dtype)
+        if STATE.trace is not None:
+            STATE.trace.derived("copy", [grad], seed, dtype=output.dtype)
         if seed.shape[batch:] != output.shape or seed.ndim != batch + output.ndim:
             expected = "(batch..., " * bool(batch) + f"{output.shape}" + ")" * bool(batch)
             raise ValueError(
@@ -330,7 +338,13 @@ def _own(grad: Any, stored: set[int]) -> Any:
         stored.add(id(array))
         return grad
     # ``+ 0.0`` copies a Tensor differentiably (and keeps float32 float32)
-    grad = grad + 0.0 if isinstance(grad, Tensor) else grad.copy()
+    if isinstance(grad, Tensor):
+        grad = grad + 0.0
+    else:
+        copy = grad.copy()
+        if STATE.trace is not None:
+            STATE.trace.derived("copy", [grad], copy, dtype=copy.dtype)
+        grad = copy
     stored.add(id(grad.data if isinstance(grad, Tensor) else grad))
     return grad
 

@@ -100,6 +100,9 @@ def _apply(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, Any]
         batched = STATE.vmap(cls, inputs, options)
         if batched is not None:
             return batched
+    trace = STATE.trace
+    if trace is not None and not trace.busy:  # cr.compile is tracing: write the call down
+        return trace.apply(cls, inputs, options)
     # one pass over the inputs collects the arrays, the parents, needs_input_grad and the
     # (shape, dtype) the engine checks gradients by
     ctx = _new_context(Context)

@@ -75,6 +75,7 @@ def value_and_grad(
         return ((value, trace.aux), g) if has_aux else (value, g)
 
     value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    value_and_grad_f.__wrapped__ = f  # type: ignore[attr-defined]  # its signature is f's
     return value_and_grad_f
 
 
@@ -94,6 +95,7 @@ def grad(
         return (g, value[1]) if has_aux else g
 
     grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    grad_f.__wrapped__ = f  # type: ignore[attr-defined]
     return grad_f
 
 

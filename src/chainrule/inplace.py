@@ -81,6 +81,8 @@ def modify(
         others: the op's other operands, to see whether any requires grad.
     """
     _check_target(t, op)
+    if STATE.trace is not None:
+        STATE.trace.write(t, op)
     if not _recording(t, *others):
         try:
             on_arrays(t.data)

@@ -36,6 +36,9 @@ class _State:
     vmap: Any = None
     #: how many ``cr.vmap`` calls are running (the unrolled paths are off while any is)
     vmap_depth: int = 0
+    #: inside ``cr.compile``'s trace: the ``compiled.trace.Tracer`` every op call, first-order
+    #: backward and gradient the engine makes is reported to; None otherwise
+    trace: Any = None
 
 
 STATE = _State()

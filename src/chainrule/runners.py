@@ -50,8 +50,26 @@ def checked(run: Runner) -> Runner:
 
 def runner(create_graph: bool) -> Runner:
     """The way to run backwards for a walk, by its mode and anomaly mode."""
-    run = run_recorded if create_graph else run_plain
+    run: Runner = run_recorded if create_graph else run_plain
+    if STATE.trace is not None and not create_graph:
+        run = _traced(run)
     return checked(run) if STATE.anomaly else run
+
+
+def _traced(run: Runner) -> Runner:
+    """``run`` inside ``cr.compile``'s trace: each backward is reported to the tracer."""
+
+    def run_and_report(node: Context, grad_out: Any) -> tuple[Any, ...]:
+        trace = STATE.trace
+        trace.busy = True  # ops a rule calls on ndarrays belong to this backward
+        try:
+            grads = run(node, grad_out)
+        finally:
+            trace.busy = False
+        trace.backward(node, grad_out, grads)
+        return grads
+
+    return run_and_report
 
 
 def run_recorded(node: Context, grad_out: Tensor) -> tuple[Any, ...]:
@@ -111,6 +129,7 @@ def fit(
     """Gradient ``grad`` for input ``index`` of ``node``, as the walk passes it on: of the
     expected type, summed back to the input's shape (keeping ``batch`` leading axes of
     cotangents), in the input's dtype; a clear error when it cannot be."""
+    given = grad
     if create_graph:
         if not isinstance(grad, Tensor):
             # an ndarray under create_graph: computed with raw NumPy calls, so its own
@@ -125,7 +144,11 @@ def fit(
     if grad.shape[batch:] != shape or grad.ndim != batch + len(shape):
         check_gradient_shape(node, index, grad.shape, grad_out.ndim, batch)
         grad = sum_to_shape(grad, shape, batch)
-    return grad if grad.dtype == dtype else grad.astype(dtype)
+    if grad.dtype != dtype:
+        grad = grad.astype(dtype)
+    if STATE.trace is not None and not create_graph and grad is not given:
+        STATE.trace.derived("fit", [given], grad, shape=shape, dtype=dtype, batch=batch)
+    return grad
 
 
 def sum_to_shape(grad: Any, shape: tuple[int, ...], keep: int = 0) -> Any:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from chainrule import versions as _versions
+from chainrule.mode import STATE
 
 __all__ = ["Tensor", "DEFAULT_DTYPE"]
 
@@ -46,6 +47,15 @@ def as_array(data: Any, dtype: Any = None) -> np.ndarray:
             f"dtype {array.dtype} and shape {array.shape}"
         )
     return array
+
+
+def constant_op(fn: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+    """``fn(*args, **kwargs)`` as an ndarray that no gradient flows through (a comparison,
+    an argmax); inside ``cr.compile``'s trace the call is written down, to be replayed."""
+    out = np.asarray(fn(*args, **kwargs))
+    if STATE.trace is not None:
+        STATE.trace.call(fn, args, kwargs, out)
+    return out
 
 
 def filled(shape: tuple[int, ...], value: Any, dtype: Any) -> np.ndarray:
@@ -164,16 +174,22 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying ndarray (shared memory, no copy)."""
+        if STATE.trace is not None:
+            STATE.trace.read(self, "numpy()")
         return self.data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
+        if STATE.trace is not None:
+            STATE.trace.read(self, "item()")
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
         return self.data.item()
 
     def tolist(self) -> Any:
         """The values as (nested) Python lists of numbers."""
+        if STATE.trace is not None:
+            STATE.trace.read(self, "tolist()")
         return self.data.tolist()
 
     def detach(self) -> Tensor:
@@ -225,6 +241,8 @@ class Tensor:
         return (self[i] for i in range(len(self.data)))
 
     def __bool__(self) -> bool:
+        if STATE.trace is not None:
+            STATE.trace.read(self, "bool()")
         return bool(self.data)
 
     def __float__(self) -> float:
@@ -362,22 +380,22 @@ class Tensor:
 
     # Comparisons are not differentiable: they return bool tensors.
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(np.asarray(self.data == _raw(other)), None)
+        return Tensor._make(constant_op(np.equal, self.data, _raw(other)), None)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._make(np.asarray(self.data != _raw(other)), None)
+        return Tensor._make(constant_op(np.not_equal, self.data, _raw(other)), None)
 
     def __lt__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data < _raw(other)), None)
+        return Tensor._make(constant_op(np.less, self.data, _raw(other)), None)
 
     def __le__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data <= _raw(other)), None)
+        return Tensor._make(constant_op(np.less_equal, self.data, _raw(other)), None)
 
     def __gt__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data > _raw(other)), None)
+        return Tensor._make(constant_op(np.greater, self.data, _raw(other)), None)
 
     def __ge__(self, other: Any) -> Tensor:
-        return Tensor._make(np.asarray(self.data >= _raw(other)), None)
+        return Tensor._make(constant_op(np.greater_equal, self.data, _raw(other)), None)
 
     # ----------------------------------------------------------------- methods
     def sum(

@@ -34,7 +34,7 @@ from chainrule.ops.normal import normal_cdf
 from chainrule.ops.piecewise import clip, relu, safe_sqrt, where
 from chainrule.ops.pool import avg_pool2d, max_pool2d
 from chainrule.ops.reduction import log_softmax, softmax
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = [
     "relu", "sigmoid", "tanh", "softmax", "log_softmax", "softplus", "logsigmoid",
@@ -47,6 +47,12 @@ __all__ = [
 
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _finite_row_max(data: np.ndarray, axis: int) -> np.ndarray:
+    """The maximum along ``axis`` (kept), 0 where it is not finite, in data's dtype."""
+    shift = np.max(data, axis=axis, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0).astype(data.dtype)
 
 
 def _target(target: Any, like: Tensor) -> Any:
@@ -63,7 +69,7 @@ def _target(target: Any, like: Tensor) -> Any:
     if array.dtype.kind not in "biuf":
         raise TypeError(f"loss target must be numeric, got dtype {array.dtype}")
     if array.dtype != like.dtype and like.dtype.kind == "f":
-        array = array.astype(like.dtype)
+        array = constant_op(np.asarray, array, like.dtype)  # a cast copy
     return Tensor._make(array, None)
 
 
@@ -199,13 +205,12 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     # would cost ~1e-3 absolute at logits of 1e4.
     if logits.size:
         data, batch_axes, levels = values_of(logits)  # inside vmap: the whole batch
-        shift = np.max(data, axis=axis + batch_axes, keepdims=True)
-        shift = np.where(np.isfinite(shift), shift, 0).astype(logits.dtype)
+        shift = constant_op(_finite_row_max, data, axis + batch_axes)
         logits = logits - as_batched(shift, levels)
     log_p = log_softmax(logits, axis=axis)
     # 0·log 0 = 0: where the probability is 0 and log p is −inf, the term is dropped
     log_values, _, levels = values_of(log_p)
-    finite = where(as_batched(np.isfinite(log_values), levels), log_p, 0)
+    finite = where(as_batched(constant_op(np.isfinite, log_values), levels), log_p, 0)
     loss = -(where(probabilities != 0, log_p, finite) * probabilities).sum(axis=axis)
     return _reduce(loss, reduction)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.mode import STATE
 from chainrule.nn import functional as F
 from chainrule.nn.module import Buffer, Module, Parameter
 from chainrule.tensor import Tensor
@@ -79,6 +80,8 @@ class _BatchNorm(Module):
         return normalized * self.weight.reshape(stats_shape) + self.bias.reshape(stats_shape)
 
     def _update_running(self, mean: np.ndarray, variance: np.ndarray, count: int) -> None:
+        if STATE.trace is not None:  # cr.compile would not replay this update
+            STATE.trace.refuse_update(f"{type(self).__name__} in training mode")
         m = self.momentum
         unbiased = variance.reshape(-1) * (count / (count - 1))
         running_mean, running_var = self.running_mean.data, self.running_var.data

@@ -16,7 +16,7 @@ from chainrule.batched import as_batched, values_of
 from chainrule.ops.piecewise import safe_sqrt
 from chainrule.ops.reduction import normalize_axis, reduced_shape, var
 from chainrule.ops.scan import cumprod
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["prod", "std", "all", "any"]
 
@@ -92,7 +92,7 @@ def _logical(name: str, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: An
     if k:
         axes = tuple(range(k, data.ndim)) if axes is None else tuple(a + k for a in axes)
     reduce = np.all if name == "all" else np.any
-    return as_batched(reduce(data, axis=axes, keepdims=keep), levels)
+    return as_batched(constant_op(reduce, data, axis=axes, keepdims=keep), levels)
 
 
 def all(  # noqa: A001 (NumPy's name)

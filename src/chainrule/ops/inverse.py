@@ -19,7 +19,7 @@ import numpy as np
 
 from chainrule.batched import as_batched, values_of
 from chainrule.function import Function
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["LinAlgError", "inv", "det", "slogdet", "solve"]
 
@@ -212,6 +212,11 @@ def det(a: Any) -> Tensor:
     return Det.apply(a)
 
 
+def _sign_of_det(a: np.ndarray) -> np.ndarray:
+    """sign(det A): ±1, or 0 for a singular matrix (batched)."""
+    return np.linalg.slogdet(a)[0]
+
+
 def slogdet(a: Any) -> tuple[Tensor, Tensor]:
     """(sign, log|det A|), batched over leading axes;  ∂ log|det A|/∂A = A⁻ᵀ.
 
@@ -228,8 +233,7 @@ def slogdet(a: Any) -> tuple[Tensor, Tensor]:
     a = _tensor(a)
     check_square(a, "slogdet")
     data, _, levels = values_of(a)  # inside vmap: the whole batch, a stack too
-    sign, _ = np.linalg.slogdet(data)
-    return as_batched(np.asarray(sign), levels), LogAbsDet.apply(a)
+    return as_batched(constant_op(_sign_of_det, data), levels), LogAbsDet.apply(a)
 
 
 def solve(a: Any, b: Any) -> Tensor:

@@ -17,7 +17,7 @@ from chainrule.ops.elementwise import mul
 from chainrule.ops.piecewise import abs, safe_sqrt, where
 from chainrule.ops.reduction import max, min, sum
 from chainrule.ops.shape import reshape, transpose
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["norm"]
 
@@ -51,7 +51,7 @@ def _matrix(x: Tensor, ord: Any, rows: int, cols: int, keepdims: bool) -> Tensor
         # at a zero matrix svd's rule gives the subgradient U Vᵀ; take the Frobenius
         # norm's there instead (the same value, 0, and gradient 0)
         data, _, levels = values_of(stack)  # inside vmap: the whole batch
-        nonzero = as_batched(data.any(axis=(-2, -1)), levels)
+        nonzero = as_batched(constant_op(np.any, data, axis=(-2, -1)), levels)
         out = where(nonzero, out, _euclid(stack, (-2, -1), False))
     else:  # 1, −1: over columns of Σ_rows |x|; ∞, −∞: over rows of Σ_columns |x|
         inner, outer = (rows, cols) if ord in (1, -1) else (cols, rows)

@@ -17,7 +17,7 @@ import numpy as np
 from chainrule.batched import as_batched, values_of
 from chainrule.function import Function
 from chainrule.ops import rules
-from chainrule.tensor import Tensor, filled
+from chainrule.tensor import Tensor, constant_op, filled
 
 __all__ = [
     "sum", "mean", "var", "max", "min", "argmax", "argmin", "logsumexp", "softmax",
@@ -329,12 +329,17 @@ def _arg_extreme(find: Any, x: Any, axis: Any, keep: bool, dim: Any) -> Tensor:
     rank = data.ndim - k
     single = _single_axis(axis, dim, rank)
     if single is not None or not k:
-        index = find(data, axis=None if single is None else single + k, keepdims=keep)
+        axis = None if single is None else single + k
+        index = constant_op(find, data, axis=axis, keepdims=keep)
     else:  # over each example's flattened values
-        index = find(data.reshape(data.shape[:k] + (-1,)), axis=k)
-        if keep:
-            index = index.reshape(index.shape + (1,) * rank)
+        index = constant_op(_find_per_example, find, data, k, keep)
     return as_batched(index, levels)
+
+
+def _find_per_example(find: Any, data: np.ndarray, k: int, keep: bool) -> np.ndarray:
+    """argmax/argmin over each example's flattened values, k batch axes in front."""
+    index = find(data.reshape(data.shape[:k] + (-1,)), axis=k)
+    return index.reshape(index.shape + (1,) * (data.ndim - k)) if keep else index
 
 
 def argmax(

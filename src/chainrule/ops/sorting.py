@@ -14,7 +14,7 @@ import numpy as np
 
 from chainrule.batched import as_batched, physical, values_of
 from chainrule.ops.reduction import normalize_axis
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["sort", "argsort", "topk"]
 
@@ -53,6 +53,11 @@ def _order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     return np.flip(data.shape[axis] - 1 - index, axis)
 
 
+def _first_of_order(data: np.ndarray, axis: int, descending: bool, k: int) -> np.ndarray:
+    """The first k entries of the sorting permutation along ``axis``."""
+    return np.take(_order(data, axis, descending), np.arange(k), axis=axis)
+
+
 def sort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     """The values of x sorted ascending along ``axis`` (the last by default), as ``np.sort``.
 
@@ -63,8 +68,8 @@ def sort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     if axis == -1 and dim is not None:
         axis = None
     axis = _one_axis(x, axis, dim, "sort")
-    data, k, levels = values_of(x)
-    return _gather(x, _order(data, axis + k, descending=False), axis + k, levels)
+    data, k, levels = values_of(x)  # inside vmap: the whole batch
+    return _gather(x, constant_op(_order, data, axis + k, False), axis + k, levels)
 
 
 def argsort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
@@ -74,8 +79,8 @@ def argsort(x: Any, axis: Any = -1, dim: Any = None) -> Tensor:
     if axis == -1 and dim is not None:
         axis = None
     axis = _one_axis(x, axis, dim, "argsort")
-    data, k, levels = values_of(x)
-    return as_batched(_order(data, axis + k, descending=False), levels)
+    data, k, levels = values_of(x)  # inside vmap: the whole batch
+    return as_batched(constant_op(_order, data, axis + k, False), levels)
 
 
 def topk(
@@ -100,7 +105,7 @@ def topk(
         raise ValueError(
             f"topk: k={k} is out of range for axis {axis} of size {size} (input shape {x.shape})"
         )
-    data, batch_axes, levels = values_of(x)
+    data, batch_axes, levels = values_of(x)  # inside vmap: the whole batch
     axis += batch_axes
-    index = np.take(_order(data, axis, descending=largest), np.arange(k), axis=axis)
+    index = constant_op(_first_of_order, data, axis, largest, k)
     return _gather(x, index, axis, levels), as_batched(index, levels)
