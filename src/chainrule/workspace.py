@@ -36,13 +36,16 @@ __all__ = ["empty", "empty_like", "clear", "limit", "set_limit", "held_bytes", "
 
 MIN_BYTES = 128 * 1024  # glibc's mmap threshold: smaller blocks come from its heap
 
-_buffers: dict[int, list[np.ndarray]] = {}  # size in bytes -> uint8 buffers, oldest first
+# size in bytes -> uint8 buffers, the one handed out last at the end
+_buffers: dict[int, list[np.ndarray]] = {}
 _state = {"held": 0, "limit": 256 * 1024 * 1024}
 _lock = threading.Lock()
 
-# getrefcount(buffer) while ``for buffer in buffers`` looks at it: the list's reference,
-# the loop variable, and getrefcount's own argument. Anything more is a user of it.
-_UNUSED = 3
+
+def _unused(buffers: list[np.ndarray], index: int) -> bool:
+    """Whether nothing but the pool refers to ``buffers[index]``: its reference count is
+    the list's reference plus getrefcount's own argument, nothing more."""
+    return sys.getrefcount(buffers[index]) == 2
 
 
 def empty(shape: Any, dtype: Any = np.float32) -> np.ndarray:
@@ -72,10 +75,15 @@ def empty_like(a: np.ndarray, dtype: Any = None) -> np.ndarray:
 
 
 def _take(nbytes: int) -> np.ndarray:
-    """A buffer of ``nbytes`` that nothing uses, kept by the pool if it fits the limit."""
+    """A buffer of ``nbytes`` that nothing uses, kept by the pool if it fits the limit.
+
+    Of the unused buffers, the one handed out most recently: the likeliest to be in cache.
+    """
     buffers = _buffers.setdefault(nbytes, [])
-    for buffer in buffers:
-        if sys.getrefcount(buffer) == _UNUSED:
+    for index in range(len(buffers) - 1, -1, -1):
+        if _unused(buffers, index):
+            buffer = buffers.pop(index)
+            buffers.append(buffer)
             return buffer
     fresh = np.empty(nbytes, np.uint8)
     if _state["held"] + nbytes > _state["limit"]:
@@ -92,14 +100,11 @@ def _release(wanted: int) -> None:
     is left to drop."""
     for nbytes in sorted(_buffers, reverse=True):
         buffers = _buffers[nbytes]
-        keep = []
-        for buffer in buffers:
-            if wanted > 0 and sys.getrefcount(buffer) == _UNUSED:
+        for index in range(len(buffers) - 1, -1, -1):
+            if wanted > 0 and _unused(buffers, index):
+                del buffers[index]
                 wanted -= nbytes
                 _state["held"] -= nbytes
-            else:
-                keep.append(buffer)
-        _buffers[nbytes] = keep
         if wanted <= 0:
             return
 
