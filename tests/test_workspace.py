@@ -74,6 +74,19 @@ def test_memory_anything_refers_to_is_never_handed_out(holder, read):
     assert np.all(read(kept) == 7)
 
 
+def test_reused_memory_starts_again_at_version_0(pooled):
+    x = cr.tensor(np.ones((4, 4), np.float32))
+    y = cr.relu(x)
+    y.add_(1)
+    y.add_(1)
+    assert y._version == 2
+    where = address(y.data)
+    del y
+    z = cr.relu(x)
+    assert address(z.data) == where and z._version == 0
+    assert z.add_(1)._version == 1
+
+
 def test_small_arrays_come_straight_from_numpy():
     held = workspace.held_bytes()
     a = workspace.empty(16)

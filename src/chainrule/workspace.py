@@ -14,7 +14,8 @@ that no object in the process can read or write that memory any more. A result h
 a user, a gradient, or an array a node saved for its backward therefore stays untouched
 for as long as anything can reach it; once the last reference is dropped the pages are
 reused instead of unmapped. Nothing is keyed on steps or graphs, so nothing depends on
-when (or whether) a graph is freed.
+when (or whether) a graph is freed. A reused buffer's in-place write count
+(``chainrule.versions``) starts again at 0, as for fresh memory.
 
 Buffers come back uninitialised, like ``np.empty``: callers fill every element they read.
 Arrays under ``MIN_BYTES`` come straight from ``np.empty`` (the C library's heap already
@@ -31,6 +32,8 @@ from math import prod
 from typing import Any
 
 import numpy as np
+
+from chainrule import versions
 
 __all__ = ["empty", "empty_like", "clear", "limit", "set_limit", "held_bytes", "MIN_BYTES"]
 
@@ -84,6 +87,7 @@ def _take(nbytes: int) -> np.ndarray:
         if _unused(buffers, index):
             buffer = buffers.pop(index)
             buffers.append(buffer)
+            versions.restart(buffer)  # a new array: its in-place writes count from 0
             return buffer
     fresh = np.empty(nbytes, np.uint8)
     if _state["held"] + nbytes > _state["limit"]:
