@@ -61,7 +61,7 @@ def empty(shape: Any, dtype: Any = np.float32) -> np.ndarray:
         return np.empty(shape, dtype)
     with _lock:
         buffer = _take(nbytes)
-    return buffer[:nbytes].view(dtype).reshape(shape)
+    return buffer.view(dtype).reshape(shape)
 
 
 def empty_like(a: np.ndarray, dtype: Any = None) -> np.ndarray:
@@ -74,7 +74,8 @@ def empty_like(a: np.ndarray, dtype: Any = None) -> np.ndarray:
     if a.flags.c_contiguous:
         return empty(a.shape, dtype)
     order = sorted(range(a.ndim), key=lambda axis: -a.strides[axis])
-    return empty([a.shape[axis] for axis in order], dtype).transpose(np.argsort(order))
+    inverse = sorted(range(a.ndim), key=order.__getitem__)
+    return empty([a.shape[axis] for axis in order], dtype).transpose(inverse)
 
 
 def _take(nbytes: int) -> np.ndarray:
