@@ -17,6 +17,7 @@ reused instead of unmapped. Nothing is keyed on steps or graphs, so nothing depe
 when (or whether) a graph is freed. A reused buffer's in-place write count
 (``chainrule.versions``) starts again at 0, as for fresh memory.
 
+The rule relies on CPython's exact reference counts (the interpreter chainrule supports).
 Buffers come back uninitialised, like ``np.empty``: callers fill every element they read.
 Arrays under ``MIN_BYTES`` come straight from ``np.empty`` (the C library's heap already
 reuses small blocks). The pool holds at most ``limit()`` bytes (``set_limit``); past it,
@@ -45,10 +46,20 @@ _state = {"held": 0, "limit": 256 * 1024 * 1024}
 _lock = threading.Lock()
 
 
+def _references(buffers: list[np.ndarray], index: int) -> int:
+    return sys.getrefcount(buffers[index])
+
+
+# the count _references reads for a buffer that only its list holds (2 on CPython 3.10 to
+# 3.13: the list's reference and getrefcount's argument), measured rather than assumed, so
+# that an interpreter that counts its own temporaries differently cannot make a buffer in
+# use look free
+_ALONE = _references([np.empty(0, np.uint8)], 0)
+
+
 def _unused(buffers: list[np.ndarray], index: int) -> bool:
-    """Whether nothing but the pool refers to ``buffers[index]``: its reference count is
-    the list's reference plus getrefcount's own argument, nothing more."""
-    return sys.getrefcount(buffers[index]) == 2
+    """Whether nothing but the pool refers to ``buffers[index]``."""
+    return _references(buffers, index) == _ALONE
 
 
 def empty(shape: Any, dtype: Any = np.float32) -> np.ndarray:
