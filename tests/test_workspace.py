@@ -94,6 +94,11 @@ def test_small_arrays_come_straight_from_numpy():
     assert workspace.held_bytes() == held
 
 
+def test_object_arrays_come_straight_from_numpy(pooled):
+    a = workspace.empty((3, 2), object)
+    assert a.dtype == object and a.shape == (3, 2)
+
+
 def test_dtype_shape_and_layout():
     a = workspace.empty((64, 32, 32), np.float64)
     assert a.shape == (64, 32, 32) and a.dtype == np.float64 and a.flags.c_contiguous

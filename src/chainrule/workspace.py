@@ -68,7 +68,7 @@ def empty(shape: Any, dtype: Any = np.float32) -> np.ndarray:
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     nbytes = prod(shape) * dtype.itemsize
-    if nbytes < MIN_BYTES:
+    if nbytes < MIN_BYTES or dtype.hasobject:  # bytes cannot be viewed as objects
         return np.empty(shape, dtype)
     with _lock:
         buffer = _take(nbytes)
