@@ -27,8 +27,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workloads as W  # noqa: E402
 
-from chainrule.allocator import keep_freed_memory  # noqa: E402
-
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 SECTIONS = ("w1", "w2", "w3", "w4", "w5", "scaling", "jacobian", "memory")
 
@@ -235,11 +233,7 @@ def main() -> None:
     print(f"medians of {rounds} interleaved rounds; float32\n")
     started = time.perf_counter()
     if only & {"w1", "w2", "w3", "w5"}:
-        print("glibc's default allocator (freed blocks unmapped, mapped again each step):")
         section_workloads(rounds, only)
-        if keep_freed_memory():
-            print("\nwith cr.allocator.keep_freed_memory() (what chainrule train does):")
-            section_workloads(rounds, only)
     if "w4" in only:
         section_epoch(rounds)
     if "scaling" in only:

@@ -388,3 +388,61 @@ def w4_torch(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
             return float((model(torch.from_numpy(xt)).argmax(1).numpy() == yt).mean())
 
     return Epoch(run, accuracy)
+
+
+# ------------------------------------------------------------------ W4 CNN: LeNet-5 epochs
+def _images(rows: np.ndarray) -> np.ndarray:
+    return rows.reshape(len(rows), 1, 28, 28)
+
+
+def w4_cnn_chainrule(data: tuple[np.ndarray, ...], batch: int = 64) -> Epoch:
+    """One epoch of ``chainrule train --model cnn``'s defaults (LeNet-5, Adam 1e-3, batch
+    64, shuffled DataLoader), without the run directory around it."""
+    x, y, xt, yt = data
+    cr.manual_seed(0)
+    model = cr.models.lenet5()
+    optimizer = cr.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = cr.data.DataLoader(
+        cr.data.TensorDataset(_images(x), y), batch_size=batch, shuffle=True, seed=0
+    )
+
+    def run() -> None:
+        for xb, yb in loader:
+            train_on(model, optimizer, loss_fn, xb, yb)
+
+    def accuracy() -> float:
+        with cr.no_grad():
+            return float((model(cr.tensor(_images(xt))).data.argmax(axis=1) == yt).mean())
+
+    return Epoch(run, accuracy)
+
+
+def w4_cnn_torch(data: tuple[np.ndarray, ...], batch: int = 64) -> Epoch:
+    """The same epoch in PyTorch: its LeNet-5 of ``w3_torch``, its DataLoader."""
+    import torch
+
+    x, y, xt, yt = data
+    torch.manual_seed(0)
+    t = torch.nn
+    model = t.Sequential(
+        t.Conv2d(1, 6, 5, padding=2), t.ReLU(), t.MaxPool2d(2),
+        t.Conv2d(6, 16, 5), t.ReLU(), t.MaxPool2d(2), t.Flatten(),
+        t.Linear(400, 120), t.ReLU(), t.Linear(120, 84), t.ReLU(), t.Linear(84, 10),
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = t.CrossEntropyLoss()
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(_images(x)), torch.from_numpy(y))
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+
+    def run() -> None:
+        for xb, yb in loader:
+            train_on(model, optimizer, loss_fn, xb, yb)
+
+    def accuracy() -> float:
+        with torch.no_grad():
+            return float((model(torch.from_numpy(_images(xt))).argmax(1).numpy() == yt).mean())
+
+    return Epoch(run, accuracy)

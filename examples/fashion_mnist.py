@@ -49,7 +49,6 @@ def main() -> None:
     x_test = (x_test.astype(np.float32) / 255.0)[:, None]
 
     cr.manual_seed(args.seed)
-    cr.allocator.keep_freed_memory()  # reuse freed pages from step to step (see its docs)
     model = cr.models.mlp(784, (256, 128), 10) if args.model == "mlp" else cr.models.lenet5()
     optimizer = cr.optim.Adam(model.parameters(), lr=1e-3)
     loader = cr.data.DataLoader(

@@ -54,9 +54,9 @@ def test_the_epoch_workloads_train_and_report_accuracy(bench):
         rng.random((300, 784), dtype=np.float32), rng.integers(0, 10, 300),
         rng.random((50, 784), dtype=np.float32), rng.integers(0, 10, 50),
     )  # fmt: skip
-    builders = [workloads.w4_chainrule, workloads.w4_numpy]
+    builders = [workloads.w4_chainrule, workloads.w4_numpy, workloads.w4_cnn_chainrule]
     if importlib.util.find_spec("torch") is not None:
-        builders.append(workloads.w4_torch)
+        builders += [workloads.w4_torch, workloads.w4_cnn_torch]
     for build in builders:
         epoch = build(data)
         epoch()

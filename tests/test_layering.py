@@ -24,7 +24,7 @@ CORE = [
     "inplace", "creation", "linalg", "functional", "gradcheck", "wiring", "notation",
     "forward", "control",
     "ops.trigonometric", "ops.exponential", "ops.powers", "ops.special", "ops.rounding",
-    "ops.scan", "ops.aggregates", "ops.sorting", "ops.normal", "tree",
+    "ops.scan", "ops.aggregates", "ops.sorting", "ops.normal", "tree", "workspace",
 ]  # fmt: skip
 
 #: third-party packages a function may import when it needs them: the optional extras,

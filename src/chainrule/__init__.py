@@ -7,7 +7,6 @@ gradient checking) is re-exported here; ``cr.nn``, ``cr.optim``, ``cr.data``,
 
 from chainrule import wiring  # noqa: F401, I001 (first: connects Tensor to the ops, the engine)
 from chainrule import (
-    allocator,
     data,
     distributed,
     lecture,
@@ -20,6 +19,7 @@ from chainrule import (
     optim,
     training,
     viz,
+    workspace,
 )
 from chainrule.serialization import CheckpointError, load, load_metadata, save
 from chainrule.control import checkpoint, stop_gradient
@@ -158,7 +158,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "Context",
     "ops", "linalg", "nn", "optim", "data", "metrics", "models", "training", "lecture", "viz",
-    "distributed", "onnx", "allocator",
+    "distributed", "onnx", "workspace",
     "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "arange", "eye",
     "zeros_like",
     "ones_like", "manual_seed", "default_generator", "randn", "rand",

@@ -24,7 +24,9 @@ import numpy as np
 
 from chainrule.mode import STATE
 
-__all__ = ["WRITES", "root_of", "bump", "version_of", "written_since", "last_writer"]
+__all__ = [
+    "WRITES", "root_of", "bump", "version_of", "written_since", "last_writer", "restart",
+]  # fmt: skip
 
 
 class _Writes:
@@ -69,6 +71,15 @@ def bump(array: np.ndarray, op: str, recorded: bool = False) -> None:
     counter[3] = op
 
 
+def restart(root: np.ndarray) -> None:
+    """Version 0 again for ``root``'s memory, which now holds a new array
+    (``chainrule.workspace`` hands memory out again). The epochs of its past writes stay:
+    they are older than any op the new array takes part in, so no check misreads them."""
+    counter = _counters.get(id(root))
+    if counter is not None:
+        counter[0] = 0
+
+
 def version_of(array: np.ndarray) -> int:
     """How many in-place writes the memory of ``array`` has seen."""
     counter = _counters.get(id(root_of(array)))
@@ -80,7 +91,9 @@ def written_since(array: Any, epoch: int, recorded: bool = False) -> bool:
     op recorded in a graph, with ``recorded``).
 
     Sound even though counters are keyed by ``id``: a caller asks about an array it holds,
-    so its root is alive and cannot share an id with an older, freed one.
+    so its root is alive and cannot share an id with an older, freed one. A root that
+    ``chainrule.workspace`` hands out again keeps its counter, but every write it records
+    came before the new array existed, so at an epoch no op of the new array can precede.
     """
     if not isinstance(array, np.ndarray):
         return False

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from chainrule import distributed
-from chainrule.allocator import keep_freed_memory
 from chainrule.cli import paths
 from chainrule.cli.datasets import DATASETS, data_dir_for, load_splits
 from chainrule.cli.errors import UsageError, together
@@ -98,11 +97,6 @@ def add_parsers(commands: Any) -> None:
         "and --data-dir may change",
     )  # fmt: skip
     train.add_argument("--quiet", action="store_true", help="print only the final results")
-    train.add_argument(
-        "--no-malloc-tuning", action="store_true",
-        help="leave glibc's allocator as it is (by default freed memory is kept for the next "
-        "step: faster, at the price of resident memory staying at its peak)",
-    )  # fmt: skip
 
     evaluate = commands.add_parser(
         "evaluate", help="test-set metrics of a saved run", description=EVALUATE_HELP
@@ -209,8 +203,6 @@ def _settle(args: argparse.Namespace) -> tuple[TrainConfig, str, str | None, int
 def run_train(args: argparse.Namespace) -> int:
     """``chainrule train``: 0 when trained, 130 after a Ctrl-C (the checkpoint is kept)."""
     _check_combinations(args)
-    if not args.no_malloc_tuning:
-        keep_freed_memory()
     try:
         distributed.init()
     except ImportError as error:

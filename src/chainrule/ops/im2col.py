@@ -9,6 +9,10 @@ Python loop runs over pixels or over the batch; the loops that remain run over t
 offsets. The batch is innermost in that product, and a conv output is returned as an
 NCHW-shaped view of it: shapes are NCHW everywhere, but activations between conv layers are
 stored (C, H, W, N), which is what the next im2col and the gradient rows want.
+
+Every large array made here (padded inputs, columns, products, col2im sums, pooling
+outputs and gradients) comes from ``chainrule.workspace``, which reuses the memory of
+arrays that nothing refers to any more instead of mapping fresh pages each step.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from chainrule import workspace
+
 __all__ = [
     "Pair", "im2col", "rows_of", "col2im", "offsets", "conv_cols", "input_array",
-    "weight_array", "gram", "layout", "empty", "zeros", "in_layout", "out_hw",
+    "weight_array", "product", "gram", "layout", "empty", "zeros", "in_layout", "out_hw",
 ]  # fmt: skip
 
 Pair = tuple[int, int]
@@ -39,14 +45,19 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair) -> np.ndarr
     x = x.transpose(1, 2, 3, 0)  # (C, H, W, N)
     if ph or pw:
         c, height, width, n = x.shape
-        padded = np.zeros((c, height + 2 * ph, width + 2 * pw, n), dtype=x.dtype)
+        padded = workspace.empty((c, height + 2 * ph, width + 2 * pw, n), x.dtype)
+        padded.fill(0)
         padded[:, ph : ph + height, pw : pw + width] = x
         x = padded
-    else:
-        x = np.ascontiguousarray(x)
+    elif not x.flags.c_contiguous:
+        contiguous = workspace.empty(x.shape, x.dtype)
+        np.copyto(contiguous, x)
+        x = contiguous
     windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]
     c, ho, wo, n = windows.shape[:4]
-    return windows.transpose(0, 4, 5, 1, 2, 3).reshape(c * kh * kw, ho * wo * n)
+    cols = workspace.empty((c * kh * kw, ho * wo * n), x.dtype)
+    np.copyto(cols.reshape(c, kh, kw, ho, wo, n), windows.transpose(0, 4, 5, 1, 2, 3))
+    return cols
 
 
 def rows_of(g: np.ndarray) -> np.ndarray:
@@ -59,7 +70,8 @@ def col2im(cols: np.ndarray, x_shape: tuple, stride: Pair, padding: Pair) -> np.
     """The adjoint of im2col: add cols (N, C, kh, kw, Ho, Wo) back onto x's positions."""
     n, c, kh, kw, ho, wo = cols.shape
     (ph, pw), height, width = padding, x_shape[2], x_shape[3]
-    out = np.zeros((n, c, height + 2 * ph, width + 2 * pw), dtype=cols.dtype)
+    out = workspace.empty((n, c, height + 2 * ph, width + 2 * pw), cols.dtype)
+    out.fill(0)
     for k, index in enumerate(offsets((kh, kw), stride, (ho, wo))):
         out[index] += cols[:, :, k // kw, k % kw]
     return out[:, :, ph : ph + height, pw : pw + width]
@@ -81,7 +93,8 @@ def conv_cols(
 ) -> np.ndarray:
     """The conv output y = w * x (+ b) from x's im2col columns, an NCHW view."""
     ho, wo = out_hw(x_shape, w.shape[2:], stride, padding)
-    y = w.reshape(w.shape[0], -1) @ cols  # (O, C·kh·kw) @ (C·kh·kw, Ho·Wo·N): one product
+    # (O, C·kh·kw) @ (C·kh·kw, Ho·Wo·N): one product for the whole batch
+    y = product(w.reshape(w.shape[0], -1), cols)
     if b is not None:
         b = b.reshape(-1, 1)
         if np.result_type(y, b) == y.dtype:
@@ -103,13 +116,20 @@ def input_array(
     n, o, ho, wo = g.shape
     c, kh, kw = w.shape[1:]
     rows = rows_of(g) if rows is None else rows
-    cols = (w.reshape(o, -1).T @ rows).reshape(c, kh, kw, ho, wo, n)
+    cols = product(w.reshape(o, -1).T, rows).reshape(c, kh, kw, ho, wo, n)
     (ph, pw), height, width = padding, x_shape[2], x_shape[3]
-    out = np.zeros((c, height + 2 * ph, width + 2 * pw, n), dtype=cols.dtype)
+    out = workspace.empty((c, height + 2 * ph, width + 2 * pw, n), cols.dtype)
+    out.fill(0)
     for k, (_, rows_at, columns_at) in enumerate(offsets((kh, kw), stride, (ho, wo))):
         out[:, rows_at, columns_at] += cols[:, k // kw, k % kw]
     out = out[:, ph : ph + height, pw : pw + width]
     return out.transpose(3, 0, 1, 2)  # NCHW view of (C, H, W, N) memory, like conv outputs
+
+
+def product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for 2-D a and b, written into workspace memory."""
+    out = workspace.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    return np.matmul(a, b, out=out)
 
 
 def weight_array(cols: np.ndarray, g: np.ndarray, w_shape: tuple) -> np.ndarray:
@@ -140,13 +160,17 @@ def layout(x: np.ndarray) -> tuple[int, ...]:
 
 
 def empty(shape: tuple, order: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """An uninitialised array of ``shape`` whose memory order is ``order`` (a ``layout``)."""
-    return np.empty([shape[axis] for axis in order], dtype).transpose(np.argsort(order))
+    """An uninitialised array of ``shape`` whose memory order is ``order`` (a ``layout``),
+    in workspace memory."""
+    memory = workspace.empty([shape[axis] for axis in order], dtype)
+    return memory.transpose(np.argsort(order))
 
 
 def zeros(shape: tuple, order: tuple[int, ...], dtype: Any) -> np.ndarray:
     """Zeros of ``shape`` whose memory order is ``order`` (a ``layout``)."""
-    return np.zeros([shape[axis] for axis in order], dtype).transpose(np.argsort(order))
+    out = empty(shape, order, dtype)
+    out.fill(0)
+    return out
 
 
 def in_layout(a: np.ndarray, order: tuple[int, ...]) -> np.ndarray:

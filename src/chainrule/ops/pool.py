@@ -46,7 +46,8 @@ class MaxPool2dFunction(Function):
         ctx.offsets = offsets(kernel, stride, out_hw(x.shape, kernel, stride, (0, 0)))
         ctx.layout = layout(x)
         views = [x[index] for index in ctx.offsets]
-        y = views[0].copy(order="K")
+        y = empty(views[0].shape, ctx.layout, x.dtype)
+        np.copyto(y, views[0])
         for view in views[1:]:
             np.maximum(y, view, out=y)
         # winner = the first offset holding the maximum = how many offsets before it miss
