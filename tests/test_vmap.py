@@ -297,3 +297,19 @@ def test_dropout_inside_vmap_draws_a_mask_per_example():
     out = cr.vmap(lambda v: cr.nn.functional.dropout(v, 0.5))(x).data
     assert set(np.unique(out)) <= {0.0, 2.0}
     assert len({row.tobytes() for row in out}) == 64  # not one mask for the whole batch
+
+
+def test_vmap_inside_compile_and_compile_inside_vmap(rng):
+    w = rng.standard_normal((3, 2))
+
+    def loss(w, x):
+        return cr.tanh(x @ w).sum()
+
+    per_example = cr.vmap(cr.grad(loss), in_axes=(None, 0))
+    compiled = cr.compile(per_example)
+    for scale in (1.0, 2.0):  # the second call replays the program
+        xs = scale * rng.standard_normal((5, 3))
+        np.testing.assert_array_equal(compiled(w, xs).data, per_example(w, xs).data)
+    inner = cr.compile(lambda x: loss(w, x))
+    xs = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(cr.vmap(inner)(xs).data, np.tanh(xs @ w).sum(axis=1))
