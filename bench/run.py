@@ -118,6 +118,9 @@ def section_workloads(rounds: int, only: set[str]) -> None:
         ("w1", "W1 overhead (16×16) fwd+bwd", W.w1_chainrule, W.w1_numpy, W.w1_torch),
         ("w2", "W2 MLP SGD step, batch 128", W.w2_chainrule, W.w2_numpy, W.w2_torch),
         ("w3", "W3 LeNet-5 SGD step, batch 64", W.w3_chainrule, None, W.w3_torch),
+        ("w1", "W1 compiled (cr.compile)", W.w1_compiled, W.w1_numpy, W.w1_torch),
+        ("w2", "W2 compiled, SGD in NumPy", W.w2_compiled, W.w2_numpy, W.w2_torch),
+        ("w3", "W3 compiled, SGD in NumPy", W.w3_compiled, None, W.w3_torch),
         ("w5", "W5 Jacobian tanh(Wx), n=256", W.w5_jacobian_chainrule, W.w5_jacobian_numpy,
          W.w5_jacobian_torch),
         ("w5", "W5 Hessian Σtanh(Wx), n=100", W.w5_hessian_chainrule, W.w5_hessian_numpy,
@@ -153,6 +156,15 @@ def section_epoch(rounds: int) -> None:
     compute = {name: (lambda s=s: [s() for _ in range(batches)]) for name, s in steps.items()}
     print(
         _row("W4 469 steps on one batch", interleaved(compute, max(1, rounds // 2), 0, warmup=1))
+    )
+    # the CNN of `chainrule train --model cnn`: LeNet-5, Adam, batch 64
+    cnn = {"chainrule": W.w4_cnn_chainrule(data)}
+    if HAS_TORCH:
+        cnn["torch"] = W.w4_cnn_torch(data)
+    print(
+        _row(
+            "W4 LeNet-5 epoch (60k, batch 64)", interleaved(cnn, max(1, rounds // 2), 0, warmup=1)
+        )
     )
 
 
