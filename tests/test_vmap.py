@@ -131,16 +131,38 @@ def test_second_order_per_example(rng):
     np.testing.assert_allclose(cr.vmap(f)(x).data, 12 * x**2)
 
 
-def test_transforms_without_a_batched_form_run_once_per_example(rng):
+def test_per_example_jacobians_and_hessians_run_f_once(rng):
     x = rng.standard_normal((4, 3))
-    w = rng.standard_normal((3, 3))
+    w = rng.standard_normal((3, 2))
+    calls = []
 
     def f(v):
-        return (cr.tanh(v @ w) ** 2).sum()
+        calls.append(v.shape)
+        return cr.tanh(v @ w)
 
-    hessians = cr.vmap(cr.hessian(f))(x)
+    for layout, move in (("numerator", lambda j: j), ("denominator", lambda j: j.T)):
+        jacobians = cr.vmap(cr.jacobian(f, layout=layout))(x)
+        assert calls == [(3,)]  # one call: the batch, not four examples
+        calls.clear()
+        for i in range(4):
+            expected = move(cr.jacobian(f)(x[i]).data)
+            np.testing.assert_allclose(jacobians.data[i], expected, rtol=1e-12)
+        calls.clear()
+    hessians = cr.vmap(cr.hessian(lambda v: (f(v) ** 2).sum()))(x)
+    assert calls == [(3,)]
     for i in range(4):
-        np.testing.assert_allclose(hessians.data[i], cr.hessian(f)(x[i]).data, rtol=1e-10)
+        expected = cr.hessian(lambda v: (f(v) ** 2).sum())(x[i]).data
+        np.testing.assert_allclose(hessians.data[i], expected, rtol=1e-10)
+    # and through an enclosing grad: the per-example Jacobians stay differentiable
+    total = cr.grad(lambda w: (cr.vmap(cr.jacobian(lambda v: cr.tanh(v @ w)))(x) ** 2).sum())
+    looped = cr.grad(
+        lambda w: sum((cr.jacobian(lambda v: cr.tanh(v @ w))(row) ** 2).sum() for row in x)
+    )
+    np.testing.assert_allclose(total(w).data, looped(w).data, rtol=1e-10)
+
+
+def test_transforms_without_a_batched_form_run_once_per_example(rng):
+    x = rng.standard_normal((4, 3))
     jacobians = cr.vmap(cr.jacfwd(cr.sin))(x)
     np.testing.assert_allclose(jacobians.data[1], np.diag(np.cos(x[1])), atol=1e-15)
     tangents = cr.vmap(lambda v: cr.jvp(cr.sin, (v,), (np.ones(3),))[1])(x)

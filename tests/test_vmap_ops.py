@@ -89,3 +89,15 @@ def test_per_example_second_order(spec, rng):
     for i, d in enumerate(draws):
         for g, e in zip(grads, cr.grad(squared_gradient, argnums)(*d)):
             _close(g.data[i], e.data)
+
+
+@pytest.mark.parametrize("spec", DIFFERENTIABLE, ids=spec_id)
+def test_per_example_jacobians(spec, rng):
+    """vmap(jacobian): one walk over the batch, seeded with the identity per example."""
+    draws = _draws(spec, rng)
+    batched = [_stacked(draws, i) for i in range(len(spec.shapes))]
+    argnums = tuple(range(len(spec.shapes)))
+    jacobians = cr.vmap(cr.jacobian(spec.fn, argnums))(*batched)
+    for i, d in enumerate(draws):
+        for j, e in zip(jacobians, cr.jacobian(spec.fn, argnums)(*d)):
+            _close(j.data[i], e.data)

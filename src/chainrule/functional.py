@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import engine
+from chainrule import batching, engine
+from chainrule.batched import Batched, physical
 from chainrule.graph import is_batchable, reaches_beyond
-from chainrule.ops.shape import concatenate, stack
+from chainrule.ops.shape import Transpose, concatenate, stack
 from chainrule.tensor import Tensor
 from chainrule.tracing import (
     _CONTAINERS,
@@ -212,6 +213,8 @@ def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[An
     n = out.size
     if not out.requires_grad:
         return [Tensor(np.zeros((n,) + x.shape, dtype=x.dtype)) for x in inputs]
+    if type(out) is Batched:
+        return _batched_jacobian_stacks(out, inputs, nested)
     if is_batchable(out):
         chunk = max(1, min(n, _BATCH_ELEMENTS // max([n, *(x.size for x in inputs)])))
         blocks: list[list[Any]] = [[] for _ in inputs]
@@ -243,6 +246,34 @@ def _jacobian_stacks(out: Tensor, inputs: list[Tensor], nested: bool) -> list[An
         for stack_of_rows, g in zip(stacks, grads):
             stack_of_rows.append(g)
     return [_stack(rows, x) for rows, x in zip(stacks, inputs)]
+
+
+def _batched_jacobian_stacks(out: Batched, inputs: list[Tensor], nested: bool) -> list[Any]:
+    """``_jacobian_stacks`` inside vmap: one walk over the whole batch, seeded with the
+    identity's rows for every example at once; example b's rows are ∂out_b/∂x_b (the
+    examples do not interact), moved behind the batch axes."""
+    if not is_batchable(out):
+        raise batching.Unbatchable("jacobian")  # vmap runs f once per example instead
+    levels = out._levels
+    k = len(levels)
+    n = out.size
+    with physical():
+        example = out.shape[k:]
+        rows = np.eye(n, dtype=out.dtype).reshape((n,) + (1,) * k + example)
+        seed = np.ascontiguousarray(np.broadcast_to(rows, (n,) + out.shape))
+        grads = engine.grad_from_seed(
+            out, inputs, Tensor._make(seed, None) if nested else seed,
+            retain_graph=True, create_graph=nested, batch=1,
+        )  # fmt: skip
+        stacks = []
+        for g in grads:
+            order = (*range(1, k + 1), 0, *range(k + 1, g.ndim))
+            if nested:
+                moved = Transpose.apply(g, axes=order)
+            else:
+                moved = Tensor._make(np.transpose(g.data, order), None)
+            stacks.append(Batched.wrap(moved, levels))
+    return stacks
 
 
 def _stack(rows: list[Any], x: Tensor) -> Tensor:
@@ -327,10 +358,7 @@ def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
             raise ValueError(f"hessian: f must return a scalar, got {shape}")
         (out,) = trace.outs
         inputs = trace.inputs
-        if out.requires_grad:
-            grads = engine.grad(out, inputs, create_graph=True)
-        else:
-            grads = tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
+        grads = _gradients(out, inputs, None, True, retain=True)
         rows = []
         for g in grads:
             stacks = _jacobian_stacks(g, inputs, trace.nested)

@@ -142,6 +142,10 @@ class _Trace:
         return values[0] if self.out_def is None else tree_unflatten(self.out_def, values)
 
 
+#: the transforms that run batched inside vmap (the others run once per example)
+_BATCHED = ("value_and_grad", "jacobian", "hessian")
+
+
 def _trace(
     f: Callable[..., Any],
     args: Sequence[Any],
@@ -159,7 +163,7 @@ def _trace(
     stay connected to what it depends on. Otherwise nothing outside can, and the cheaper
     first-order pass is exact.
     """
-    if STATE.vmap is not None and name != "value_and_grad":
+    if STATE.vmap is not None and name not in _BATCHED:
         raise batching.Unbatchable(name)  # vmap runs f once per example instead
     recording = is_grad_enabled()  # the caller's mode: a transform inside no_grad() is cut
     args = list(args)
