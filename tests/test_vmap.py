@@ -335,3 +335,27 @@ def test_vmap_inside_compile_and_compile_inside_vmap(rng):
     inner = cr.compile(lambda x: loss(w, x))
     xs = rng.standard_normal((4, 3))
     np.testing.assert_allclose(cr.vmap(inner)(xs).data, np.tanh(xs @ w).sum(axis=1))
+
+
+def test_vjp_inside_vmap_runs_batched_with_batched_or_shared_cotangents(rng):
+    w = rng.standard_normal((3, 4))
+    xs, us, u = rng.standard_normal((5, 3)), rng.standard_normal((5, 4)), rng.standard_normal(4)
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return cr.tanh(x @ w)
+
+    def pulled_back(x, cotangent):
+        value, vjp_fn = cr.vjp(f, x)
+        return value, vjp_fn(cotangent)[0]
+
+    for in_axes, cotangents in (((0, 0), us), ((0, None), u)):
+        calls.clear()
+        values, grads = cr.vmap(pulled_back, in_axes=in_axes)(xs, cotangents)
+        assert len(calls) == 1
+        for i in range(5):
+            value, vjp_fn = cr.vjp(f, xs[i])
+            cotangent = us[i] if in_axes[1] == 0 else u
+            np.testing.assert_allclose(values.data[i], value.data, rtol=1e-12)
+            np.testing.assert_allclose(grads.data[i], vjp_fn(cotangent)[0].data, rtol=1e-12)

@@ -106,3 +106,18 @@ def test_vmap_of_grad_of_grad(rng):
         return grad(lambda x: (grad(lambda u: (lib.tanh(u) ** 3).sum())(x) ** 2).sum())
 
     _same(cr.vmap(curvature(cr, cr.grad))(xs), tfunc.vmap(curvature(torch, tfunc.grad))(_t(xs)))
+
+
+def test_per_example_vjp_with_batched_cotangents(rng):
+    params, xs, us = _params(rng), rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+
+    def pulled(lib, vjp):
+        def f(p, x, u):
+            _, vjp_fn = vjp(lambda q: _mlp(lib, q, x), p)
+            return vjp_fn(u)[0]
+
+        return f
+
+    ours = cr.vmap(pulled(cr, cr.vjp), in_axes=(None, 0, 0))(params, xs, us)
+    theirs = tfunc.vmap(pulled(torch, tfunc.vjp), (None, 0, 0))(_t(params), _t(xs), _t(us))
+    _same(ours, theirs)

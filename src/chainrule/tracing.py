@@ -143,7 +143,7 @@ class _Trace:
 
 
 #: the transforms that run batched inside vmap (the others run once per example)
-_BATCHED = ("value_and_grad", "jacobian", "hessian")
+_BATCHED = ("value_and_grad", "jacobian", "hessian", "vjp")
 
 
 def _trace(
@@ -222,6 +222,12 @@ def _batched_gradients(
 ) -> tuple[Tensor, ...]:
     """Inside vmap: one backward walk over the whole batch, seeded with one cotangent per
     example; each example's gradient lands in its slice of its own copy of the inputs."""
+    if seed is not None and out.requires_grad:
+        # a cotangent per example, laid out as out is: every active level in front (the
+        # inputs were lifted to all of them, so out varies over all of them)
+        seed = batching.lift(seed)
+        if not seed.requires_grad:
+            seed = seed.array
     with physical():
         if not out.requires_grad:
             grads = tuple(Tensor(np.zeros_like(x.data)) for x in inputs)
