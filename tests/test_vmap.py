@@ -359,3 +359,20 @@ def test_vjp_inside_vmap_runs_batched_with_batched_or_shared_cotangents(rng):
             cotangent = us[i] if in_axes[1] == 0 else u
             np.testing.assert_allclose(values.data[i], value.data, rtol=1e-12)
             np.testing.assert_allclose(grads.data[i], vjp_fn(cotangent)[0].data, rtol=1e-12)
+
+
+def test_jvp_inside_vmap_runs_batched_and_gives_per_example_hvps(rng):
+    w = rng.standard_normal((3, 4))
+    xs, vs = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    calls = []
+
+    def energy(x):
+        calls.append(1)
+        return (cr.tanh(x @ w) ** 2).sum()
+
+    # Hessian-vector products, one per example: the tangent of the gradient
+    hvps = cr.vmap(lambda x, v: cr.jvp(cr.grad(energy), (x,), (v,))[1])(xs, vs)
+    assert len(calls) == 1
+    for i in range(5):
+        expected = cr.hessian(energy)(xs[i]).data @ vs[i]
+        np.testing.assert_allclose(hvps.data[i], expected, rtol=1e-10)

@@ -121,3 +121,19 @@ def test_per_example_vjp_with_batched_cotangents(rng):
     ours = cr.vmap(pulled(cr, cr.vjp), in_axes=(None, 0, 0))(params, xs, us)
     theirs = tfunc.vmap(pulled(torch, tfunc.vjp), (None, 0, 0))(_t(params), _t(xs), _t(us))
     _same(ours, theirs)
+
+
+def test_per_example_jvp_with_shared_and_batched_tangents(rng):
+    params, xs, vs = _params(rng), rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
+
+    def pushed(lib, jvp):
+        def f(x, v):
+            return jvp(lambda u: _mlp(lib, params if lib is cr else _t(params), u), (x,), (v,))
+
+        return f
+
+    for axes in ((0, 0), (0, None)):
+        tangents = vs if axes[1] == 0 else vs[0]
+        ours = cr.vmap(pushed(cr, cr.jvp), in_axes=axes)(xs, tangents)
+        theirs = tfunc.vmap(pushed(torch, tfunc.jvp), axes)(_t(xs), _t(tangents))
+        _same(ours, theirs)

@@ -32,6 +32,7 @@ from chainrule.tensor import Tensor
 from chainrule.tracing import (
     _CONTAINERS,
     _argnums_tuple,
+    _as_input,
     _gradients,
     _pick,
     _regroup,
@@ -111,7 +112,7 @@ def _check_like(name: str, given: Any, like: Sequence[Tensor], like_def: Any, wh
         if given_def != expected:
             raise ValueError(f"{name}: {what} has structure {given_def}, expected {expected}")
     for leaf, x in zip(leaves, like):
-        shape = np.shape(leaf.data if isinstance(leaf, Tensor) else leaf)
+        shape = leaf.shape if isinstance(leaf, Tensor) else np.shape(leaf)
         if shape != x.shape:
             raise ValueError(f"{name}: {what} of shape {shape}, expected {x.shape}")
     return leaves
@@ -178,10 +179,11 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     outs = trace.outs
     values = [o if nested else o.detach() for o in outs]
     active = [o for o in outs if o.requires_grad]
-    dummies = [Tensor(np.zeros_like(o.data), requires_grad=True) for o in active]
+    # a leaf each (inside vmap, one per example, as the inputs are)
+    dummies = [_as_input(np.zeros(o.shape, o.dtype)) for o in active]
     grads: list[Any] = []
     for out, dummy in zip(active, dummies):
-        g = engine.grad(out, inputs, grad_outputs=dummy, create_graph=True)
+        g = _gradients(out, inputs, dummy, True, retain=True)
         grads = list(g) if not grads else [a + b for a, b in zip(grads, g)]
     found: dict[int, Tensor] = {}
     terms = [(g * v).sum() for g, v in zip(grads, directions)]  # a tangent that requires
@@ -191,10 +193,12 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             inner = inner + term
         if inner.requires_grad:  # else f is constant in the direction's support
             nested = nested or reaches_beyond(inner, [*dummies, *inputs])
-            tangents_out = engine.grad(inner, dummies, create_graph=nested)
+            tangents_out = _gradients(inner, dummies, None, nested, retain=False)
             found = {id(o): t for o, t in zip(active, tangents_out)}
     _retire([*inputs, *dummies])
-    results = [found[id(o)] if id(o) in found else Tensor(np.zeros_like(o.data)) for o in outs]
+    results = [
+        found[id(o)] if id(o) in found else Tensor(np.zeros(o.shape, o.dtype)) for o in outs
+    ]
     return trace.output(values), trace.output(results)
 
 

@@ -143,7 +143,7 @@ class _Trace:
 
 
 #: the transforms that run batched inside vmap (the others run once per example)
-_BATCHED = ("value_and_grad", "jacobian", "hessian", "vjp")
+_BATCHED = ("value_and_grad", "jacobian", "hessian", "vjp", "jvp")
 
 
 def _trace(
