@@ -25,6 +25,7 @@ from chainrule.tensor import Tensor, constant_op
 
 __all__ = [
     "Batched", "physical", "batch_levels", "is_batched", "values_of", "as_batched", "LEVELS",
+    "example_ndim", "shift_axes",
 ]  # fmt: skip
 
 _SLOT: Any = Tensor.__dict__["data"]  # the ndarray slot of Tensor, under the property below
@@ -210,12 +211,25 @@ def _aligned_shapes(values: list[Any]) -> tuple[tuple[int, ...], list[Any]]:
     level it lacks, and size-1 axes after its batch axes up to the largest example rank
     (NumPy aligns the rest from the right, so unbatched values stay as they are)."""
     levels = tuple(sorted({level for v in values for level in batch_levels(v)}))
-    rank = max(
-        np.ndim(_SLOT.__get__(v) if isinstance(v, Tensor) else v) - len(batch_levels(v))
-        for v in values
-    )
+    rank = max(example_ndim(v) for v in values)
     shapes = [aligned_shape(v, levels, rank) if type(v) is Batched else None for v in values]
     return levels, shapes
+
+
+def example_ndim(value: Any) -> int:
+    """The number of axes of one example of ``value`` (any array-like; a Batched value's
+    whole array less its batch axes), in any mode."""
+    if isinstance(value, Tensor):
+        return _SLOT.__get__(value).ndim - len(batch_levels(value))
+    return np.ndim(value)
+
+
+def shift_axes(axes: tuple[int, ...] | None, batch_axes: int, rank: int) -> tuple[int, ...]:
+    """The axes of an example of ``rank`` axes (None: all of them) as axes of the whole
+    batch, behind its ``batch_axes`` leading ones."""
+    if axes is None:
+        return tuple(range(batch_axes, batch_axes + rank))
+    return tuple(a % rank + batch_axes for a in axes)
 
 
 def _aligned_call(fn: Any, shapes: list[Any], *arrays: Any) -> np.ndarray:

@@ -29,7 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.batched import LEVELS, Batched, aligned_shape, batch_levels, physical
+from chainrule.batched import (
+    LEVELS,
+    Batched,
+    aligned_shape,
+    batch_levels,
+    example_ndim,
+    physical,
+    shift_axes,
+)
 from chainrule.function import Function
 from chainrule.ops import (
     conv,
@@ -99,18 +107,12 @@ def _sizes(levels: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(size[level] for level in levels)
 
 
-def _example_ndim(value: Any) -> int:
-    if type(value) is Batched:
-        return value.array.ndim - len(value._levels)
-    return np.ndim(value.data if isinstance(value, Tensor) else value)
-
-
 def _aligned(value: Any, levels: tuple[int, ...], rank: int | None = None) -> Any:
     """A Batched value with an axis per level (size 1 where it lacks one) and its example
     padded to ``rank`` axes; anything else as it is."""
     if type(value) is not Batched:
         return value
-    target = aligned_shape(value, levels, _example_ndim(value) if rank is None else rank)
+    target = aligned_shape(value, levels, example_ndim(value) if rank is None else rank)
     if target == value.array.shape:
         return value
     return shape.Reshape.apply(value, shape=target)
@@ -184,7 +186,7 @@ def _option_at(value: Any, index: tuple[int, ...]) -> Any:
 # ------------------------------------------------------------------ the rules
 def _elementwise(cls: type[Function], inputs: list, options: dict, levels: tuple) -> Tensor:
     batched_options = [v for v in options.values() if type(v) is Batched]
-    rank = max(_example_ndim(v) for v in (*inputs, *batched_options))
+    rank = max(example_ndim(v) for v in (*inputs, *batched_options))
     inputs = [_aligned(x, levels, rank) for x in inputs]
     for name, value in options.items():
         if type(value) is Batched:
@@ -194,13 +196,7 @@ def _elementwise(cls: type[Function], inputs: list, options: dict, levels: tuple
 
 def _reduction(cls: type[Function], inputs: list, options: dict, levels: tuple) -> Tensor:
     (x,) = inputs
-    k = len(levels)
-    rank = _example_ndim(x)
-    axes = options["axes"]
-    if axes is None:
-        options["axes"] = tuple(range(k, k + rank))
-    else:
-        options["axes"] = tuple(a % rank + k for a in axes)
+    options["axes"] = shift_axes(options["axes"], len(levels), example_ndim(x))
     return cls.apply(x, **options)
 
 
@@ -208,7 +204,7 @@ def _along_axis(cls: type[Function], inputs: list, options: dict, levels: tuple)
     (x,) = inputs
     if options["axis"] is None:  # over the flattened example
         return _per_example(cls, inputs, options, levels)
-    options["axis"] = options["axis"] % _example_ndim(x) + len(levels)
+    options["axis"] = options["axis"] % example_ndim(x) + len(levels)
     return cls.apply(x, **options)
 
 
@@ -220,7 +216,7 @@ def _reshape(cls: type[Function], inputs: list, options: dict, levels: tuple) ->
 def _transpose(cls: type[Function], inputs: list, options: dict, levels: tuple) -> Tensor:
     (x,) = inputs
     k = len(levels)
-    rank = _example_ndim(x)
+    rank = example_ndim(x)
     axes = options["axes"]
     axes = reversed(range(rank)) if axes is None else (a % rank for a in axes)
     return cls.apply(x, axes=(*range(k), *(a + k for a in axes)))
@@ -256,7 +252,7 @@ def _getitem(cls: type[Function], inputs: list, options: dict, levels: tuple) ->
 
 
 def _concatenate(cls: type[Function], inputs: list, options: dict, levels: tuple) -> Tensor:
-    rank = max(_example_ndim(x) for x in inputs)
+    rank = max(example_ndim(x) for x in inputs)
     xs = [_full(x, levels) for x in inputs]
     return cls.apply(*xs, axis=options["axis"] % rank + len(levels))
 
@@ -266,12 +262,12 @@ def _matmul(cls: type[Function], inputs: list, options: dict, levels: tuple) -> 
     k = len(levels)
     batched_a, batched_b = type(a) is Batched, type(b) is Batched
     matrix_b = batched_b or np.ndim(_array(b)) >= 2  # else NumPy drops b's column axis
-    vector_a = batched_a and _example_ndim(a) == 1
-    vector_b = batched_b and _example_ndim(b) == 1
+    vector_a = batched_a and example_ndim(a) == 1
+    vector_b = batched_b and example_ndim(b) == 1
     # a batched vector becomes a matrix; stacks of matrices are aligned from the right
     rank = max(
-        max(_example_ndim(a), 2) if batched_a else np.ndim(_array(a)),
-        max(_example_ndim(b), 2) if batched_b else np.ndim(_array(b)),
+        max(example_ndim(a), 2) if batched_a else np.ndim(_array(a)),
+        max(example_ndim(b), 2) if batched_b else np.ndim(_array(b)),
     )
     if batched_a:
         a = _aligned(a, levels)

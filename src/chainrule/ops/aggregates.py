@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.batched import as_batched, values_of
+from chainrule.batched import as_batched, shift_axes, values_of
 from chainrule.ops.piecewise import safe_sqrt
 from chainrule.ops.reduction import normalize_axis, reduced_shape, var
 from chainrule.ops.scan import cumprod
@@ -90,7 +90,7 @@ def _logical(name: str, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: An
     keep = _keepdims(keepdims, keepdim)
     axes = normalize_axis(axis, data.ndim - k, dim)
     if k:
-        axes = tuple(range(k, data.ndim)) if axes is None else tuple(a + k for a in axes)
+        axes = shift_axes(axes, k, data.ndim - k)
     reduce = np.all if name == "all" else np.any
     return as_batched(constant_op(reduce, data, axis=axes, keepdims=keep), levels)
 
