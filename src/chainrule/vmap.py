@@ -92,23 +92,27 @@ def _axes_per_leaf(in_axes: Any, args: tuple[Any, ...]) -> tuple[list[Any], list
     return axes, names
 
 
-def _prefix(spec: Any, value: Any, where: str) -> list[Any]:
-    """``spec`` (an axis or a pytree of axes, a prefix of value's structure) per leaf."""
+def _prefix(spec: Any, value: Any, where: str, what: str = "in_axes") -> list[Any]:
+    """``spec`` (an axis or a pytree of axes, a prefix of value's structure) per leaf;
+    ``what`` and ``where`` name it in messages ("in_axes", "argument 1")."""
     if spec is None or isinstance(spec, int):
         if spec is not None and isinstance(spec, bool):
-            raise TypeError(f"vmap: in_axes for {where} is a bool; give an int or None")
+            raise TypeError(f"vmap: {what} for {where} is a bool; give an int or None")
         return [spec] * len(tree_flatten(value)[0])
     if isinstance(spec, dict) and isinstance(value, dict) and spec.keys() == value.keys():
-        return [axis for key in sorted(value) for axis in _prefix(spec[key], value[key], where)]
+        return [
+            axis for key in sorted(value) for axis in _prefix(spec[key], value[key], where, what)
+        ]  # fmt: skip
     if (
         isinstance(spec, (tuple, list))
         and isinstance(value, (tuple, list))
         and len(spec) == len(value)
     ):
-        return [axis for s, v in zip(spec, value) for axis in _prefix(s, v, where)]
+        return [axis for s, v in zip(spec, value) for axis in _prefix(s, v, where, what)]
+    whose = "the argument's" if what == "in_axes" else "the output's"
     raise ValueError(
-        f"vmap: in_axes for {where} has the structure {_describe(spec)}, which does not "
-        f"match the argument's {_describe(value)}"
+        f"vmap: {what} for {where} has the structure {_describe(spec)}, which does not "
+        f"match {whose} {_describe(value)}"
     )
 
 
@@ -126,13 +130,12 @@ def _describe(value: Any) -> str:
         return "None"
     if isinstance(value, int):
         return str(value)
-    return f"array{tuple(np.shape(_data(value)))}"
+    return f"array{_shape(value)}"
 
 
-def _data(value: Any) -> Any:
-    if type(value) is Batched:
-        return np.empty(value.shape)  # only its (example) shape is read
-    return value.data if isinstance(value, Tensor) else value
+def _shape(value: Any) -> tuple[int, ...]:
+    """An array's shape; a Batched value's is one example's (inside an enclosing vmap)."""
+    return value.shape if isinstance(value, Tensor) else np.shape(value)
 
 
 def _batch_size(leaves: list[Any], axes: list[Any], names: list[str]) -> int:
@@ -144,7 +147,7 @@ def _batch_size(leaves: list[Any], axes: list[Any], names: list[str]) -> int:
             raise TypeError(
                 f"vmap: can only map over arrays, got {type(leaf).__name__} for {name}"
             )
-        shape = np.shape(_data(leaf))
+        shape = _shape(leaf)
         if not -len(shape) <= axis < len(shape):
             raise ValueError(f"vmap: in_axes {axis} is out of range for {name}, of shape {shape}")
         sizes.setdefault(shape[axis], []).append(f"{name} {shape} along axis {axis}")
@@ -192,27 +195,27 @@ def _move_in(leaf: Any, axis: int, level: int) -> Batched:
     k = len(levels)
     ndim = leaf.ndim  # physical mode: the whole array's
     source = k + axis % (ndim - k)
-    order = [i for i in range(ndim) if i != source]
-    order.insert(k, source)
-    if order != list(range(ndim)) or leaf.requires_grad:
-        # a leaf that requires grad gets a node of its own, so its gradient reaches it
-        leaf = Transpose.apply(leaf, axes=tuple(order))
-    return Batched.wrap(leaf, (*levels, level))
+    # a leaf that requires grad gets a node of its own, so its gradient reaches it
+    moved = _move_axis(leaf, source, k, always=leaf.requires_grad)
+    return Batched.wrap(moved, (*levels, level))
+
+
+def _move_axis(tensor: Tensor, source: int, target: int, always: bool = False) -> Tensor:
+    """The tensor with axis ``source`` moved to position ``target`` (physical mode); the
+    tensor itself when nothing moves, unless ``always``."""
+    order = [i for i in range(tensor.ndim) if i != source]
+    order.insert(target, source)
+    if order == list(range(tensor.ndim)) and not always:
+        return tensor
+    return Transpose.apply(tensor, axes=tuple(order))
 
 
 def _outputs(out: Any, out_axes: Any, level: int, size: int) -> Any:
     leaves, treedef = tree_flatten(out)
-    axes = _prefix_out(out_axes, out, leaves)
+    axes = _prefix(out_axes, out, "the output", "out_axes")
     with physical():
         results = [_move_out(leaf, axis, level, size) for leaf, axis in zip(leaves, axes)]
     return tree_unflatten(treedef, results)
-
-
-def _prefix_out(out_axes: Any, out: Any, leaves: list) -> list:
-    try:
-        return _prefix(out_axes, out, "the output")
-    except ValueError as error:
-        raise ValueError(str(error).replace("in_axes", "out_axes")) from None
 
 
 def _move_out(leaf: Any, axis: Any, level: int, size: int) -> Any:
@@ -243,9 +246,7 @@ def _move_out(leaf: Any, axis: Any, level: int, size: int) -> Any:
     k = len(rest)
     rank = leaf.ndim - len(levels) + 1  # the output example's rank with the batch axis
     target = k + axis % rank
-    order = [i for i in range(leaf.ndim) if i != source]
-    order.insert(target, source)
-    moved = leaf if order == list(range(leaf.ndim)) else Transpose.apply(leaf, axes=tuple(order))
+    moved = _move_axis(leaf, source, target)
     if rest:
         return Batched.wrap(moved, rest)
     return Tensor._make(moved.data, moved._node) if type(moved) is Batched else moved
@@ -266,12 +267,12 @@ def _looped(
             leaf if axis is None else _slice(leaf, axis, i) for leaf, axis in zip(leaves, axes)
         ]
         results.append(f(*tree_unflatten(treedef, sliced)))
-    out_leaves = [tree_flatten(r)[0] for r in results]
-    _, out_def = tree_flatten(results[0])
-    axes_out = _prefix_out(out_axes, results[0], out_leaves[0])
+    flat = [tree_flatten(r) for r in results]
+    out_def = flat[0][1]
+    axes_out = _prefix(out_axes, results[0], "the output", "out_axes")
     stacked = []
     for j, axis in enumerate(axes_out):
-        column = [leaves_i[j] for leaves_i in out_leaves]
+        column = [leaves_i[j] for leaves_i, _ in flat]
         stacked.append(column[0] if axis is None else stack(column, axis=axis))
     return tree_unflatten(out_def, stacked)
 
