@@ -11,18 +11,7 @@ import chainrule as cr
 torch = pytest.importorskip("torch")
 tfunc = pytest.importorskip("torch.func")
 
-
-def _to_torch(tree):
-    return cr.tree_map(lambda a: torch.tensor(np.asarray(a), dtype=torch.float64), tree)
-
-
-def _same(ours, theirs, tol=1e-10):
-    """Same structure (torch.func keeps tuples, lists and dicts as given) and values."""
-    leaves_o, def_o = cr.tree_flatten(ours)
-    leaves_t, def_t = cr.tree_flatten(theirs)
-    assert def_o == def_t, (def_o, def_t)
-    for o, t in zip(leaves_o, leaves_t):
-        np.testing.assert_allclose(np.asarray(o.data), t.detach().numpy(), rtol=tol, atol=tol)
+from torch_trees import same, to_torch  # noqa: E402
 
 
 def _params(rng):
@@ -42,11 +31,11 @@ def test_grad_and_value_and_grad_over_a_dict_match_torch_func(rng):
     p, x = _params(rng), rng.standard_normal((5, 3))
     ours = cr.grad(lambda p: _f(p, x, cr.tanh, cr.exp))(p)
     tx = torch.tensor(x)
-    theirs = tfunc.grad(lambda p: _f(p, tx, torch.tanh, torch.exp))(_to_torch(p))
-    _same(ours, theirs)
+    theirs = tfunc.grad(lambda p: _f(p, tx, torch.tanh, torch.exp))(to_torch(p))
+    same(ours, theirs)
     (g_ours, value) = cr.grad(lambda p: (_f(p, x, cr.tanh, cr.exp), 1), has_aux=True)(p)
     assert value == 1
-    _same(g_ours, theirs)
+    same(g_ours, theirs)
 
 
 def test_has_aux_matches_torch_func(rng):
@@ -62,12 +51,12 @@ def test_has_aux_matches_torch_func(rng):
 
     (value, aux), g = cr.value_and_grad(ours, has_aux=True)(x)
     t_g, (t_value, t_aux) = tfunc.grad_and_value(theirs, has_aux=True)(torch.tensor(x))
-    _same((value, aux, g), (t_value, t_aux, t_g))
+    same((value, aux, g), (t_value, t_aux, t_g))
     jac, aux = cr.jacobian(lambda x: (cr.exp(x) * x[0], x.sum()), has_aux=True)(x)
     t_jac, t_aux = tfunc.jacrev(lambda x: (torch.exp(x) * x[0], x.sum()), has_aux=True)(
         torch.tensor(x)
     )
-    _same((jac, aux), (t_jac, t_aux))
+    same((jac, aux), (t_jac, t_aux))
 
 
 def test_vjp_and_jvp_over_pytrees_match_torch_func(rng):
@@ -78,15 +67,15 @@ def test_vjp_and_jvp_over_pytrees_match_torch_func(rng):
 
     u = {"s": rng.standard_normal(()), "v": (rng.standard_normal(2),)}
     out, vjp_fn = cr.vjp(lambda p: f(p, cr.sin, cr.exp), (a, b))
-    t_out, t_vjp = tfunc.vjp(lambda p: f(p, torch.sin, torch.exp), _to_torch((a, b)))
-    _same(out, t_out)
-    _same(vjp_fn(u), t_vjp(_to_torch(u)))
+    t_out, t_vjp = tfunc.vjp(lambda p: f(p, torch.sin, torch.exp), to_torch((a, b)))
+    same(out, t_out)
+    same(vjp_fn(u), t_vjp(to_torch(u)))
     v = (rng.standard_normal(3), rng.standard_normal((2, 3)))
     out, tangent = cr.jvp(lambda p: f(p, cr.sin, cr.exp), ((a, b),), (v,))
     t_out, t_tangent = tfunc.jvp(
-        lambda p: f(p, torch.sin, torch.exp), (_to_torch((a, b)),), (_to_torch(v),)
+        lambda p: f(p, torch.sin, torch.exp), (to_torch((a, b)),), (to_torch(v),)
     )
-    _same((out, tangent), (t_out, t_tangent))
+    same((out, tangent), (t_out, t_tangent))
 
 
 def test_jacrev_and_hessian_over_pytrees_match_torch_func(rng):
@@ -95,17 +84,17 @@ def test_jacrev_and_hessian_over_pytrees_match_torch_func(rng):
     def f(p, tanh):
         return {"y": tanh(p["b"][0] @ p["a"]), "z": (p["a"] * p["a"]).sum()}
 
-    _same(
+    same(
         cr.jacrev(lambda p: f(p, cr.tanh))(p),
-        tfunc.jacrev(lambda p: f(p, torch.tanh))(_to_torch(p)),
+        tfunc.jacrev(lambda p: f(p, torch.tanh))(to_torch(p)),
     )
 
     def g(p, tanh):
         return tanh(p["b"][0] @ p["a"]).sum() * (p["a"] ** 2).sum()
 
     ours = cr.hessian(lambda p: g(p, cr.tanh))(p)
-    theirs = tfunc.hessian(lambda p: g(p, torch.tanh))(_to_torch(p))
-    _same(ours, theirs)
+    theirs = tfunc.hessian(lambda p: g(p, torch.tanh))(to_torch(p))
+    same(ours, theirs)
 
 
 # ------------------------------------------------------------------ HIPS autograd's neural_net.py
@@ -167,7 +156,7 @@ def test_hips_neural_net_gradient_matches_torch_func():
         ((5, 4), (4,)),
         ((4, 3), (3,)),
     ]
-    _same(grads, tfunc.grad(t_objective)(_to_torch(params)))
+    same(grads, tfunc.grad(t_objective)(to_torch(params)))
 
 
 def test_jacfwd_over_pytrees_matches_torch_func_jacfwd():
@@ -181,5 +170,5 @@ def test_jacfwd_over_pytrees_matches_torch_func_jacfwd():
         return (y, (y * y).sum())
 
     ours = cr.jacfwd(lambda p: f(p, cr.tanh))(p)
-    theirs = tfunc.jacfwd(lambda p: f(p, torch.tanh))(_to_torch(p))
-    _same(ours, theirs)
+    theirs = tfunc.jacfwd(lambda p: f(p, torch.tanh))(to_torch(p))
+    same(ours, theirs)

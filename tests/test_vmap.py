@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import toys
 from chainrule.batched import Batched
 
 
@@ -191,23 +192,25 @@ def test_checkpoint_inside_vmap_gives_the_same_gradients(rng):
     np.testing.assert_allclose(grads.data, (1 - np.tanh(x @ w) ** 2) @ w.T, rtol=1e-12)
 
 
-def test_a_users_function_without_a_rule_runs_once_per_example(rng):
+def _cube(rule):
+    """toys.Cube declaring ``rule``, and the shapes its forward is called with."""
     calls = []
 
-    class Cube(cr.Function):
+    class CountedCube(toys.Cube):
+        vmap_rule = rule
+
         @staticmethod
         def forward(ctx, x):
             calls.append(x.shape)
-            ctx.save_for_backward(x)
-            return x**3
+            return toys.Cube.forward(ctx, x)
 
-        @staticmethod
-        def backward(ctx, grad_out):
-            (x,) = ctx.saved_tensors
-            return 3 * x**2 * grad_out
+    return CountedCube, calls
 
+
+def test_a_users_function_without_a_rule_runs_once_per_example(rng):
+    cube, calls = _cube(None)
     x = rng.standard_normal((3, 2))
-    grads = cr.vmap(cr.grad(lambda v: Cube.apply(v).sum()))(x)
+    grads = cr.vmap(cr.grad(lambda v: cube.apply(v).sum()))(x)
     np.testing.assert_allclose(grads.data, 3 * x**2)
     assert calls == [(2,)] * 3
 
@@ -277,26 +280,6 @@ def test_indexing_under_vmap_puts_numpy_axes_where_numpy_does(index, rng):
     out = cr.vmap(lambda v: v[index])(x)
     expected = np.stack([example[index] for example in x])
     np.testing.assert_array_equal(out.data, expected)
-
-
-def _cube(rule):
-    calls = []
-
-    class Cube(cr.Function):
-        vmap_rule = rule
-
-        @staticmethod
-        def forward(ctx, x):
-            calls.append(x.shape)
-            ctx.save_for_backward(x)
-            return x**3
-
-        @staticmethod
-        def backward(ctx, grad_out):
-            (x,) = ctx.saved_tensors
-            return 3 * x**2 * grad_out
-
-    return Cube, calls
 
 
 @pytest.mark.parametrize("rule", ["elementwise", "stacks"])

@@ -3,7 +3,6 @@ jacrev, hessian and itself, over pytrees of parameters."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import chainrule as cr
@@ -11,17 +10,7 @@ import chainrule as cr
 torch = pytest.importorskip("torch")
 tfunc = pytest.importorskip("torch.func")
 
-
-def _t(tree):
-    return cr.tree_map(lambda a: torch.tensor(np.asarray(a), dtype=torch.float64), tree)
-
-
-def _same(ours, theirs, tol=1e-10):
-    leaves_o, def_o = cr.tree_flatten(ours)
-    leaves_t, def_t = cr.tree_flatten(theirs)
-    assert def_o == def_t, (def_o, def_t)
-    for o, t in zip(leaves_o, leaves_t):
-        np.testing.assert_allclose(np.asarray(o.data), t.detach().numpy(), rtol=tol, atol=tol)
+from torch_trees import same, to_torch  # noqa: E402
 
 
 def _mlp(lib, params, x):
@@ -43,8 +32,8 @@ def _loss(lib, params, x, y):
 def test_vmap_of_a_network(rng):
     params, xs = _params(rng), rng.standard_normal((7, 3))
     ours = cr.vmap(lambda x: _mlp(cr, params, x))(xs)
-    theirs = tfunc.vmap(lambda x: _mlp(torch, _t(params), x))(_t(xs))
-    _same(ours, theirs)
+    theirs = tfunc.vmap(lambda x: _mlp(torch, to_torch(params), x))(to_torch(xs))
+    same(ours, theirs)
 
 
 def test_per_example_gradients(rng):
@@ -53,9 +42,9 @@ def test_per_example_gradients(rng):
         params, xs, ys
     )
     theirs = tfunc.vmap(tfunc.grad(lambda p, x, y: _loss(torch, p, x, y)), (None, 0, 0))(
-        _t(params), _t(xs), _t(ys)
+        to_torch(params), to_torch(xs), to_torch(ys)
     )
-    _same(ours, theirs)
+    same(ours, theirs)
 
 
 def test_grad_of_vmap(rng):
@@ -65,14 +54,14 @@ def test_grad_of_vmap(rng):
         return vmap(lambda x, y: _loss(lib, grad_params, x, y))(xs_of(lib), ys_of(lib)).sum()
 
     def xs_of(lib):
-        return xs if lib is cr else _t(xs)
+        return xs if lib is cr else to_torch(xs)
 
     def ys_of(lib):
-        return ys if lib is cr else _t(ys)
+        return ys if lib is cr else to_torch(ys)
 
     ours = cr.grad(lambda p: total(cr, cr.vmap, p))(params)
-    theirs = tfunc.grad(lambda p: total(torch, tfunc.vmap, p))(_t(params))
-    _same(ours, theirs)
+    theirs = tfunc.grad(lambda p: total(torch, tfunc.vmap, p))(to_torch(params))
+    same(ours, theirs)
 
 
 def test_nested_vmap_with_in_axes_and_out_axes(rng):
@@ -82,21 +71,21 @@ def test_nested_vmap_with_in_axes_and_out_axes(rng):
         inner = vmap(lambda row, col: (lib.sin(row) * col).sum(), (0, 1))
         return vmap(inner, (2, None), 1)
 
-    _same(f(cr, cr.vmap)(a, b), f(torch, tfunc.vmap)(_t(a), _t(b)))
+    same(f(cr, cr.vmap)(a, b), f(torch, tfunc.vmap)(to_torch(a), to_torch(b)))
 
 
 def test_per_example_hessians_and_jacobians(rng):
     params, xs = _params(rng), rng.standard_normal((4, 3))
 
     def energy(lib, x):
-        return (_mlp(lib, params if lib is cr else _t(params), x) ** 2).sum()
+        return (_mlp(lib, params if lib is cr else to_torch(params), x) ** 2).sum()
 
     ours = cr.vmap(cr.hessian(lambda x: energy(cr, x)))(xs)
-    theirs = tfunc.vmap(tfunc.hessian(lambda x: energy(torch, x)))(_t(xs))
-    _same(ours, theirs)
+    theirs = tfunc.vmap(tfunc.hessian(lambda x: energy(torch, x)))(to_torch(xs))
+    same(ours, theirs)
     ours = cr.vmap(cr.jacrev(lambda x: _mlp(cr, params, x)))(xs)
-    theirs = tfunc.vmap(tfunc.jacrev(lambda x: _mlp(torch, _t(params), x)))(_t(xs))
-    _same(ours, theirs)
+    theirs = tfunc.vmap(tfunc.jacrev(lambda x: _mlp(torch, to_torch(params), x)))(to_torch(xs))
+    same(ours, theirs)
 
 
 def test_vmap_of_grad_of_grad(rng):
@@ -105,7 +94,9 @@ def test_vmap_of_grad_of_grad(rng):
     def curvature(lib, grad):
         return grad(lambda x: (grad(lambda u: (lib.tanh(u) ** 3).sum())(x) ** 2).sum())
 
-    _same(cr.vmap(curvature(cr, cr.grad))(xs), tfunc.vmap(curvature(torch, tfunc.grad))(_t(xs)))
+    same(
+        cr.vmap(curvature(cr, cr.grad))(xs), tfunc.vmap(curvature(torch, tfunc.grad))(to_torch(xs))
+    )
 
 
 def test_per_example_vjp_with_batched_cotangents(rng):
@@ -119,8 +110,10 @@ def test_per_example_vjp_with_batched_cotangents(rng):
         return f
 
     ours = cr.vmap(pulled(cr, cr.vjp), in_axes=(None, 0, 0))(params, xs, us)
-    theirs = tfunc.vmap(pulled(torch, tfunc.vjp), (None, 0, 0))(_t(params), _t(xs), _t(us))
-    _same(ours, theirs)
+    theirs = tfunc.vmap(pulled(torch, tfunc.vjp), (None, 0, 0))(
+        to_torch(params), to_torch(xs), to_torch(us)
+    )
+    same(ours, theirs)
 
 
 def test_per_example_jvp_with_shared_and_batched_tangents(rng):
@@ -128,12 +121,14 @@ def test_per_example_jvp_with_shared_and_batched_tangents(rng):
 
     def pushed(lib, jvp):
         def f(x, v):
-            return jvp(lambda u: _mlp(lib, params if lib is cr else _t(params), u), (x,), (v,))
+            return jvp(
+                lambda u: _mlp(lib, params if lib is cr else to_torch(params), u), (x,), (v,)
+            )
 
         return f
 
     for axes in ((0, 0), (0, None)):
         tangents = vs if axes[1] == 0 else vs[0]
         ours = cr.vmap(pushed(cr, cr.jvp), in_axes=axes)(xs, tangents)
-        theirs = tfunc.vmap(pushed(torch, tfunc.jvp), axes)(_t(xs), _t(tangents))
-        _same(ours, theirs)
+        theirs = tfunc.vmap(pushed(torch, tfunc.jvp), axes)(to_torch(xs), to_torch(tangents))
+        same(ours, theirs)
