@@ -85,9 +85,9 @@ def dispatch(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, An
     if not levels:
         return None
     union = tuple(sorted(levels))
+    rule = _rule(cls)
     if cls in _LOGICAL:  # a rule written with other ops, which dispatch in turn
-        return _LOGICAL[cls](cls, list(inputs), dict(options), union)
-    rule = RULES.get(cls) or _declared(cls)
+        return rule(cls, list(inputs), dict(options), union)
     with physical():
         out = rule(cls, list(inputs), dict(options), union)
     return Batched.wrap(out, union)
@@ -95,10 +95,11 @@ def dispatch(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, An
 
 def rule_for(cls: type[Function]) -> str:
     """The name of the rule that batches ``cls`` ("per example" when it has none)."""
-    if cls in _LOGICAL:
-        return _LOGICAL[cls].__name__.strip("_").replace("_", " ")
-    rule = RULES.get(cls) or _declared(cls)
-    return rule.__name__.strip("_").replace("_", " ")
+    return _rule(cls).__name__.strip("_").replace("_", " ")
+
+
+def _rule(cls: type[Function]) -> Rule:
+    return _LOGICAL.get(cls) or RULES.get(cls) or _declared(cls)
 
 
 # ------------------------------------------------------------------ helpers (physical)
