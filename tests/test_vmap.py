@@ -245,11 +245,14 @@ def test_reading_a_batched_value_is_refused_with_the_reason(read, rng):
         (lambda: cr.vmap(lambda p: p["a"], in_axes=({"b": 0},))({"a": np.ones(3)}),
          r"argument 0 has the structure \{'b': 0\}.*\{'a': array\(3,\)\}"),
         (lambda: cr.vmap(lambda a: a, out_axes=None)(np.ones(3)), "out_axes is None"),
+        (lambda: cr.vmap(lambda a: {"x": a}, out_axes={"y": 0})(np.ones((2, 3))),
+         r"out_axes for the output has the structure \{'y': 0\}.*"
+         r"the output's \{'x': array\(3,\)\}"),
         (lambda: cr.vmap(lambda a: a, in_axes=None)(np.ones(3)), "maps no argument"),
         (lambda: cr.vmap(lambda a: "text")(np.ones(3)), "must return arrays"),
     ],
-    ids=["sizes", "in_axes-length", "axis-range", "structure", "out_axes-none", "no-axis",
-         "non-array"],
+    ids=["sizes", "in_axes-length", "axis-range", "structure", "out_axes-none",
+         "out_axes-structure", "no-axis", "non-array"],
 )  # fmt: skip
 def test_errors_name_the_argument_and_both_sides(call, message):
     with pytest.raises((ValueError, TypeError), match=message):

@@ -178,8 +178,7 @@ def _batched(
             ]
         STATE.vmap = batching.dispatch
         out = f(*tree_unflatten(treedef, inputs))
-        STATE.vmap = None
-        return _outputs(out, out_axes, level, size)
+        return _outputs(out, out_axes, level, size)  # moves axes in physical mode
     finally:
         LEVELS.pop()
         STATE.vmap_depth -= 1
