@@ -362,3 +362,18 @@ def test_jvp_inside_vmap_runs_batched_and_gives_per_example_hvps(rng):
     for i in range(5):
         expected = cr.hessian(energy)(xs[i]).data @ vs[i]
         np.testing.assert_allclose(hvps.data[i], expected, rtol=1e-10)
+
+
+def test_full_reductions_inside_vmap_leave_the_shared_options_alone():
+    # x.sum() hands apply_one one options dict made once; vmap's reduction rule rewrites
+    # the axes it is given, so it must be given a copy
+    import sys
+
+    shared = sys.modules["chainrule.tensor"]._OVER_ALL_AXES
+    batch = cr.tensor(np.arange(12.0).reshape(3, 4))
+    out = cr.vmap(lambda x: x.sum() + x.mean(keepdims=True).sum())(batch)
+    np.testing.assert_allclose(out.data, batch.data.sum(1) + batch.data.mean(1))
+    assert shared == ({"axes": None, "keepdims": False}, {"axes": None, "keepdims": True})
+    x = cr.tensor(np.arange(4.0), requires_grad=True)
+    x.sum().backward()  # outside vmap again: all axes
+    np.testing.assert_array_equal(x.grad.data, np.ones(4))

@@ -117,17 +117,22 @@ def grad_from_seed(
 
 # ----------------------------------------------------------------- the first-order walk
 def _first_order(root: Any, seed: np.ndarray, retain_graph: bool) -> None:
-    """``backward()``'s walk: ndarrays only, every leaf's ``.grad`` accumulated."""
+    """``backward()``'s walk: ndarrays only, every leaf's ``.grad`` accumulated.
+
+    ``_walk`` with ``run_plain`` and ``_Accumulate``, written out for speed: this loop is
+    the hot path of every training step.
+    """
     pending = consumers(root)
     partial: dict[int, Any] = {}  # the sums of nodes still waiting on a consumer
     stored: set[int] = set()
     epoch = WRITES.epoch  # of in-place writes (see check_versions)
     ready = [(root, seed)]
+    pop, push = ready.pop, ready.append
     while ready:
-        node, grad_out = ready.pop()  # every consumer of node has delivered
+        node, grad_out = pop()  # every consumer of node has delivered
         if type(node) is not Context:
             if grad_out is not None:
-                _accumulate(node, grad_out, False, stored)
+                _accumulate_array(node, grad_out, stored)
             continue
         parents = node.parents
         if grad_out is None:
@@ -140,36 +145,43 @@ def _first_order(root: Any, seed: np.ndarray, retain_graph: bool) -> None:
             if node._retained is not None:
                 _fill_retained(node, grad_out, False)
             input_grads = node.function.backward(node, grad_out)
-            if type(input_grads) is np.ndarray and len(parents) == 1:
-                input_grads = (input_grads,)
-            elif type(input_grads) is not tuple or len(input_grads) != len(parents):
-                input_grads = gradient_tuple(node, input_grads)
+            if type(input_grads) is not tuple or len(input_grads) != len(parents):
+                if type(input_grads) is np.ndarray and len(parents) == 1:
+                    input_grads = (input_grads,)
+                else:
+                    input_grads = gradient_tuple(node, input_grads)
         if not retain_graph:
             node._saved = None  # release the saved arrays
-        for index, (parent, pg) in enumerate(zip(parents, input_grads)):
+        index = -1
+        for parent, pg, (shape, dtype) in zip(parents, input_grads, node.input_meta):
+            index += 1
             if parent is None:
                 continue
-            if pg is not None:
-                shape, dtype = node.input_meta[index]
-                if type(pg) is not np.ndarray or pg.shape != shape or pg.dtype != dtype:
-                    pg = fit(node, index, pg, grad_out, False, 0)
-            # _deliver, inlined: this loop is the hot path of every training step
+            # the common dtypes are singletons: `is not` is exact for them, and any other
+            # dtype object takes fit's full check
+            if pg is not None and (
+                type(pg) is not np.ndarray or pg.shape != shape or pg.dtype is not dtype
+            ):
+                pg = fit(node, index, pg, grad_out, False, 0)
+            # _deliver, written out
             key = id(parent)
-            count = pending[key] - 1
-            previous = partial.pop(key, None)
-            if previous is not None:
-                if pg is None:
-                    pg = previous
-                else:
-                    pg = previous + pg
-                    if type(pg) is not np.ndarray:  # NumPy: 0-d + 0-d is a scalar
-                        pg = np.asarray(pg)
-            if count:
-                pending[key] = count
-                if pg is not None:
-                    partial[key] = pg
+            count = pending[key]
+            if count == 1:  # the last consumer: parent is ready
+                previous = partial.pop(key, None) if partial else None
+                if previous is not None:
+                    pg = previous if pg is None else _added(previous, pg)
+                push((parent, pg))
             else:
-                ready.append((parent, pg))
+                pending[key] = count - 1
+                if pg is not None:
+                    previous = partial.get(key)
+                    partial[key] = pg if previous is None else _added(previous, pg)
+
+
+def _added(previous: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """previous + grad, an ndarray (NumPy makes 0-d + 0-d a scalar)."""
+    total = previous + grad
+    return total if type(total) is np.ndarray else np.asarray(total)
 
 
 def _deliver(
@@ -299,7 +311,8 @@ def _seed(output: Tensor, grad: Any, create_graph: bool, batch: int = 0) -> Any:
                 "reduce it (e.g. .sum() or .mean()) or pass grad= shaped like the output"
             )
         # np.ones_like's Python-level setup costs more than a whole small op
-        seed = filled(output.shape, 1, output.dtype)
+        shape, dtype = output.data.shape, output.data.dtype
+        seed = np.array(1, dtype) if not shape else filled(shape, 1, dtype)
         if STATE.trace is not None:  # a constant of ones, whatever the inputs
             STATE.trace.ones_seed(seed)
     else:
@@ -356,6 +369,18 @@ def _accumulate(leaf: Tensor, grad: Any, create_graph: bool, stored: set[int]) -
         leaf._grad = grad + 0.0 if leaf._grad is None else leaf._grad + grad
     elif leaf._grad is None:
         leaf._grad = Tensor._make(_own(grad, stored), None)
+    else:
+        total = leaf._grad.data + grad
+        leaf._grad = Tensor._make(total if type(total) is np.ndarray else np.asarray(total), None)
+
+
+def _accumulate_array(leaf: Tensor, grad: np.ndarray, stored: set[int]) -> None:
+    """``_accumulate`` on the first-order path, where every gradient is an ndarray."""
+    if leaf._grad is None:
+        if grad.base is not None or id(grad) in stored or not grad.flags.writeable:
+            grad = grad.copy()  # a view, or an array another leaf already holds
+        stored.add(id(grad))
+        leaf._grad = Tensor._make(grad, None)
     else:
         total = leaf._grad.data + grad
         leaf._grad = Tensor._make(total if type(total) is np.ndarray else np.asarray(total), None)

@@ -31,8 +31,9 @@ from chainrule.versions import WRITES, root_of
 
 __all__ = ["Function", "Context", "apply_one", "apply_pair"]
 
-_new_context = object.__new__
+_new = object.__new__
 _make_tensor = Tensor._make
+_NO_OPTIONS: dict[str, Any] = {}
 
 
 class Function:
@@ -105,7 +106,7 @@ def _apply(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, Any]
         return trace.apply(cls, inputs, options)
     # one pass over the inputs collects the arrays, the parents, needs_input_grad and the
     # (shape, dtype) the engine checks gradients by
-    ctx = _new_context(Context)
+    ctx = _new(Context)
     ctx.function = cls
     arrays = []
     record = False
@@ -162,21 +163,21 @@ def _apply(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, Any]
     return _make_tensor(out, ctx)
 
 
-def apply_one(cls: type[Function], a: Any) -> Tensor:
-    """``cls.apply(a)`` for one input and no options: the unary ops' path.
+def apply_one(cls: type[Function], a: Any, options: dict[str, Any] = _NO_OPTIONS) -> Tensor:
+    """``cls.apply(a, **options)`` for one input: the unary ops' and full reductions' path.
 
     ``_apply`` unrolled for a single Tensor that requires grad; any other case goes
     through ``_apply``.
     """
     if type(a) is not Tensor or not a._requires_grad or not STATE.grad_enabled or not STATE.fast:
-        return _apply(cls, (a,), {})
+        return _apply(cls, (a,), dict(options))  # a copy: vmap's rules rewrite options
     x = a.data
-    ctx = _new_context(Context)
+    ctx = _new(Context)
     ctx.function = cls
     ctx.needs_input_grad = (True,)
     ctx.parents = (a._node or a,)
     ctx.input_meta = ((x.shape, x.dtype),)
-    out = cls.forward(ctx, x)
+    out = cls.forward(ctx, x, **options)
     if type(out) is not np.ndarray:
         out = _output_array(cls, ctx, out)
     if out.dtype.kind not in "fc":
@@ -186,7 +187,10 @@ def apply_one(cls: type[Function], a: Any) -> Tensor:
         ctx._epoch = WRITES.epoch
     if out.base is not None:
         _note_view_of_input(ctx, out, [x])
-    return _make_tensor(out, ctx)
+    # Tensor._make(out, ctx), written out: this is every op's last step
+    result = _new(Tensor)
+    result.data, result._grad, result._node, result._requires_grad = out, None, ctx, True
+    return result
 
 
 def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
@@ -199,7 +203,7 @@ def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
     if not (grad_a or grad_b) or not STATE.grad_enabled or not STATE.fast:
         return _apply(cls, (a, b), {})
     x, y = a.data, b.data
-    ctx = _new_context(Context)
+    ctx = _new(Context)
     ctx.function = cls
     ctx.needs_input_grad = (grad_a, grad_b)
     ctx.parents = (a._node or a if grad_a else None, b._node or b if grad_b else None)
@@ -217,7 +221,9 @@ def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
         ctx._epoch = WRITES.epoch
     if out.base is not None:
         _note_view_of_input(ctx, out, [x, y])
-    return _make_tensor(out, ctx)
+    result = _new(Tensor)
+    result.data, result._grad, result._node, result._requires_grad = out, None, ctx, True
+    return result
 
 
 def _output_array(cls: type[Function], ctx: Context, out: Any) -> np.ndarray:

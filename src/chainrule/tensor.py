@@ -404,13 +404,15 @@ class Tensor:
         """Σ over ``axis`` (all axes by default); ∂(Σx)/∂xᵢ = 1. ``dim=`` is an alias, and
         ``keepdim=`` of ``keepdims=``."""
         if axis is None and dim is None and keepdim is None:  # the loss's reduction: no axes
-            return _reduction.Sum.apply(self, axes=None, keepdims=keepdims)
+            return _apply_one(_reduction.Sum, self, _OVER_ALL_AXES[bool(keepdims)])
         return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def mean(
         self, axis: Any = None, keepdims: bool = False, dim: Any = None, keepdim: Any = None
     ) -> Tensor:
         """(1/n) Σ over ``axis`` (all axes by default); ∂/∂xᵢ = 1/n."""
+        if axis is None and dim is None and keepdim is None:
+            return _apply_one(_reduction.Mean, self, _OVER_ALL_AXES[bool(keepdims)])
         return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def var(
@@ -868,3 +870,10 @@ _elementwise: Any = _NotConnected("chainrule.ops.elementwise")
 _reduction: Any = _NotConnected("chainrule.ops.reduction")
 _apply_one: Any = _NotConnected("chainrule.function.apply_one")
 _apply_pair: Any = _NotConnected("chainrule.function.apply_pair")
+
+# The options of a full reduction (x.sum(), x.mean()), by keepdims: made once, as the
+# unrolled apply_one takes them (it hands the op's rules a copy, never this dict)
+_OVER_ALL_AXES: tuple[dict[str, Any], dict[str, Any]] = (
+    {"axes": None, "keepdims": False},
+    {"axes": None, "keepdims": True},
+)
