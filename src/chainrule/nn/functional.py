@@ -19,6 +19,7 @@ import numpy as np
 
 from chainrule import creation
 from chainrule.batched import as_batched, is_batched, values_of
+from chainrule.mode import STATE
 from chainrule.ops.conv import conv2d
 from chainrule.ops.elementwise import exp, log, sigmoid, tanh
 from chainrule.ops.elementwise import softplus as softplus_op
@@ -241,7 +242,11 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     scaled = x if beta == 1.0 else x * beta
     smooth = softplus_op(scaled) if beta == 1.0 else softplus_op(scaled) * (1.0 / beta)
     above = scaled > threshold  # a bool tensor (one mask per example inside vmap)
-    return where(above, x, smooth) if is_batched(above) or above.data.any() else smooth
+    # the shortcut (no element above the threshold: no where) reads values, which a
+    # compiled program cannot: under cr.compile's trace the where is always taken
+    if is_batched(above) or STATE.trace is not None or above.data.any():
+        return where(above, x, smooth)
+    return smooth
 
 
 def gelu(x: Any) -> Tensor:
