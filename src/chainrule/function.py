@@ -31,7 +31,8 @@ from chainrule.versions import WRITES, root_of
 
 __all__ = ["Function", "Context", "apply_one", "apply_pair"]
 
-_new = object.__new__
+_new_context = object.__new__  # every node is made by it (tests count them)
+_new_tensor = object.__new__
 _make_tensor = Tensor._make
 _NO_OPTIONS: dict[str, Any] = {}
 
@@ -106,7 +107,7 @@ def _apply(cls: type[Function], inputs: tuple[Any, ...], options: dict[str, Any]
         return trace.apply(cls, inputs, options)
     # one pass over the inputs collects the arrays, the parents, needs_input_grad and the
     # (shape, dtype) the engine checks gradients by
-    ctx = _new(Context)
+    ctx = _new_context(Context)
     ctx.function = cls
     arrays = []
     record = False
@@ -172,7 +173,7 @@ def apply_one(cls: type[Function], a: Any, options: dict[str, Any] = _NO_OPTIONS
     if type(a) is not Tensor or not a._requires_grad or not STATE.grad_enabled or not STATE.fast:
         return _apply(cls, (a,), dict(options))  # a copy: vmap's rules rewrite options
     x = a.data
-    ctx = _new(Context)
+    ctx = _new_context(Context)
     ctx.function = cls
     ctx.needs_input_grad = (True,)
     ctx.parents = (a._node or a,)
@@ -188,7 +189,7 @@ def apply_one(cls: type[Function], a: Any, options: dict[str, Any] = _NO_OPTIONS
     if out.base is not None:
         _note_view_of_input(ctx, out, [x])
     # Tensor._make(out, ctx), written out: this is every op's last step
-    result = _new(Tensor)
+    result = _new_tensor(Tensor)
     result.data, result._grad, result._node, result._requires_grad = out, None, ctx, True
     return result
 
@@ -203,7 +204,7 @@ def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
     if not (grad_a or grad_b) or not STATE.grad_enabled or not STATE.fast:
         return _apply(cls, (a, b), {})
     x, y = a.data, b.data
-    ctx = _new(Context)
+    ctx = _new_context(Context)
     ctx.function = cls
     ctx.needs_input_grad = (grad_a, grad_b)
     ctx.parents = (a._node or a if grad_a else None, b._node or b if grad_b else None)
@@ -221,7 +222,7 @@ def apply_pair(cls: type[Function], a: Tensor, b: Tensor) -> Tensor:
         ctx._epoch = WRITES.epoch
     if out.base is not None:
         _note_view_of_input(ctx, out, [x, y])
-    result = _new(Tensor)
+    result = _new_tensor(Tensor)
     result.data, result._grad, result._node, result._requires_grad = out, None, ctx, True
     return result
 
