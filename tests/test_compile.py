@@ -280,8 +280,8 @@ def test_a_call_keeps_no_saved_arrays_after_the_backward(rng):
     labels = np.array([0, 2, 1])
     compiled = cr.compile(cr.grad(lambda x: cr.nn.functional.cross_entropy(x, labels)))
     compiled(rng.standard_normal((3, 4)))
-    namespace = compiled._latest.run.__globals__
-    contexts = [v for v in namespace.values() if isinstance(v, cr.Context)]
+    (instance,) = compiled._latest.run.free  # the copy of the program that ran the call
+    contexts = [v for v in instance.__globals__.values() if isinstance(v, cr.Context)]
     assert contexts and all(c._saved == () for c in contexts)  # freed, as the engine does
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.checks import gradient_tuple
+from chainrule.compiled.buffers import Spec, own, plan
 from chainrule.compiled.passes import (
     Line,
     drop_aliases,
@@ -303,8 +304,9 @@ def build(
     out_def: TreeDef,
     tensors: list[bool],
     title: str,
-) -> tuple[str, dict[str, Any]]:
-    """The program's source and the namespace to run it in: ``program(*arrays)`` returns
+) -> tuple[str, dict[str, Any], list[Spec]]:
+    """The program's source, the namespace to run it in, and its workspace (the shape and
+    dtype of each buffer ``_b[i]``, see ``compiled.buffers``): ``program(*arrays)`` returns
     f's output structure ``out_def``, a Tensor at each leaf where ``tensors`` says so."""
     builder = _Builder(tracer, dict(zip(inputs, input_names)))
     steps = tracer.steps
@@ -339,13 +341,22 @@ def build(
     lines = drop_aliases(lines)
     fresh_outputs(lines[-1], set(input_names) | set(builder.namespace))
     lines = give_names(inline(live(lines)), builder.used, input_names)
+    builder.namespace["_own"] = own
+    specs = plan(lines, builder.namespace, input_names, [tracer.values[s] for s in inputs])
     builder.namespace["_T"] = Tensor._make
     _structure(lines[-1], out_def, tensors, builder)
-    header = f"def program({', '.join(input_names)}):"
+    header = [f"# {title}"]
+    if specs:
+        size = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype, _ in specs)
+        header.append(
+            f"# _b: {len(specs)} buffers ({size / 2**20:.1f} MiB) that every call writes its "
+            "large temporaries into"
+        )
+    header.append(f"def program({', '.join(input_names)}):")
     body = []
     for line in lines:
         body += ["    " + text for text in ast.unparse(line.stmt).splitlines()]
-    return "\n".join([f"# {title}", header, *body]) + "\n", builder.namespace
+    return "\n".join([*header, *body]) + "\n", builder.namespace, specs
 
 
 def _structure(line: Line, out_def: TreeDef, tensors: list[bool], builder: _Builder) -> None:
