@@ -53,6 +53,11 @@ Spec = tuple[tuple[int, ...], np.dtype, tuple[int, ...]]
 
 #: the smallest temporary written into the workspace (64 KiB); smaller ones stay fresh
 MIN_BYTES = 64 * 1024
+#: whether temporaries inside a line's expression get buffers too, not only its value
+#: (and the left operands ``v op= R`` updates): off, as measured: the line's value alone
+#: removed every page fault of W3 (LeNet-5), which ran no faster with the nested ones
+#: buffered too, and the program keeps the lecture's operators (``d1 *= 1 - a1 * a1``)
+NESTED = False
 
 _BINARY = {
     ast.Add: "add", ast.Sub: "subtract", ast.Mult: "multiply", ast.Div: "true_divide",
@@ -178,6 +183,50 @@ def _probe(
     return seen, list(returned)
 
 
+def _numbers(lines: list[Any]) -> dict[int, int]:
+    """id(node) -> its number, for the candidate expressions, in the order ``_probe``
+    numbers them (innermost first, statement by statement)."""
+    numbers: dict[int, int] = {}
+
+    def walk(node: ast.AST) -> None:
+        if isinstance(node, (ast.Lambda, ast.If)):
+            return
+        for child in ast.iter_child_nodes(node):
+            walk(child)
+        if isinstance(node, ast.expr) and _ufunc_of(node) is not None:
+            numbers[id(node)] = len(numbers) + 1
+
+    for stmt in _assignments(lines):
+        walk(stmt.value)
+    return numbers
+
+
+class _Into(ast.NodeTransformer):
+    """Each candidate expression that ``place`` gives a buffer, written as its ufunc with
+    ``out=`` that buffer (innermost first, so buffers are numbered in evaluation order)."""
+
+    def __init__(self, place: Callable[[ast.expr], ast.expr | None]) -> None:
+        self.place = place
+
+    def visit(self, node: ast.AST) -> Any:
+        if isinstance(node, ast.Lambda):
+            return node
+        original = node
+        node = self.generic_visit(node)  # in place: ``node`` is ``original``
+        ufunc = _ufunc_of(node) if isinstance(node, ast.expr) else None
+        if ufunc is not None:
+            assert isinstance(original, ast.expr) and isinstance(node, ast.expr)
+            slot = self.place(original)
+            if slot is not None:
+                func = ast.Attribute(ast.Name("np", ast.Load()), ufunc, ast.Load())
+                call = ast.Call(func, _operands(node), [ast.keyword("out", slot)])
+                return ast.copy_location(call, node)
+        return node
+
+
+_IN_PLACE = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+
+
 def plan(
     lines: list[Any],
     namespace: dict[str, Any],
@@ -188,36 +237,61 @@ def plan(
     """Rewrite the program's large temporaries to write into the workspace ``_b`` (in
     place, on ``lines``; the last line is the ``return`` of a tuple) and guard the results
     that may come from it; returns the workspace's (shape, dtype, memory order) per
-    buffer."""
+    buffer.
+
+    The value of a line goes into a buffer; so does, when ``NESTED``, each large
+    temporary inside it. A line ``v = L op R`` whose left operand L is a temporary of v's
+    own shape, dtype and memory order becomes ``v = L`` (into a buffer) and ``v op= R``,
+    the same ufunc on the same operands: ``f1 = x @ W1 + b1`` reads
+    ``f1 = np.matmul(x, W1, out=_b[0])``, ``f1 += b1``, as the affine template writes it.
+    """
     smallest = MIN_BYTES if min_bytes is None else min_bytes
     seen, returned = _probe(lines, namespace, inputs, arrays)
     results = [r for r in returned if type(r) is np.ndarray]
+    numbers = _numbers(lines)
     specs: list[Spec] = []
+    tops: set[int] = set()  # ids of the expressions that are a line's value
 
-    def decide(number: int, node: ast.expr) -> ast.expr:
-        value = seen.get(number)
-        if type(value) is not np.ndarray:
-            return node
+    def spec(node: ast.expr) -> Spec | None:
+        value = seen.get(numbers.get(id(node), 0))
+        if type(value) is not np.ndarray or value.nbytes < smallest or value.dtype.hasobject:
+            return None
         order = _order(value)
-        ufunc = _ufunc_of(node)
-        if (
-            order is None
-            or ufunc is None
-            or value.nbytes < smallest
-            or value.dtype.hasobject
-            or any(np.may_share_memory(value, r) for r in results)  # returned, or a view
-        ):
-            return node
-        specs.append((value.shape, value.dtype, order))
-        slot = ast.Subscript(ast.Name("_b", ast.Load()), ast.Constant(len(specs) - 1), ast.Load())
-        func = ast.Attribute(ast.Name("np", ast.Load()), ufunc, ast.Load())
-        call = ast.Call(func, _operands(node), [ast.keyword("out", slot)])
-        return ast.copy_location(call, node)
+        if order is None or any(np.may_share_memory(value, r) for r in results):
+            return None  # not dense, or returned (itself or a view of it)
+        return (value.shape, value.dtype, order)
 
-    walker = _Candidates(decide)
-    for stmt in _assignments(lines):
-        stmt.value = walker.visit(stmt.value)
-        ast.fix_missing_locations(stmt)
+    def place(node: ast.expr) -> ast.expr | None:
+        wanted = spec(node)
+        if wanted is None or not (NESTED or id(node) in tops):
+            return None
+        specs.append(wanted)
+        return ast.Subscript(ast.Name("_b", ast.Load()), ast.Constant(len(specs) - 1), ast.Load())
+
+    into = _Into(place)
+    for line in lines:
+        stmt = line.stmt
+        if not (isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name)):
+            continue
+        name = stmt.targets[0].id
+        node, steps = stmt.value, []
+        while (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, _IN_PLACE)
+            and spec(node) is not None
+            and spec(node) == spec(node.left)
+        ):
+            steps.append((node.op, node.right))
+            node = node.left
+        tops.add(id(node))
+        stmt.value = into.visit(node)
+        if steps:
+            updates: list[ast.stmt] = [
+                ast.AugAssign(ast.Name(name, ast.Store()), op, into.visit(right))
+                for op, right in reversed(steps)
+            ]
+            line.stmt = ast.Module([stmt, *updates], [])
+        ast.fix_missing_locations(line.stmt)
     if specs:
         _guard(lines, namespace)
     return specs
@@ -296,8 +370,11 @@ class _Aliases:
             found |= self.of(child)
         return found
 
-    def statement(self, stmt: ast.stmt) -> None:
-        if isinstance(stmt, ast.Assign):
+    def statement(self, stmt: ast.stmt | ast.Module) -> None:
+        if isinstance(stmt, ast.Module):  # v = L, v op= R
+            for inner in stmt.body:
+                self.statement(inner)
+        elif isinstance(stmt, ast.Assign):
             value = self.of(stmt.value)
             for target in stmt.targets:
                 if isinstance(target, ast.Name):

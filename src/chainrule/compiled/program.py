@@ -348,10 +348,8 @@ def build(
     header = [f"# {title}"]
     if specs:
         size = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype, _ in specs)
-        header.append(
-            f"# _b: {len(specs)} buffers ({size / 2**20:.1f} MiB) that every call writes its "
-            "large temporaries into"
-        )
+        amount = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+        header.append(f"# _b: {len(specs)} buffers ({amount}) that every call writes into")
     header.append(f"def program({', '.join(input_names)}):")
     body = []
     for line in lines:
