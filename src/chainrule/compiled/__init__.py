@@ -16,6 +16,10 @@ Semantics:
   ndarrays in any pytree, and the compiled function returns the same structure, each
   Tensor a new Tensor that does not require grad. Every call returns new arrays: nothing a
   call returned is written by a later one.
+- Large temporaries (64 KiB or more) are written through ``out=`` into a workspace the
+  program allocates once (``compiled.buffers``: ``a1 = np.tanh(f1, out=_b[1])``); the
+  results are never among them. Calls that overlap (threads, or a call from inside one of
+  f's Functions) each run on a workspace and Contexts of their own.
 - A call with an argument that requires grad runs f itself (so that the caller can
   differentiate through it), and so does a call inside another compiled function's
   trace (which then records f's ops in its own program).

@@ -1,34 +1,45 @@
 """Buffers reused through ``out=``: a compiled program's large temporaries written into a
-workspace allocated once, instead of into fresh memory on every call.
+workspace allocated once per program, instead of into fresh memory on every call.
 
-A fresh array above glibc's mmap threshold is mapped, zeroed by the kernel page by page
-(a page fault each) and unmapped again on every call; a LeNet-5 step paid over 500 page
-faults for its ReLU outputs and masks alone. ``plan`` rewrites each expression of the
-program that makes a new array of at least ``MIN_BYTES`` bytes (an arithmetic operator,
-a comparison, a matrix product, a NumPy ufunc such as ``np.tanh`` or ``np.maximum``) as
-the same ufunc with ``out=``: ``a1 = np.maximum(f1, 0, out=_b[1])``. The ufunc is the
-one the operator calls (``a @ b`` is ``np.matmul(a, b)``), on the same operands in the
-same order, into an array of the dtype, shape and (C) memory order the fresh result had
-at the trace: the same numbers, bit for bit. Smaller arrays keep the operator: NumPy and
-the C library already reuse small blocks, and the keyword costs more than it saves.
+glibc serves a block above its mmap threshold with a fresh ``mmap``, zeroed by the kernel
+page by page (a fault each), and unmaps it when it is freed: a compiled LeNet-5 step run
+as a plain script paid about 625 page faults per call for its ReLU outputs, over a
+quarter of its time. ``plan`` writes each line whose value is a new array of at least ``MIN_BYTES``
+bytes, made by one NumPy ufunc (an arithmetic operator, a comparison, a matrix product,
+``np.tanh``, ``np.maximum``, ...), as that ufunc with ``out=`` a buffer of the workspace
+``_b``: ``a1 = np.tanh(f1, out=_b[1])``. A line ``v = L op R`` whose left operand is
+itself such a temporary, of v's shape, dtype and memory order, becomes ``v = L`` into a
+buffer and ``v op= R`` (``f1 = np.matmul(x, W1, out=_b[0])``, ``f1 += b1``, as the
+affine template already wrote it; ``d1 = np.matmul(d2, W2.T, out=_b[2])``,
+``d1 *= 1 - a1 * a1``). The ufunc is the one the operator calls (``a @ b`` is
+``np.matmul(a, b)``, ``v *= m`` is ``np.multiply(v, m, out=v)``), on the same operands
+in the same order, into memory of the dtype, shape and order of axes the fresh result had
+at the trace: the same numbers, bit for bit. Temporaries nested inside a line stay fresh
+unless ``NESTED`` is set (measured: they removed no further page fault and saved no
+time), and so do smaller arrays (NumPy and the C library reuse small blocks; the keyword
+costs more than it saves on a 16×16 array).
+
+What is known at build time: ``plan`` runs the program once more with each candidate
+expression's value recorded, on the trace's arguments, and reads off each value's shape,
+dtype and strides, and which values the program returns (themselves, or through a view).
 
 Why it is safe:
 
 - **One buffer per expression, written once per call.** Nothing in a call reads a buffer
-  before the one expression that owns it writes it, so no value of the call is ever
-  overwritten, whatever views of it (``.T``, a reshape, a Context's saved array) exist.
-  A matrix product or ufunc never writes into one of its operands: the operands were made
-  earlier in the same call, the buffer is this expression's own.
-- **Results are never buffers.** An expression whose value the program returns (itself
-  or a view of it, as the trace showed) keeps a fresh array. An output that may come from
-  a buffer through a Function's generic ``forward``/``backward`` (which may return or
-  keep its arguments) is checked at each call, ``_own(dW, _b)``, and copied if it shares
+  before the one line that owns it writes it, and nothing writes it after, so no value of
+  the call is ever overwritten, whatever views of it (``.T``, a reshape, a Context's
+  saved array) exist. A ufunc or matrix product never writes into one of its operands:
+  they were computed earlier in the call, and the buffer is the line's own; the one
+  operand an update ``v op= R`` writes is v, of exactly the result's shape (elementwise).
+- **Results are never buffers.** A value the program returns (itself, or a view of it:
+  the trace shows which) keeps a fresh array. An output that may come from a buffer
+  through a Function's generic ``forward``/``backward`` (which may return or keep what
+  it is given) is checked at each call, ``_own(dK1, _b)``, and copied when it shares
   memory with the workspace: what a call returned is never written by a later call.
 - **Nothing else keeps a buffer from one call to the next.** The Contexts of the generic
   calls are the program's own, released after their backward and filled again by the
-  next call's forward before any backward reads them. (A Function that stores its
-  arguments somewhere other than its Context, to read them after the call, would see them
-  change; the engine gives no such Function a guarantee either.)
+  next call's forward before its backward reads them. (A Function that stores what it is
+  given somewhere other than its Context, to read it after the call, would see it change.)
 - **One caller at a time.** A workspace and the Contexts belong to one *instance* of the
   program; a call takes a free instance, or makes a new one when the program is already
   running (another thread, or a call from inside a Function's forward), so concurrent

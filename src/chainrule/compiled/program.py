@@ -7,8 +7,10 @@ by every call; the engine's gradient fitting, sums and copies as the NumPy calls
 made, with the reduced axes worked out at trace time. Then the passes of
 ``compiled.passes``: aliases and dead lines dropped, a temporary read exactly once written
 into the line that reads it (the lecture's δ[l] = g′(f[l]) ∘ (W[l+1] δ[l+1]) becomes one
-line), the lecture's names given. Nothing of this changes a number: the same NumPy calls
-run on the same arrays, in the same order of evaluation for every value.
+line), the lecture's names given. Last, ``compiled.buffers`` writes each line whose value
+is a large temporary into a buffer of the program's workspace through ``out=``. Nothing
+of this changes a number: the same NumPy calls run on the same arrays, in the same order
+of evaluation for every value.
 """
 
 from __future__ import annotations
