@@ -78,16 +78,17 @@ _COMPARE = {
     ast.Gt: "greater", ast.GtE: "greater_equal", ast.Lt: "less", ast.LtE: "less_equal",
     ast.Eq: "equal", ast.NotEq: "not_equal",
 }  # fmt: skip
-#: NumPy functions and methods whose result is a new array, never a view of an argument
-_FRESH_CALLS = {"array", "full", "zeros", "ones", "empty", "copy", "astype", "sum", "mean"}
-_FRESH_CALLS |= {"reduce"}  # np.add.reduce(...)
-_FRESH_CALLS |= {name for name in dir(np) if isinstance(getattr(np, name), np.ufunc)}
+#: NumPy functions (``np.f``) and methods (``x.f``, ``np.add.reduce``) whose result is a
+#: new array, never a view of an argument, as the program's text calls them
+_FRESH_FUNCTIONS = {"array", "full", "zeros", "ones", "empty", "sum", "mean"}
+_FRESH_FUNCTIONS |= {name for name in dir(np) if isinstance(getattr(np, name), np.ufunc)}
+_FRESH_METHODS = {"copy", "astype", "sum", "mean", "reduce"}
 
 
 def own(value: Any, workspace: list[np.ndarray]) -> Any:
     """``value``, or a copy of it when it may share memory with a buffer of the
     workspace (a result handed out must not be written by the next call)."""
-    if type(value) is np.ndarray:
+    if isinstance(value, np.ndarray):
         for buffer in workspace:
             if np.may_share_memory(value, buffer):
                 return value.copy()
@@ -364,16 +365,17 @@ class _Aliases:
                 given |= self.of(child)
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else None
-            if isinstance(func, ast.Attribute) and name in _FRESH_CALLS:
-                self.of(func.value)  # x.sum(), np.tanh(...), np.add.reduce(...): new
+            on_np = isinstance(func, ast.Attribute) and _is_np(func.value)
+            fresh = _FRESH_FUNCTIONS if on_np else _FRESH_METHODS
+            if isinstance(func, ast.Attribute) and name in fresh:
+                self.of(func.value)  # np.tanh(...), x.sum(), np.add.reduce(...): new
                 return set()
             if isinstance(func, ast.Attribute):
                 given |= self.of(func.value)  # x.reshape(...), Function.forward(ctx, ...)
             if isinstance(func, ast.Attribute) and name in ("reshape", "transpose", "view"):
                 return given
-            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-                if func.value.id == "np":  # np.asarray, np.broadcast_to: maybe a view
-                    return given
+            if on_np:  # np.asarray, np.broadcast_to: maybe a view
+                return given
             self.opaque |= given
             return given | self.opaque
         found: set[int] = set()
@@ -397,6 +399,10 @@ class _Aliases:
                 self.statement(inner)
         else:
             self.of(stmt)
+
+
+def _is_np(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and node.id == "np"
 
 
 def _guard(lines: list[Any], namespace: dict[str, Any]) -> None:
