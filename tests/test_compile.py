@@ -1,7 +1,9 @@
 """``cr.compile``: the compiled program equals the eager run to the last bit (every op of
 the op table, first and second order, float64 and float32; custom Functions; MLP and CNN
-training), never hands out an array twice, retraces on new signatures, and refuses what
-it cannot replay with an error that names the cause."""
+training), with its temporaries fresh or written into its workspace through ``out=``,
+never hands out an array twice nor one of its buffers, runs concurrent and re-entrant
+calls on their own workspaces, retraces on new signatures, and refuses what it cannot
+replay with an error that names the cause."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import engine
+from chainrule.compiled import buffers
 from chainrule.tree import tree_leaves
 from op_specs import OP_SPECS, spec_id
 
@@ -21,6 +24,24 @@ DIFFERENTIABLE = [s for s in OP_SPECS if s.differentiable]
 #: cannot follow
 REFUSED_SECOND_ORDER = {"max_pool2d-cropped-2x1x3x3"}
 FORWARD_ONLY = [s for s in OP_SPECS if not s.differentiable]
+
+
+@pytest.fixture(params=["large", "all"], ids=["large-buffered", "all-buffered"])
+def temporaries(request, monkeypatch):
+    """Run a test with the workspace as it is (only lines' values of 64 KiB or more, so
+    none at these sizes) and with every temporary array written into it through ``out=``,
+    nested ones too."""
+    if request.param == "all":
+        monkeypatch.setattr(buffers, "MIN_BYTES", 1)
+        monkeypatch.setattr(buffers, "NESTED", True)
+    return request.param
+
+
+def workspaces(compiled):
+    """The buffers of every instance of the latest program that is free now."""
+    run = compiled._latest.run
+    free = run.free if isinstance(run, buffers.Instances) else []
+    return [b for instance in free for b in instance.__globals__["_b"]]
 
 
 def assert_identical(compiled, eager, what=""):
@@ -60,7 +81,7 @@ def _two_draws(spec, rng, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("spec", DIFFERENTIABLE, ids=spec_id)
-def test_first_order_is_the_eager_result(spec, dtype, rng):
+def test_first_order_is_the_eager_result(spec, dtype, rng, temporaries):
     first, second = _two_draws(spec, rng, dtype)
     shape = spec.fn(*[cr.tensor(x) for x in first]).shape
     out_dtype = spec.fn(*[cr.tensor(x) for x in first]).dtype
@@ -69,7 +90,7 @@ def test_first_order_is_the_eager_result(spec, dtype, rng):
 
 
 @pytest.mark.parametrize("spec", DIFFERENTIABLE, ids=spec_id)
-def test_second_order_is_the_eager_result(spec, rng):
+def test_second_order_is_the_eager_result(spec, rng, temporaries):
     first, second = _two_draws(spec, rng, np.float64)
     shape = spec.fn(*[cr.tensor(x) for x in first]).shape
     u1, u2 = rng.standard_normal(shape), rng.standard_normal(shape)
@@ -91,7 +112,7 @@ def test_second_order_is_the_eager_result(spec, rng):
 
 
 @pytest.mark.parametrize("spec", FORWARD_ONLY, ids=spec_id)
-def test_forward_only_ops(spec, rng):
+def test_forward_only_ops(spec, rng, temporaries):
     first, second = _two_draws(spec, rng, np.float64)
     check_compiled(lambda xs: spec.fn(*map(cr.as_tensor, xs)), (first,), (second,))
 
@@ -125,7 +146,7 @@ class RawCos(cr.Function):
         return -np.sin(x) * grad_out
 
 
-def test_custom_functions_first_and_second_order(rng):
+def test_custom_functions_first_and_second_order(rng, temporaries):
     x1, x2 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
 
     def loss(x):
@@ -136,7 +157,7 @@ def test_custom_functions_first_and_second_order(rng):
     check_compiled(cr.grad(lambda x: (cubic(x) * x).sum()), (x1,), (x2,))
 
 
-def test_the_other_transforms_compile_to_the_eager_result(rng):
+def test_the_other_transforms_compile_to_the_eager_result(rng, temporaries):
     w = cr.tensor(rng.standard_normal((3, 3)))
     x, y = rng.standard_normal(3), rng.standard_normal(3)
     check_compiled(cr.jacobian(lambda v: cr.tanh(w @ v)), (x,), (y,))  # batched walk
@@ -206,7 +227,7 @@ def _training_matches(make_model, xs, ys):
     assert ours[0][-1] < ours[0][0]  # it learned something
 
 
-def test_twenty_sgd_steps_of_an_mlp_equal_eager(rng):
+def test_twenty_sgd_steps_of_an_mlp_equal_eager(rng, temporaries):
     xs = [rng.standard_normal((16, 5)).astype(np.float32)] * 20  # one batch, learned
     ys = [rng.integers(0, 3, 16)] * 20
 
@@ -217,7 +238,7 @@ def test_twenty_sgd_steps_of_an_mlp_equal_eager(rng):
     _training_matches(make, xs, ys)
 
 
-def test_twenty_sgd_steps_of_a_cnn_equal_eager(rng):
+def test_twenty_sgd_steps_of_a_cnn_equal_eager(rng, temporaries):
     xs = [rng.standard_normal((4, 1, 8, 8)).astype(np.float32)] * 20
     ys = [rng.integers(0, 3, 4)] * 20
 
@@ -230,23 +251,35 @@ def test_twenty_sgd_steps_of_a_cnn_equal_eager(rng):
 
 # ---------------------------------------------------------------------- buffers and cache
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.sampled_from([(2, 3), (4, 3), (2, 3, 2), ()]), min_size=1, max_size=12))
-def test_results_are_never_aliased_or_overwritten(shapes):
+@given(
+    st.lists(st.sampled_from([(2, 3), (4, 3), (2, 3, 2), ()]), min_size=1, max_size=12),
+    st.sampled_from([1, buffers.MIN_BYTES]),
+)
+def test_results_are_never_aliased_or_overwritten(shapes, min_bytes):
     rng = np.random.default_rng(len(shapes))
 
     def f(x, w):
         y = cr.tanh(x * w + 1.0)
-        return y, (y * y).sum(), cr.grad(lambda v: (cr.exp(v) * w).sum())(x)
+        z = cr.exp(y * w)  # temporaries (into buffers) returned as views
+        views = (z * 2.0).T, (z - 1.0).reshape(-1)[:1]
+        return y, (y * y).sum(), cr.grad(lambda v: (cr.exp(v) * w).sum())(x), views
 
-    compiled = cr.compile(f, cache_size=2)
-    kept = []
-    for shape in shapes:
-        x, w = rng.standard_normal(shape), rng.standard_normal(shape)
-        results = compiled(x, w)
-        assert_identical(results, f(x, w))
-        for leaf in tree_leaves(results):
-            assert not np.shares_memory(leaf.data, x) and not np.shares_memory(leaf.data, w)
-        kept.append((tree_leaves(results), [r.data.copy() for r in tree_leaves(results)]))
+    default = buffers.MIN_BYTES, buffers.NESTED
+    buffers.MIN_BYTES, buffers.NESTED = min_bytes, min_bytes == 1  # every temporary, or none
+    try:
+        compiled = cr.compile(f, cache_size=2)
+        kept = []
+        for shape in shapes:
+            x, w = rng.standard_normal(shape), rng.standard_normal(shape)
+            results = compiled(x, w)
+            assert_identical(results, f(x, w))
+            for leaf in tree_leaves(results):
+                assert not np.shares_memory(leaf.data, x) and not np.shares_memory(leaf.data, w)
+                for buffer in workspaces(compiled):  # no result is, or views, a buffer
+                    assert not np.shares_memory(leaf.data, buffer)
+            kept.append((tree_leaves(results), [r.data.copy() for r in tree_leaves(results)]))
+    finally:
+        buffers.MIN_BYTES, buffers.NESTED = default
     arrays = [a.data for leaves, _ in kept for a in leaves]
     for leaves, copies in kept:  # no later call wrote into an earlier result
         for leaf, copy in zip(leaves, copies):
@@ -255,6 +288,165 @@ def test_results_are_never_aliased_or_overwritten(shapes):
     for i, a in enumerate(arrays):
         for b in arrays[i + 1 :]:
             assert not np.shares_memory(a, b)
+
+
+def _mlp_loss(params, x, y):
+    """The lecture's two-layer MLP on a batch of 128, so that its temporaries are large."""
+    f1 = x @ params["W1"] + params["b1"]
+    a1 = cr.tanh(f1)
+    f2 = a1 @ params["W2"] + params["b2"]
+    return cr.nn.functional.cross_entropy(f2, y)
+
+
+def _mlp_arguments(rng, seed=0):
+    rng = np.random.default_rng(seed)
+    params = {"W1": rng.standard_normal((784, 256)) * 0.05, "b1": np.zeros(256)}
+    params |= {"W2": rng.standard_normal((256, 10)) * 0.05, "b2": np.zeros(10)}
+    return params, rng.standard_normal((128, 784)), rng.integers(0, 10, 128)
+
+
+def test_large_temporaries_are_written_into_the_workspace(rng):
+    compiled = cr.compile(cr.value_and_grad(_mlp_loss))
+    first = _mlp_arguments(rng, 0)
+    results = compiled(*first)
+    text = "\n".join(line.strip() for line in compiled.source.splitlines())
+    # the lecture's lines, each into a buffer of the workspace
+    assert "f1 = np.matmul(x, W1, out=_b[0])\nf1 += b1\n" in text  # f1 = x @ W1 + b1
+    assert "a1 = np.tanh(f1, out=_b[1])" in text
+    assert "d1 = np.matmul(d2, W2.T, out=_b[2])\nd1 *= 1 - a1 * a1\n" in text
+    assert "dW1 = x.T @ d1" in text  # a result: fresh
+    assert "# _b: " in text
+    # each buffer written by one expression only, once per call
+    written = [int(i) for i in __import__("re").findall(r"out=_b\[(\d+)\]", text)]
+    assert sorted(written) == list(range(len(written))) and len(written) == 3
+    kept = [leaf.data.copy() for leaf in tree_leaves(results)]
+    second = _mlp_arguments(rng, 1)
+    assert_identical(compiled(*second), cr.value_and_grad(_mlp_loss)(*second))
+    assert_identical(results, cr.value_and_grad(_mlp_loss)(*first))
+    for leaf, copy in zip(tree_leaves(results), kept):  # the first call's results: untouched
+        assert np.array_equal(leaf.data, copy)
+        assert not any(np.shares_memory(leaf.data, b) for b in workspaces(compiled))
+
+
+class Pause(cr.Function):
+    """The identity, sleeping in its forward and backward (another thread runs)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        __import__("time").sleep(0.002)
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        __import__("time").sleep(0.002)
+        return grad_out
+
+
+def test_concurrent_calls_run_on_their_own_workspaces(rng, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(buffers, "MIN_BYTES", 1)  # every temporary in the workspace
+    monkeypatch.setattr(buffers, "NESTED", True)
+
+    def loss(params, x, y):
+        return Pause.apply(_mlp_loss(params, Pause.apply(x), y))
+
+    compiled = cr.compile(cr.value_and_grad(loss))
+    arguments = [_mlp_arguments(rng, seed) for seed in range(4)]
+    expected = [cr.value_and_grad(loss)(*a) for a in arguments]
+    compiled(*arguments[0])
+    made = []
+    make = buffers.Instances.make
+    monkeypatch.setattr(buffers.Instances, "make", lambda self: made.append(1) or make(self))
+    failures = []
+    start = threading.Barrier(2)
+
+    def work(offset):
+        start.wait()
+        for i in range(6):
+            index = (offset + i) % 4
+            try:
+                assert_identical(compiled(*arguments[index]), expected[index], f"call {i}")
+            except AssertionError as error:  # noqa: PERF203
+                failures.append(error)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[0]
+    assert made  # a call found the program running and ran a copy of its own
+
+
+class Reenter(cr.Function):
+    """The identity, whose forward calls a compiled function while ``pending`` holds one."""
+
+    pending: list = []
+    results: list = []
+
+    @staticmethod
+    def forward(ctx, x):
+        if Reenter.pending:
+            compiled, args = Reenter.pending.pop()
+            Reenter.results.append(compiled(*args))
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
+
+
+def test_a_call_from_inside_the_program_runs_on_its_own_workspace(rng, monkeypatch):
+    monkeypatch.setattr(buffers, "MIN_BYTES", 1)
+    monkeypatch.setattr(buffers, "NESTED", True)
+
+    def f(x, w):
+        h = cr.tanh(x @ w)
+        return cr.grad(lambda v: cr.exp(Reenter.apply(h @ v) * 0.5).sum())(w)
+
+    compiled = cr.compile(f)
+    outer = rng.standard_normal((4, 3)), rng.standard_normal((3, 3))
+    inner = rng.standard_normal((4, 3)), rng.standard_normal((3, 3))
+    compiled(*outer)
+    Reenter.pending.append((compiled, inner))  # the outer call's forward calls it again
+    got = compiled(*outer)
+    assert not Reenter.pending and len(Reenter.results) == 1
+    assert_identical(got, f(*outer))
+    assert_identical(Reenter.results.pop(), f(*inner))
+
+
+class SameOnRequest(cr.Function):
+    """The identity: a copy while tracing, the input array itself once ``same`` is set (a
+    Function whose output may be its input, which the trace did not see)."""
+
+    same = [False]
+
+    @staticmethod
+    def forward(ctx, x):
+        return x if SameOnRequest.same[0] else x.copy()
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out
+
+
+def test_a_result_that_turns_out_to_be_a_buffer_is_copied(rng, monkeypatch):
+    monkeypatch.setattr(buffers, "MIN_BYTES", 1)
+    monkeypatch.setattr(buffers, "NESTED", True)
+    monkeypatch.setattr(SameOnRequest, "same", [False])
+    compiled = cr.compile(lambda x, w: SameOnRequest.apply(cr.tanh(x * w)))
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    compiled(x, w)
+    assert "_own(" in compiled.source
+    SameOnRequest.same[0] = True
+    first = compiled(x, w)
+    kept = first.data.copy()
+    second = compiled(w, x * 2)
+    assert np.array_equal(first.data, kept) and not np.shares_memory(first.data, second.data)
+    for buffer in workspaces(compiled):
+        assert not np.shares_memory(first.data, buffer)
+        assert not np.shares_memory(second.data, buffer)
 
 
 def test_a_gradient_equal_to_an_argument_is_a_copy_of_it(rng):
@@ -280,8 +472,8 @@ def test_a_call_keeps_no_saved_arrays_after_the_backward(rng):
     labels = np.array([0, 2, 1])
     compiled = cr.compile(cr.grad(lambda x: cr.nn.functional.cross_entropy(x, labels)))
     compiled(rng.standard_normal((3, 4)))
-    namespace = compiled._latest.run.__globals__
-    contexts = [v for v in namespace.values() if isinstance(v, cr.Context)]
+    (instance,) = compiled._latest.run.free  # the copy of the program that ran the call
+    contexts = [v for v in instance.__globals__.values() if isinstance(v, cr.Context)]
     assert contexts and all(c._saved == () for c in contexts)  # freed, as the engine does
 
 

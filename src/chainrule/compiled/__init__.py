@@ -16,6 +16,10 @@ Semantics:
   ndarrays in any pytree, and the compiled function returns the same structure, each
   Tensor a new Tensor that does not require grad. Every call returns new arrays: nothing a
   call returned is written by a later one.
+- Large temporaries (64 KiB or more) are written through ``out=`` into a workspace the
+  program allocates once (``compiled.buffers``: ``a1 = np.tanh(f1, out=_b[1])``); the
+  results are never among them. Calls that overlap (threads, or a call from inside one of
+  f's Functions) each run on a workspace and Contexts of their own.
 - A call with an argument that requires grad runs f itself (so that the caller can
   differentiate through it), and so does a call inside another compiled function's
   trace (which then records f's ops in its own program).
@@ -46,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.compiled.buffers import Instances
 from chainrule.compiled.program import build
 from chainrule.compiled.trace import TracedValueError
 from chainrule.compiled.tracing import (
@@ -57,6 +62,7 @@ from chainrule.compiled.tracing import (
     same,
     second_trace,
 )
+from chainrule.graph import Context
 from chainrule.mode import STATE
 from chainrule.tensor import Tensor
 from chainrule.tree import tree_flatten
@@ -140,7 +146,7 @@ class Compiled:
         self.traces += 1
         title = f"cr.compile({self.__name__}) for {_describe(args)}"
         names = _input_names(self.f, args)
-        source, namespace = build(
+        source, namespace, specs = build(
             first.tracer,
             first.inputs,
             names,
@@ -150,8 +156,12 @@ class Compiled:
             title,
         )
         code = builtins.compile(source, f"<cr.compile {self.__name__}>", "exec")
-        exec(code, namespace)  # noqa: S102 (our own generated source)
-        run = namespace["program"]
+        run: Callable[..., Any]
+        if specs or any(type(v) is Context for v in namespace.values()):
+            run = Instances(code, namespace, specs)  # a workspace, Contexts: one per caller
+        else:
+            exec(code, namespace)  # noqa: S102 (our own generated source)
+            run = namespace["program"]
         replayed = run(*arrays)
         leaves, _ = tree_flatten(replayed)
         leaves = [leaf.data if isinstance(leaf, Tensor) else leaf for leaf in leaves]
@@ -243,7 +253,7 @@ def _input_names(f: Callable[..., Any], args: tuple) -> list[str]:
     except (TypeError, ValueError):
         parameters = []
     names: list[str] = []
-    taken: set[str] = {"np", "program"}
+    taken: set[str] = {"np", "program", "_b", "_own", "_T", "_grads", "_output_array"}
 
     def add(name: str) -> None:
         if not name.isidentifier() or keyword.iskeyword(name):

@@ -7,8 +7,10 @@ by every call; the engine's gradient fitting, sums and copies as the NumPy calls
 made, with the reduced axes worked out at trace time. Then the passes of
 ``compiled.passes``: aliases and dead lines dropped, a temporary read exactly once written
 into the line that reads it (the lecture's δ[l] = g′(f[l]) ∘ (W[l+1] δ[l+1]) becomes one
-line), the lecture's names given. Nothing of this changes a number: the same NumPy calls
-run on the same arrays, in the same order of evaluation for every value.
+line), the lecture's names given. Last, ``compiled.buffers`` writes each line whose value
+is a large temporary into a buffer of the program's workspace through ``out=``. Nothing
+of this changes a number: the same NumPy calls run on the same arrays, in the same order
+of evaluation for every value.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.checks import gradient_tuple
+from chainrule.compiled.buffers import Spec, own, plan
 from chainrule.compiled.passes import (
     Line,
     drop_aliases,
@@ -303,8 +306,9 @@ def build(
     out_def: TreeDef,
     tensors: list[bool],
     title: str,
-) -> tuple[str, dict[str, Any]]:
-    """The program's source and the namespace to run it in: ``program(*arrays)`` returns
+) -> tuple[str, dict[str, Any], list[Spec]]:
+    """The program's source, the namespace to run it in, and its workspace (the shape and
+    dtype of each buffer ``_b[i]``, see ``compiled.buffers``): ``program(*arrays)`` returns
     f's output structure ``out_def``, a Tensor at each leaf where ``tensors`` says so."""
     builder = _Builder(tracer, dict(zip(inputs, input_names)))
     steps = tracer.steps
@@ -339,13 +343,20 @@ def build(
     lines = drop_aliases(lines)
     fresh_outputs(lines[-1], set(input_names) | set(builder.namespace))
     lines = give_names(inline(live(lines)), builder.used, input_names)
+    builder.namespace["_own"] = own
+    specs = plan(lines, builder.namespace, input_names, [tracer.values[s] for s in inputs])
     builder.namespace["_T"] = Tensor._make
     _structure(lines[-1], out_def, tensors, builder)
-    header = f"def program({', '.join(input_names)}):"
+    header = [f"# {title}"]
+    if specs:
+        size = sum(int(np.prod(shape)) * np.dtype(dtype).itemsize for shape, dtype, _ in specs)
+        amount = f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.0f} KiB"
+        header.append(f"# _b: {len(specs)} buffers ({amount}) that every call writes into")
+    header.append(f"def program({', '.join(input_names)}):")
     body = []
     for line in lines:
         body += ["    " + text for text in ast.unparse(line.stmt).splitlines()]
-    return "\n".join([f"# {title}", header, *body]) + "\n", builder.namespace
+    return "\n".join([*header, *body]) + "\n", builder.namespace, specs
 
 
 def _structure(line: Line, out_def: TreeDef, tensors: list[bool], builder: _Builder) -> None:
