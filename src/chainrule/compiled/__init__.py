@@ -104,10 +104,13 @@ class Compiled:
         self.traces = 0
         self._cache: OrderedDict[Any, _Program] = OrderedDict()
         self._latest: _Program | None = None
+        self._parameters: inspect.Signature | None = None
         self.__name__ = getattr(f, "__name__", "f")
         self.__doc__ = getattr(f, "__doc__", None)
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            args = self._positional(args, kwargs)
         if STATE.trace is not None or STATE.vmap is not None:
             # inside another compiled function's trace, or inside vmap's f (its arguments
             # may be batched): be f
@@ -130,13 +133,44 @@ class Compiled:
             raise RuntimeError("compiled function not called yet: nothing traced")
         return self._latest.source
 
-    def explain(self, *args: Any) -> str:
+    def explain(self, *args: Any, **kwargs: Any) -> str:
         """The program for these arguments (traced now if their signature is new)."""
+        if kwargs:
+            args = self._positional(args, kwargs)
         key, arrays = _signature(args)
         program = self._cache.get(key)
         if program is None:
             program, _ = self._compile(key, args, arrays)
         return program.source
+
+    def _positional(self, args: tuple, kwargs: dict[str, Any]) -> tuple:
+        """The arguments by position: those given by name put in their parameters' places
+        (the program, and the signature a call is cached by, take f's arguments in order;
+        ``f(W, x, y=y)`` is the call ``f(W, x, y)``), with the defaults of parameters
+        skipped before a named one filled in."""
+        if self._parameters is None:
+            try:
+                self._parameters = inspect.signature(self.f)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"{self.__name__}() was called with keyword arguments "
+                    f"({', '.join(kwargs)}), but its signature cannot be read to place them: "
+                    "pass them by position"
+                ) from None
+        try:
+            bound = self._parameters.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.__name__}(): {error}") from None
+        if bound.kwargs:  # a parameter before a named one was left to its default
+            bound.apply_defaults()
+        if bound.kwargs:
+            raise TypeError(
+                f"cr.compile: {self.__name__}'s keyword-only arguments "
+                f"({', '.join(bound.kwargs)}) cannot be passed to the compiled program, which "
+                "takes f's arguments by position: make them ordinary parameters, or close "
+                "over them (a function of the remaining arguments)"
+            )
+        return bound.args
 
     # ------------------------------------------------------------------ tracing
     def _compile(self, key: Any, args: tuple, arrays: list[np.ndarray]) -> tuple[_Program, Any]:
