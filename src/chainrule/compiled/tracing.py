@@ -131,12 +131,14 @@ def second_trace(f: Callable[..., Any], args: tuple) -> Trace:
 
 def _perturbed(array: np.ndarray, roll: bool) -> np.ndarray:
     """Other valid values of the same kind and layout: floats moved (positive values stay
-    positive) and, with ``roll``, any values rolled along the first axis (which changes
-    their order too). A view stays a view and a read-only array read-only, so that the
-    engine treats both traces alike."""
+    positive) and, with ``roll``, any values rolled by one along each axis (which changes
+    their order too: which element of a window or a row is the largest). A view stays a
+    view and a read-only array read-only, so that the engine treats both traces alike."""
     other = np.array(array)
-    if roll and other.ndim and other.shape[0] > 1:
-        other = np.roll(other, 1, axis=0)
+    if roll:  # along every axis: a square matrix stays symmetric, a window's order changes
+        axes = [axis for axis, n in enumerate(other.shape) if n > 1]
+        if axes:
+            other = np.roll(other, 1, axis=axes)
     if other.dtype.kind in "fc":
         other = np.asarray(other * other.dtype.type(1.0625) + other.dtype.type(0.0625))
     if array.base is not None:

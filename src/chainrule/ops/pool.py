@@ -16,7 +16,7 @@ from chainrule.function import Function
 from chainrule.ops import rules
 from chainrule.ops.conv import as_pair, as_tensor, check_input
 from chainrule.ops.im2col import col2im, empty, in_layout, layout, offsets, out_hw, zeros
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["max_pool2d", "avg_pool2d"]
 
@@ -65,7 +65,11 @@ class MaxPool2dFunction(Function):
     def backward(ctx, grad_out):
         lead = tuple(grad_out.shape[:-4])  # a batch of cotangents (none on the usual path)
         if isinstance(grad_out, Tensor):
-            parts = [grad_out * (ctx.winner == k) for k in range(len(ctx.offsets))]
+            # the masks through constant_op: a compiled program computes them from each
+            # call's winners (a raw comparison would be the trace's, replayed as it was)
+            parts = [
+                grad_out * constant_op(np.equal, ctx.winner, k) for k in range(len(ctx.offsets))
+            ]
             return _scatter_sum(parts, lead + ctx.shape, ctx.offsets)
         # the layout of the winners and of x (a batch of cotangents, slowest, in front)
         order = tuple(range(len(lead))) + tuple(len(lead) + axis for axis in ctx.layout)
