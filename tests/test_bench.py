@@ -78,3 +78,14 @@ def test_a_ratio_without_a_floor_is_a_dash_not_nan(bench):
     assert row.split()[-2:] == ["—", "2.00×"]
     full = run._row("W2", {"chainrule": 3.0, "numpy": 2.0, "torch": 1.5})
     assert full.split()[-2:] == ["1.50×", "2.00×"]
+
+
+def test_the_minimal_python_engine_computes_w1s_gradients(bench):
+    # bench/python_floor.py times it as the floor of any engine written in Python: its
+    # gradients must be W1's, or its time would be for other work
+    import python_floor
+
+    python_floor._check()
+    step = python_floor.w1_minimal()
+    step()
+    step()
