@@ -40,3 +40,54 @@ def test_softplus_with_beta_keeps_pytorch_semantics_when_compiled():
     grad(np.array([0.1, 0.2]))
     x = np.array([0.1, 4.0])  # βx = 8 > 5: the identity
     np.testing.assert_array_equal(grad(x).data, _eager_grad(loss, x))
+
+
+def _hvp(loss):
+    """(x, v) -> ∇(∇L(x) · v): a second derivative through every backward of L."""
+
+    def hvp(x, v):
+        return cr.grad(lambda y: (cr.grad(loss)(y) * v).sum())(x)
+
+    return hvp
+
+
+def test_where_second_derivative_uses_each_calls_condition():
+    # where's backward sends grad ∘ ¬cond to b; under create_graph that mask must be
+    # recomputed from each call's cond, not replayed from the trace
+    def loss(x):
+        d = x - 0.5
+        return cr.where(d.abs() < 1.0, d * d * 0.5, d.abs() - 0.5).sum() ** 2
+
+    hvp = _hvp(loss)
+    compiled = cr.compile(hvp)
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(6)
+    compiled(np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7]), v)  # every element inside
+    x = np.array([3.0, -2.0, 0.3, 2.5, 0.6, -4.0])  # most outside
+    np.testing.assert_array_equal(compiled(x, v).data, hvp(cr.tensor(x), cr.tensor(v)).data)
+
+
+def test_where_with_a_float_condition_converts_it_per_call():
+    def loss(x, mask):
+        return cr.where(mask, x * x, x * 3.0).sum()
+
+    grad = cr.compile(cr.grad(loss))
+    x = np.arange(4.0)
+    grad(x, np.array([1.0, 0.0, 1.0, 0.0]))
+    mask = np.array([0.0, 2.0, 0.0, -1.0])
+    np.testing.assert_array_equal(grad(x, mask).data, cr.grad(loss)(cr.tensor(x), mask).data)
+
+
+def test_a_mean_spreads_a_contiguous_gradient_as_the_compiled_program_does():
+    # a 0-d gradient divided by n is a NumPy scalar; spread by broadcasting, it made the
+    # next matrix product round differently from the compiled program's (1 ulp, refused
+    # by compile's own check on the first call)
+    rng = np.random.default_rng(2)
+    W = cr.tensor(rng.standard_normal((4, 2)))
+    rng.standard_normal(2)
+    x, v = rng.standard_normal(4), rng.standard_normal(4)  # values where the two differ
+    hvp = _hvp(lambda x: ((x @ W).mean() * x).sum())
+    np.testing.assert_array_equal(cr.compile(hvp)(x, v).data, hvp(cr.tensor(x), cr.tensor(v)).data)
+    t = cr.tensor(np.ones(3), requires_grad=True)
+    t.mean().backward()
+    assert t.grad.data.flags.c_contiguous and t.grad.data.strides == (8,)

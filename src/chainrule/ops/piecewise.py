@@ -16,7 +16,7 @@ from chainrule import workspace
 from chainrule.batched import is_batched
 from chainrule.function import Function, apply_one
 from chainrule.ops.elementwise import _const
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, constant_op
 
 __all__ = ["relu", "abs", "clip", "maximum", "minimum", "where", "safe_sqrt"]
 
@@ -140,7 +140,9 @@ class Where(Function):
         (cond,) = ctx.saved_tensors
         cond = cond.data if isinstance(cond, Tensor) else cond  # a constant on both paths
         grad_a = grad_out * cond if ctx.needs_input_grad[0] else None
-        grad_b = grad_out * ~cond if ctx.needs_input_grad[1] else None
+        # through constant_op: a compiled second derivative computes ~cond from each call's
+        # cond (a raw ~cond would be the trace's, replayed)
+        grad_b = grad_out * constant_op(np.invert, cond) if ctx.needs_input_grad[1] else None
         return grad_a, grad_b
 
 
@@ -214,7 +216,9 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     if is_batched(cond):  # inside vmap: a mask per example, aligned by where's rule
         cond = cond if cond.dtype == bool else cond != 0
     else:
-        cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
+        cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+        if cond.dtype != bool:  # through constant_op, so that a compiled program converts it
+            cond = constant_op(np.not_equal, cond, 0)
     return Where.apply(_const(a), _const(b), cond=cond)
 
 

@@ -99,6 +99,8 @@ def _spread(grad_out: Any, ctx: Any) -> Any:
 
     Leading axes of ``grad_out`` beyond the output's (a batch of cotangents) pass through.
     """
+    if isinstance(grad_out, np.generic):  # a 0-d gradient divided by n (Mean) is a scalar
+        grad_out = np.asarray(grad_out)
     if ctx.axes is None and grad_out.size == 1 and type(grad_out) is np.ndarray:
         if grad_out.ndim == (len(ctx.shape) if ctx.keepdims else 0):  # no batch axes
             # a full reduction: one value spread everywhere (np.full beats broadcast_to's
