@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
+from chainrule.compiled import buffers
 from chainrule.tree import tree_leaves
 from differential import CR, evaluate, programs
 
@@ -68,22 +69,34 @@ def _identical(got, expected, what: str) -> None:
         )
 
 
-@given(program=programs(), seed=st.integers(0, 2**16))
+@given(program=programs(), seed=st.integers(0, 2**16), buffered=st.booleans())
 @SETTINGS
-def test_random_programs_compiled_equal_eager_on_other_values(program, seed):
+def test_random_programs_compiled_equal_eager_on_other_values(program, seed, buffered):
     if any(node.op == "inplace" for node in program.nodes):
         event("in place: refused by compile")
         return
+    # buffered: every temporary of the program, nested ones too, written into its
+    # workspace through out= (these programs' arrays are far below the size that is)
+    saved = buffers.MIN_BYTES, buffers.NESTED
+    buffers.MIN_BYTES, buffers.NESTED = (1, True) if buffered else saved
+    try:
+        _compare(program, seed)
+    finally:
+        buffers.MIN_BYTES, buffers.NESTED = saved
+
+
+def _compare(program, seed: int) -> None:
     rng = np.random.default_rng(seed)
     f = _value_grads_and_hvp(program)
     inputs = [np.asarray(x) for x in program.inputs]
     directions = [rng.standard_normal(x.shape) for x in inputs]
     compiled = cr.compile(f)
     try:
-        compiled(inputs, directions)
+        first = compiled(inputs, directions)
     except cr.TracedValueError:
         event("refused by compile")
         return
+    kept = [np.array(leaf.data) for leaf in tree_leaves(first)]
     others = [rng.permutation(x.ravel()).reshape(x.shape) for x in inputs]
     with np.errstate(all="ignore"):
         try:
@@ -94,3 +107,4 @@ def test_random_programs_compiled_equal_eager_on_other_values(program, seed):
         got = compiled(others, directions)
     event("compared")
     _identical(got, expected, f"program:\n{program}")
+    _identical(first, kept, "the first call's results, after the second call")
