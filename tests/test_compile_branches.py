@@ -91,3 +91,27 @@ def test_a_mean_spreads_a_contiguous_gradient_as_the_compiled_program_does():
     t = cr.tensor(np.ones(3), requires_grad=True)
     t.mean().backward()
     assert t.grad.data.flags.c_contiguous and t.grad.data.strides == (8,)
+
+
+class _SignScale(cr.Function):
+    """y = x·Σx·sign(Σx), the sign kept on ctx as a NumPy scalar (np.sign of a 0-d sum)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.sign = np.sign(x.sum())
+        return x * x.sum() * ctx.sign
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return (grad_out * x.sum() + (grad_out * x).sum()) * ctx.sign
+
+
+def test_a_numpy_scalar_a_function_keeps_on_ctx_is_each_calls_in_a_second_derivative():
+    hvp = _hvp(lambda x: (_SignScale.apply(x) ** 2).sum())
+    compiled = cr.compile(hvp)
+    v = np.array([1.0, 2.0])
+    compiled(np.array([1.0, 2.0]), v)  # traced with sign +1
+    x = np.array([-1.0, -3.0])
+    np.testing.assert_array_equal(compiled(x, v).data, hvp(cr.tensor(x), cr.tensor(v)).data)

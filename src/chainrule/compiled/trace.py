@@ -37,6 +37,10 @@ __all__ = ["Tracer", "TracedValueError", "Op", "Call", "Saved", "Backward", "Der
 Ref = tuple
 
 
+def _as_array(value: Any) -> Any:
+    return np.asarray(value) if isinstance(value, np.generic) else value
+
+
 class TracedValueError(RuntimeError):
     """A traced value was read as a Python value inside ``cr.compile``."""
 
@@ -217,12 +221,18 @@ class Tracer:
     def _note_saved(self, node: Context, op: int) -> None:
         """Arrays the forward made and kept on its node (a mask, a sign, indices): a
         recorded backward (``create_graph``) reads them as constants, so they get slots,
-        read back from the replayed op's Context."""
-        saved = node._saved or ()
-        for index, value in enumerate(saved):
+        read back from the replayed op's Context. A NumPy scalar kept there (the sign of a
+        0-d value) becomes a 0-d array on the traced node, so that the backward's use of it
+        is followed too, not written into the program as the trace's number."""
+        if node._saved and any(isinstance(value, np.generic) for value in node._saved):
+            node._saved = tuple(_as_array(value) for value in node._saved)
+        for index, value in enumerate(node._saved or ()):
             if isinstance(value, np.ndarray) and id(value) not in self.slots:
                 self.steps.append(Saved(op, index, None, self.new_slot(value)))
-        for name, value in vars(node).items():
+        for name, value in list(vars(node).items()):
+            if isinstance(value, np.generic):
+                value = np.asarray(value)
+                setattr(node, name, value)
             if isinstance(value, np.ndarray) and id(value) not in self.slots:
                 self.steps.append(Saved(op, None, name, self.new_slot(value)))
 
