@@ -108,3 +108,39 @@ def _compare(program, seed: int) -> None:
     event("compared")
     _identical(got, expected, f"program:\n{program}")
     _identical(first, kept, "the first call's results, after the second call")
+
+
+@given(program=programs(), seed=st.integers(0, 2**16))
+@SETTINGS
+def test_random_programs_compiled_under_vmap_equal_eager_vmap(program, seed):
+    # cr.compile(cr.vmap(value_and_grad(L))): per-example values and gradients of a batch
+    # of three shuffled copies of the inputs, then of another batch
+    if any(node.op == "inplace" for node in program.nodes):
+        event("in place: refused by compile")
+        return
+    rng = np.random.default_rng(seed)
+    k = len(program.inputs)
+    f = cr.vmap(cr.value_and_grad(_loss(program), argnums=tuple(range(k))))
+
+    def batch():
+        return [
+            np.stack([rng.permutation(np.ravel(x)).reshape(np.shape(x)) for _ in range(3)])
+            for x in program.inputs
+        ]
+
+    compiled = cr.compile(f)
+    try:
+        compiled(*batch())
+    except cr.TracedValueError:
+        event("refused by compile")
+        return
+    others = batch()
+    with np.errstate(all="ignore"):
+        try:
+            expected = f(*[cr.tensor(x) for x in others])
+        except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+            event("eager refuses the shuffled values")
+            return
+        got = compiled(*others)
+    event("compared")
+    _identical(got, expected, f"program:\n{program}")
