@@ -367,15 +367,13 @@ def _accumulate(leaf: Tensor, grad: Any, create_graph: bool, stored: set[int]) -
     if create_graph:
         # always a fresh tensor: the incoming one may be the user's seed or go elsewhere too
         leaf._grad = grad + 0.0 if leaf._grad is None else leaf._grad + grad
-    elif leaf._grad is None:
-        leaf._grad = Tensor._make(_own(grad, stored), None)
     else:
-        total = leaf._grad.data + grad
-        leaf._grad = Tensor._make(total if type(total) is np.ndarray else np.asarray(total), None)
+        _accumulate_array(leaf, grad, stored)
 
 
 def _accumulate_array(leaf: Tensor, grad: np.ndarray, stored: set[int]) -> None:
-    """``_accumulate`` on the first-order path, where every gradient is an ndarray."""
+    """``_accumulate`` without create_graph, where every gradient is an ndarray (the
+    first-order walk calls it directly)."""
     if leaf._grad is None:
         if grad.base is not None or id(grad) in stored or not grad.flags.writeable:
             grad = grad.copy()  # a view, or an array another leaf already holds
