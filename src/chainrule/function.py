@@ -238,17 +238,8 @@ def _output_array(cls: type[Function], ctx: Context, out: Any) -> np.ndarray:
     returned, out = out, np.asarray(out)
     if ctx._saved:
         # save the output array in the scalar's place, so that it is still recognised as
-        # the output under create_graph, and any other NumPy scalar the forward kept (a
-        # sign, a mask of a 0-d input) as a 0-d array: a value the engine and a compiled
-        # program follow, where a scalar would be read as a literal constant
-        ctx._saved = tuple(
-            out
-            if value is returned
-            else np.asarray(value)
-            if isinstance(value, np.generic)
-            else value
-            for value in ctx._saved
-        )
+        # the output under create_graph
+        ctx._saved = tuple(out if value is returned else value for value in ctx._saved)
     return out
 
 

@@ -231,7 +231,7 @@ class Tracer:
                 self.steps.append(Saved(op, index, None, self.new_slot(value)))
         for name, value in list(vars(node).items()):
             if isinstance(value, np.generic):
-                value = np.asarray(value)
+                value = _as_array(value)
                 setattr(node, name, value)
             if isinstance(value, np.ndarray) and id(value) not in self.slots:
                 self.steps.append(Saved(op, None, name, self.new_slot(value)))
