@@ -17,19 +17,25 @@ from chainrule import engine
 from chainrule.compiled import buffers
 from chainrule.tree import tree_leaves
 from op_specs import OP_SPECS, spec_id
+from toys import Cube, SinRawNumpy  # differentiable twice; once (a raw NumPy backward)
 
 DIFFERENTIABLE = [s for s in OP_SPECS if s.differentiable]
 FORWARD_ONLY = [s for s in OP_SPECS if not s.differentiable]
 
 
+def buffer_every_temporary(monkeypatch):
+    """Every temporary array of a program written into its workspace through ``out=``,
+    nested ones too (by default only lines' values of 64 KiB or more are)."""
+    monkeypatch.setattr(buffers, "MIN_BYTES", 1)
+    monkeypatch.setattr(buffers, "NESTED", True)
+
+
 @pytest.fixture(params=["large", "all"], ids=["large-buffered", "all-buffered"])
 def temporaries(request, monkeypatch):
-    """Run a test with the workspace as it is (only lines' values of 64 KiB or more, so
-    none at these sizes) and with every temporary array written into it through ``out=``,
-    nested ones too."""
+    """Run a test with the workspace as it is (none at these sizes) and with every
+    temporary in it."""
     if request.param == "all":
-        monkeypatch.setattr(buffers, "MIN_BYTES", 1)
-        monkeypatch.setattr(buffers, "NESTED", True)
+        buffer_every_temporary(monkeypatch)
     return request.param
 
 
@@ -114,39 +120,11 @@ def test_forward_only_ops(spec, rng, temporaries):
 
 
 # ---------------------------------------------------------------------- custom Functions
-class Cube(cr.Function):
-    """y = x³; dy/dx = 3x² (written with operators: differentiable twice)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x**3
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return 3 * x**2 * grad_out
-
-
-class RawCos(cr.Function):
-    """y = cos x; dy/dx = −sin x (raw NumPy: differentiable once)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return np.cos(x)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        (x,) = ctx.saved_tensors
-        return -np.sin(x) * grad_out
-
-
 def test_custom_functions_first_and_second_order(rng, temporaries):
     x1, x2 = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
 
     def loss(x):
-        return (Cube.apply(x) * RawCos.apply(x)).sum()
+        return (Cube.apply(x) * SinRawNumpy.apply(x)).sum()
 
     check_compiled(cr.value_and_grad(loss), (x1,), (x2,))
     cubic = cr.grad(lambda x: Cube.apply(x).sum())
@@ -341,8 +319,7 @@ class Pause(cr.Function):
 def test_concurrent_calls_run_on_their_own_workspaces(rng, monkeypatch):
     import threading
 
-    monkeypatch.setattr(buffers, "MIN_BYTES", 1)  # every temporary in the workspace
-    monkeypatch.setattr(buffers, "NESTED", True)
+    buffer_every_temporary(monkeypatch)
 
     def loss(params, x, y):
         return Pause.apply(_mlp_loss(params, Pause.apply(x), y))
@@ -394,8 +371,7 @@ class Reenter(cr.Function):
 
 
 def test_a_call_from_inside_the_program_runs_on_its_own_workspace(rng, monkeypatch):
-    monkeypatch.setattr(buffers, "MIN_BYTES", 1)
-    monkeypatch.setattr(buffers, "NESTED", True)
+    buffer_every_temporary(monkeypatch)
 
     def f(x, w):
         h = cr.tanh(x @ w)
@@ -428,8 +404,7 @@ class SameOnRequest(cr.Function):
 
 
 def test_a_result_that_turns_out_to_be_a_buffer_is_copied(rng, monkeypatch):
-    monkeypatch.setattr(buffers, "MIN_BYTES", 1)
-    monkeypatch.setattr(buffers, "NESTED", True)
+    buffer_every_temporary(monkeypatch)
     monkeypatch.setattr(SameOnRequest, "same", [False])
     compiled = cr.compile(lambda x, w: SameOnRequest.apply(cr.tanh(x * w)))
     x, w = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
