@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 import chainrule as cr
@@ -38,7 +39,8 @@ from chainrule.nn import functional as F
 
 __all__ = [
     "MARGIN", "BOUND", "OPS", "NOT_FUZZED", "Program", "Node", "Ref", "programs",
-    "evaluate", "CR", "TorchBackend", "covered_ops", "NOT_FUZZED_NN",
+    "evaluate", "CR", "TorchBackend", "covered_ops", "NOT_FUZZED_NN", "HUNT", "hunt_settings",
+    "weighted_loss",
 ]  # fmt: skip
 
 MARGIN = 1e-3  # how far piecewise inputs stay from kinks, ties and poles
@@ -46,6 +48,19 @@ BOUND = 1e3  # the largest |value| a node may hold
 MAX_SIZE = 36  # the most elements a node may have
 MAX_NDIM = 4
 MAX_OPS = int(os.environ.get("CHAINRULE_HUNT_OPS", "10"))  # ops drawn per program (at most)
+HUNT = int(os.environ.get("CHAINRULE_HUNT", "0"))  # random programs per test, for a long hunt
+
+
+def hunt_settings(examples: int) -> settings:
+    """Settings of a test over random programs: ``examples`` derandomized programs (the
+    same in every run, as CI needs), or ``CHAINRULE_HUNT`` random ones for a long hunt."""
+    return settings(
+        max_examples=HUNT or examples,
+        derandomize=not HUNT,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 # --------------------------------------------------------------------------- operands
@@ -1389,6 +1404,18 @@ def evaluate(program: Program, backend: Any, leaves: list[Any], snapshot: Any = 
             snapshot(len(values), value)
         values.append(value)
     return values
+
+
+def weighted_loss(program: Program) -> Callable[..., Any]:
+    """The program's loss on chainrule, as a function of its inputs (Tensors, or arrays
+    made Tensors): L = Σ over its outputs of (value ∘ weight) summed."""
+
+    def loss(*xs: Any) -> Any:
+        leaves = [x if isinstance(x, cr.Tensor) else cr.tensor(x) for x in xs]
+        values = evaluate(program, CR, leaves)
+        return sum((values[o] * w).sum() for o, w in zip(program.outputs, program.weights))
+
+    return loss
 
 
 # --------------------------------------------------------------------------- generation

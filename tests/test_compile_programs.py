@@ -11,38 +11,21 @@ is a compiled program that silently replays the trace's values.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule.compiled import buffers
 from chainrule.tree import tree_leaves
-from differential import CR, evaluate, programs
+from differential import hunt_settings, programs, weighted_loss
 
-HUNT = int(os.environ.get("CHAINRULE_HUNT", "0"))  # random examples for a long hunt
-SETTINGS = settings(
-    max_examples=HUNT or 40,
-    derandomize=not HUNT,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
-def _loss(program):
-    def loss(*xs):
-        values = evaluate(program, CR, list(xs))
-        return sum((values[o] * w).sum() for o, w in zip(program.outputs, program.weights))
-
-    return loss
+SETTINGS = hunt_settings(40)
 
 
 def _value_grads_and_hvp(program):
     """(L, ∇L, ∇(∇L · v)) of the program's weighted outputs, for inputs xs and directions vs."""
-    loss = _loss(program)
+    loss = weighted_loss(program)
     k = len(program.inputs)
     argnums = tuple(range(k))
 
@@ -120,7 +103,7 @@ def test_random_programs_compiled_under_vmap_equal_eager_vmap(program, seed):
         return
     rng = np.random.default_rng(seed)
     k = len(program.inputs)
-    f = cr.vmap(cr.value_and_grad(_loss(program), argnums=tuple(range(k))))
+    f = cr.vmap(cr.value_and_grad(weighted_loss(program), argnums=tuple(range(k))))
 
     def batch(shuffled: bool):
         def example(x):

@@ -8,22 +8,13 @@ aside: the danger this test hunts is a batched answer that differs silently.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 
 import chainrule as cr
-from differential import CR, evaluate, programs
+from differential import CR, evaluate, hunt_settings, programs, weighted_loss
 
-HUNT = int(os.environ.get("CHAINRULE_HUNT", "0"))  # random examples for a long hunt
-SETTINGS = settings(
-    max_examples=HUNT or 60,
-    derandomize=not HUNT,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+SETTINGS = hunt_settings(60)
 
 
 def _batch(program):
@@ -32,15 +23,6 @@ def _batch(program):
         np.stack([x, x + 1e-3 * rng.standard_normal(x.shape), x * (1 - 1e-3)])
         for x in program.inputs
     ]
-
-
-def _loss(program):
-    def loss(*xs):
-        values = evaluate(program, CR, [cr.tensor(x) if not isinstance(x, cr.Tensor) else x
-                                        for x in xs])  # fmt: skip
-        return sum((values[o] * w).sum() for o, w in zip(program.outputs, program.weights))
-
-    return loss
 
 
 def _outputs(program):
@@ -77,9 +59,9 @@ def test_random_programs_under_vmap_equal_the_program_per_example(program):
         for out, expected in zip(batched, _outputs(program)(*example)):
             _close(out.data[i], expected.data, f"example {i}")
     k = len(batch)
-    grads = cr.vmap(cr.grad(_loss(program), argnums=tuple(range(k))))(*batch)
+    grads = cr.vmap(cr.grad(weighted_loss(program), argnums=tuple(range(k))))(*batch)
     for i, example in enumerate(examples):
-        expected = cr.grad(_loss(program), argnums=tuple(range(k)))(*example)
+        expected = cr.grad(weighted_loss(program), argnums=tuple(range(k)))(*example)
         for j, (g, e) in enumerate(zip(grads, expected)):
             _close(g.data[i], e.data, f"example {i}, gradient {j}")
     event("compared")
