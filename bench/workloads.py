@@ -228,7 +228,8 @@ def w3_compiled(batch: int = 64) -> Step:
     return lambda: step(x, y)
 
 
-def w3_torch(batch: int = 64) -> Step:
+def _lenet5_torch() -> Any:
+    """``cr.models.lenet5()`` in PyTorch (seeded)."""
     import torch
 
     torch.manual_seed(0)
@@ -238,8 +239,15 @@ def w3_torch(batch: int = 64) -> Step:
         t.Conv2d(6, 16, 5), t.ReLU(), t.MaxPool2d(2), t.Flatten(),
         t.Linear(400, 120), t.ReLU(), t.Linear(120, 84), t.ReLU(), t.Linear(84, 10),
     )  # fmt: skip
+    return model
+
+
+def w3_torch(batch: int = 64) -> Step:
+    import torch
+
+    model = _lenet5_torch()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    loss_fn = t.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss()
     x, y = _cnn_data(batch)
     xb, yb = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -370,9 +378,16 @@ def w4_numpy(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
 def w4_torch(data: tuple[np.ndarray, ...], batch: int = 128) -> Epoch:
     import torch
 
-    x, y, xt, yt = data
     model = _mlp_torch(256)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return _torch_epoch(model, torch.optim.SGD(model.parameters(), lr=0.1), data, batch)
+
+
+def _torch_epoch(model: Any, optimizer: Any, data: tuple[np.ndarray, ...], batch: int) -> Epoch:
+    """An epoch of ``model`` over ``data`` = (x, y, x_test, y_test), shuffled through
+    PyTorch's own DataLoader, and its test accuracy."""
+    import torch
+
+    x, y, xt, yt = data
     loss_fn = torch.nn.CrossEntropyLoss()
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
     loader = torch.utils.data.DataLoader(
@@ -423,26 +438,6 @@ def w4_cnn_torch(data: tuple[np.ndarray, ...], batch: int = 64) -> Epoch:
     import torch
 
     x, y, xt, yt = data
-    torch.manual_seed(0)
-    t = torch.nn
-    model = t.Sequential(
-        t.Conv2d(1, 6, 5, padding=2), t.ReLU(), t.MaxPool2d(2),
-        t.Conv2d(6, 16, 5), t.ReLU(), t.MaxPool2d(2), t.Flatten(),
-        t.Linear(400, 120), t.ReLU(), t.Linear(120, 84), t.ReLU(), t.Linear(84, 10),
-    )  # fmt: skip
+    model = _lenet5_torch()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = t.CrossEntropyLoss()
-    dataset = torch.utils.data.TensorDataset(torch.from_numpy(_images(x)), torch.from_numpy(y))
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(0)
-    )
-
-    def run() -> None:
-        for xb, yb in loader:
-            train_on(model, optimizer, loss_fn, xb, yb)
-
-    def accuracy() -> float:
-        with torch.no_grad():
-            return float((model(torch.from_numpy(_images(xt))).argmax(1).numpy() == yt).mean())
-
-    return Epoch(run, accuracy)
+    return _torch_epoch(model, optimizer, (_images(x), y, _images(xt), yt), batch)
