@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.graph import Context
+from chainrule.ops.im2col import layout
 
 __all__ = ["MIN_BYTES", "Instances", "Spec", "allocate", "plan", "own"]
 
@@ -196,20 +197,18 @@ def _probe(
 
 
 def _numbers(lines: list[Any]) -> dict[int, int]:
-    """id(node) -> its number, for the candidate expressions, in the order ``_probe``
-    numbers them (innermost first, statement by statement)."""
+    """id(node) -> its number, for the candidate expressions: the walk ``_probe`` makes
+    over its copy of the lines (innermost first, statement by statement), made here over
+    the lines themselves, so that both number alike."""
     numbers: dict[int, int] = {}
 
-    def walk(node: ast.AST) -> None:
-        if isinstance(node, (ast.Lambda, ast.If)):
-            return
-        for child in ast.iter_child_nodes(node):
-            walk(child)
-        if isinstance(node, ast.expr) and _ufunc_of(node) is not None:
-            numbers[id(node)] = len(numbers) + 1
+    def note(number: int, node: ast.expr) -> ast.expr:
+        numbers[id(node)] = number
+        return node  # unchanged: the lines are only read
 
+    walker = _Candidates(note)
     for stmt in _assignments(lines):
-        walk(stmt.value)
+        walker.visit(stmt.value)
     return numbers
 
 
@@ -313,7 +312,7 @@ def _order(value: np.ndarray) -> tuple[int, ...] | None:
     """The axes of ``value`` from the slowest to the fastest in memory, when its memory is
     dense (C order: 0, 1, ...; a ufunc of transposed inputs may give another order), so
     that the buffer can be laid out as the fresh result was; None otherwise."""
-    order = tuple(sorted(range(value.ndim), key=lambda axis: -value.strides[axis]))
+    order = layout(value)
     if value.transpose(order).flags.c_contiguous:
         return order
     return None
